@@ -1,0 +1,3 @@
+from hapbridge.cli.main import main
+
+raise SystemExit(main())

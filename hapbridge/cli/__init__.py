@@ -1,0 +1,1 @@
+"""The ``hapbridge`` command line."""

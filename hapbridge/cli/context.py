@@ -1,0 +1,54 @@
+"""What every command shares: the storage directory, the config, an open cloud client."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from hapbridge.config import AppConfig, PlatformConfig, load_config
+from hapbridge.storage import Storage
+from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
+
+DEFAULT_STORAGE = Path("~/.hapbridge")
+CONFIG_NAME = "config.json"
+
+
+@dataclass(frozen=True)
+class Context:
+    storage_dir: Path
+    config_path: Path
+    debug: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Context:
+        storage_dir = Path(args.user_storage_path or DEFAULT_STORAGE).expanduser()
+        config = Path(args.config).expanduser() if args.config else storage_dir / CONFIG_NAME
+        return cls(storage_dir=storage_dir, config_path=config, debug=bool(args.debug))
+
+    @property
+    def storage(self) -> Storage:
+        return Storage(self.storage_dir)
+
+    def load_config(self, *, require_credentials: bool = True) -> AppConfig:
+        return load_config(self.config_path, require_credentials=require_credentials)
+
+    def client_for(self, platform: PlatformConfig) -> TTLockClient:
+        """A client on this storage (shared tokens and usage counter with the bridge)."""
+        return TTLockClient(
+            Credentials(
+                client_id=platform.client_id,
+                client_secret=platform.client_secret,
+                username=platform.username,
+                password=platform.password,
+            ),
+            platform.api_url,
+            storage=self.storage,
+            retry=RetryPolicy(
+                max_retries=platform.maximum_api_retry, base_delay=platform.retry_delay
+            ),
+        )
+
+    def open_client(self) -> TTLockClient:
+        """A client from the config file; use as ``async with ctx.open_client() as client``."""
+        return self.client_for(self.load_config().platform)

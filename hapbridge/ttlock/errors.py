@@ -1,0 +1,180 @@
+"""TTLock errors: every errcode the bridge knows, mapped to a kind the code can act on.
+
+The cloud answers HTTP 200 with ``{"errcode": N, ...}`` for nearly everything; transport
+failures (timeouts, 5xx, non-JSON) join the same hierarchy so callers handle one family.
+Messages say what happened and what the user can do; they never carry secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hapbridge.errors import HapbridgeError
+
+
+class TTLockError(HapbridgeError):
+    """Any failure talking to the TTLock cloud."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, errcode: int | None = None, path: str | None = None):
+        super().__init__(message)
+        self.errcode = errcode
+        self.path = path
+
+
+class BusyError(TTLockError):
+    """The gateway or Wi-Fi lock is carrying another command: try again shortly."""
+
+    retryable = True
+
+
+class ServerError(TTLockError):
+    """The cloud failed (5xx, errcode 1/90000, non-JSON answer): try again."""
+
+    retryable = True
+
+
+class TransportError(TTLockError):
+    """No answer: timeout or connection failure."""
+
+    retryable = True
+
+
+class UnreachableError(TTLockError):
+    """The lock cannot be reached remotely now (gateway offline, no gateway, Wi-Fi offline)."""
+
+
+class AuthError(TTLockError):
+    """The access token is unknown or expired, or the refresh token is dead."""
+
+
+class CredentialsError(TTLockError):
+    """Account, password, client id or secret is wrong: a configuration problem."""
+
+    exit_code = 2
+
+
+class ConfigurationError(TTLockError):
+    """Something the user must change: region, clock, a switch in the TTLock app."""
+
+    exit_code = 2
+
+
+class PermissionDeniedError(TTLockError):
+    """The account may not do this on this lock."""
+
+
+class NotSupportedError(TTLockError):
+    """The lock does not support this function (or it is switched off)."""
+
+
+class QuotaError(TTLockError):
+    """The developer account's API call limit is reached."""
+
+
+class PasscodeError(TTLockError):
+    """The passcode was rejected: length, duplicate, not found."""
+
+
+class UnknownError(TTLockError):
+    """An errcode the bridge does not know."""
+
+
+@dataclass(frozen=True)
+class ErrcodeInfo:
+    kind: type[TTLockError]
+    message: str
+
+
+ERRCODES: dict[int, ErrcodeInfo] = {
+    -3003: ErrcodeInfo(BusyError, "the gateway is busy with another command; try again"),
+    -3037: ErrcodeInfo(BusyError, "the Wi-Fi lock is busy with another command; try again"),
+    -3002: ErrcodeInfo(
+        UnreachableError,
+        "the gateway is offline: check its power and Wi-Fi, then look in the TTLock app",
+    ),
+    -2012: ErrcodeInfo(
+        UnreachableError,
+        "the lock is not connected to any gateway: add a gateway near it in the TTLock app",
+    ),
+    -3036: ErrcodeInfo(
+        UnreachableError, "the Wi-Fi lock is offline: check its Wi-Fi signal and batteries"
+    ),
+    -3034: ErrcodeInfo(UnreachableError, "the Wi-Fi lock has no network: check its Wi-Fi"),
+    -3035: ErrcodeInfo(
+        UnreachableError,
+        "the Wi-Fi lock is in power-saving mode: wake it or turn power saving off in the app",
+    ),
+    -4043: ErrcodeInfo(
+        NotSupportedError,
+        "Remote Unlock is off for this lock (or the function is not supported): "
+        "enable Remote Unlock in the TTLock app's lock settings",
+    ),
+    -3046: ErrcodeInfo(
+        PermissionDeniedError,
+        "this account has no remote-unlock permission for the lock: "
+        "use the lock's admin account in the TTLock app",
+    ),
+    -2025: ErrcodeInfo(
+        PermissionDeniedError, "the lock is frozen: unfreeze it in the TTLock app"
+    ),
+    -2018: ErrcodeInfo(
+        PermissionDeniedError,
+        "permission denied: the account is not allowed to use this lock (is it the admin?)",
+    ),
+    20002: ErrcodeInfo(
+        PermissionDeniedError,
+        "the account is not the lock's admin: log in with the admin account",
+    ),
+    10003: ErrcodeInfo(AuthError, "the access token is unknown"),
+    10004: ErrcodeInfo(AuthError, "the access token has expired"),
+    10011: ErrcodeInfo(AuthError, "the refresh token is invalid"),
+    10007: ErrcodeInfo(
+        CredentialsError,
+        "wrong TTLock account or password: use the TTLock app account "
+        "(not the developer-portal login) and its password",
+    ),
+    10000: ErrcodeInfo(
+        CredentialsError,
+        "invalid client id: copy clientid from your TTLock developer application",
+    ),
+    10001: ErrcodeInfo(
+        CredentialsError,
+        "invalid client (id or secret): copy clientid and clientsecret "
+        "from your TTLock developer application",
+    ),
+    30006: ErrcodeInfo(
+        QuotaError,
+        "the TTLock API call limit is reached: wait, or raise apiBudgetPerMonth only "
+        "if your developer plan allows it",
+    ),
+    30007: ErrcodeInfo(
+        QuotaError,
+        "the monthly TTLock API call limit is reached: lower the poll rate "
+        "(apiBudgetPerMonth) or upgrade the developer plan",
+    ),
+    30008: ErrcodeInfo(
+        ConfigurationError,
+        "wrong region for this account: set \"region\" to \"cn\" or \"eu\" (the other one)",
+    ),
+    80000: ErrcodeInfo(
+        ConfigurationError,
+        "the TTLock cloud rejected our clock (more than 5 minutes off): "
+        "fix this machine's time (enable NTP)",
+    ),
+    -3006: ErrcodeInfo(PasscodeError, "the passcode must be 4 to 9 digits"),
+    -3007: ErrcodeInfo(PasscodeError, "this passcode already exists on the lock: choose another"),
+    -2009: ErrcodeInfo(PasscodeError, "no such passcode on this lock"),
+    1: ErrcodeInfo(ServerError, "the TTLock cloud reported a failure; try again"),
+    90000: ErrcodeInfo(ServerError, "the TTLock cloud had an internal error; try again"),
+}
+
+
+def error_for(errcode: int, errmsg: str | None = None, *, path: str | None = None) -> TTLockError:
+    """Build the exception for a nonzero errcode (``errmsg`` is the cloud's own words)."""
+    info = ERRCODES.get(errcode)
+    if info is None:
+        detail = f": {errmsg}" if errmsg else ""
+        return UnknownError(f"TTLock error {errcode}{detail}", errcode=errcode, path=path)
+    return info.kind(f"{info.message} (TTLock error {errcode})", errcode=errcode, path=path)

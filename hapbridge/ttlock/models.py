@@ -1,0 +1,354 @@
+"""Typed views of TTLock answers, so raw dicts never leak past the client.
+
+Key material (``lockData``, ``lockKey``, ``aesKeyStr``, ``adminPwd``) is deliberately not
+kept: the bridge never needs it, and what is not held cannot be logged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import Any
+
+
+class Feature(IntEnum):
+    """Bits of ``featureValue`` (an uppercase hex bitmask)."""
+
+    PASSCODE = 0
+    AUTO_LOCK_TIME = 4
+    LOCK_COMMAND = 8
+    GATEWAY_UNLOCK = 10
+    DOOR_SENSOR = 13
+    PASSAGE_MODE = 22
+    WIFI = 56
+
+
+def has_feature(feature_value: str, feature: Feature) -> bool:
+    try:
+        return bool(int(feature_value or "0", 16) >> int(feature) & 1)
+    except ValueError:
+        return False
+
+
+class OpenState(IntEnum):
+    """``queryOpenState`` polarity: the opposite of HomeKit's LockCurrentState."""
+
+    LOCKED = 0
+    UNLOCKED = 1
+    UNKNOWN = 2
+
+
+class PasscodeType(IntEnum):
+    ONE_TIME = 1
+    PERMANENT = 2
+    PERIOD = 3
+    DELETE_ALL = 4
+    WEEKEND = 5
+    DAILY = 6
+    WORKDAY = 7
+    MONDAY = 8
+    TUESDAY = 9
+    WEDNESDAY = 10
+    THURSDAY = 11
+    FRIDAY = 12
+    SATURDAY = 13
+    SUNDAY = 14
+
+
+RECORD_TYPES: dict[int, str] = {
+    1: "unlock by app",
+    4: "unlock by passcode",
+    7: "unlock by IC card",
+    8: "unlock by fingerprint",
+    10: "unlock by mechanical key",
+    11: "lock by app",
+    12: "unlock by gateway",
+    30: "door closed",
+    31: "door open",
+    33: "lock by fingerprint",
+    34: "lock by passcode",
+    35: "lock by IC card",
+    36: "lock by mechanical key",
+    44: "tamper alarm",
+    45: "auto-lock",
+    46: "unlock button",
+    47: "lock button",
+    48: "system locked",
+    55: "unlock by remote fob",
+    63: "passage-mode auto-unlock",
+}
+
+
+def from_ms(value: Any) -> datetime | None:
+    """TTLock milliseconds (0 or missing = none) as an aware UTC datetime."""
+    if not value:
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+
+
+def to_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    uid: int
+    expires_at: float  # unix seconds
+    issued_at: float = 0.0
+
+    def refresh_due(self, now: float) -> bool:
+        """True when the token is within a tenth of its life (at most a day) of expiring."""
+        margin = min(86_400.0, max(1.0, (self.expires_at - self.issued_at) * 0.1))
+        return now >= self.expires_at - margin
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "uid": self.uid,
+            "expires_at": self.expires_at,
+            "issued_at": self.issued_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Token:
+        return cls(
+            access_token=str(data["access_token"]),
+            refresh_token=str(data["refresh_token"]),
+            uid=int(data.get("uid") or 0),
+            expires_at=float(data["expires_at"]),
+            issued_at=float(data.get("issued_at") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class Lock:
+    """One item of ``lock/list``: enough to publish an accessory and its battery."""
+
+    lock_id: int
+    alias: str
+    name: str
+    mac: str
+    battery: int | None
+    feature_value: str
+    has_gateway: bool
+    group_id: int | None = None
+
+    @property
+    def is_wifi(self) -> bool:
+        return has_feature(self.feature_value, Feature.WIFI)
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> Lock:
+        battery = item.get("electricQuantity")
+        return cls(
+            lock_id=int(item["lockId"]),
+            alias=str(item.get("lockAlias") or item.get("lockName") or item["lockId"]),
+            name=str(item.get("lockName") or ""),
+            mac=str(item.get("lockMac") or ""),
+            battery=int(battery) if battery is not None and int(battery) >= 0 else None,
+            feature_value=str(item.get("featureValue") or "0"),
+            has_gateway=bool(int(item.get("hasGateway") or 0)),
+            group_id=int(item["groupId"]) if item.get("groupId") else None,
+        )
+
+
+@dataclass(frozen=True)
+class LockDetail(Lock):
+    model: str = ""
+    hardware_revision: str = ""
+    firmware_revision: str = ""
+    auto_lock_time: int = -1  # seconds; <= 0 means off
+    passage_mode: bool = False
+    lock_sound: bool | None = None
+    timezone_offset_ms: int | None = None
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> LockDetail:
+        base = Lock.from_api(item)
+        sound = item.get("lockSound")
+        tz = item.get("timezoneRawOffset")
+        return cls(
+            **base.__dict__,
+            model=str(item.get("modelNum") or ""),
+            hardware_revision=str(item.get("hardwareRevision") or ""),
+            firmware_revision=str(item.get("firmwareRevision") or ""),
+            auto_lock_time=int(item.get("autoLockTime") if item.get("autoLockTime") is not None
+                               else -1),
+            passage_mode=int(item.get("passageMode") or 2) == 1,
+            lock_sound=None if sound is None else int(sound) == 1,
+            timezone_offset_ms=None if tz is None else int(tz),
+        )
+
+
+@dataclass(frozen=True)
+class LockState:
+    state: OpenState
+    sensor_state: int | None = None  # 0 open, 1 closed (door sensor), when reported
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> LockState:
+        raw = int(item.get("state", 2))
+        state = OpenState(raw) if raw in (0, 1, 2) else OpenState.UNKNOWN
+        sensor = item.get("sensorState")
+        return cls(state=state, sensor_state=None if sensor is None else int(sensor))
+
+
+@dataclass(frozen=True)
+class Gateway:
+    gateway_id: int
+    mac: str
+    name: str
+    version: int
+    lock_count: int
+    online: bool
+    network_name: str
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> Gateway:
+        return cls(
+            gateway_id=int(item["gatewayId"]),
+            mac=str(item.get("gatewayMac") or ""),
+            name=str(item.get("gatewayName") or ""),
+            version=int(item.get("gatewayVersion") or 0),
+            lock_count=int(item.get("lockNum") or 0),
+            online=bool(int(item.get("isOnline") or 0)),
+            network_name=str(item.get("networkName") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class GatewayLock:
+    """A lock as seen from a gateway (``gateway/listLock``)."""
+
+    lock_id: int
+    alias: str
+    mac: str
+    rssi: int | None
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> GatewayLock:
+        rssi = item.get("rssi")
+        return cls(
+            lock_id=int(item["lockId"]),
+            alias=str(item.get("lockAlias") or item.get("lockName") or item["lockId"]),
+            mac=str(item.get("lockMac") or ""),
+            rssi=None if rssi is None else int(rssi),
+        )
+
+
+@dataclass(frozen=True)
+class LockGateway:
+    """A gateway as seen from a lock (``gateway/listByLock``)."""
+
+    gateway_id: int
+    mac: str
+    name: str
+    rssi: int | None
+    online: bool | None
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> LockGateway:
+        rssi = item.get("rssi")
+        online = item.get("isOnline")
+        return cls(
+            gateway_id=int(item["gatewayId"]),
+            mac=str(item.get("gatewayMac") or ""),
+            name=str(item.get("gatewayName") or ""),
+            rssi=None if rssi is None else int(rssi),
+            online=None if online is None else bool(int(online)),
+        )
+
+
+@dataclass(frozen=True)
+class Passcode:
+    passcode_id: int
+    lock_id: int
+    code: str
+    name: str
+    type: int
+    start: datetime | None
+    end: datetime | None
+    created: datetime | None
+    is_custom: bool
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        now = now or datetime.now(tz=UTC)
+        return self.end is not None and self.end <= now
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any], lock_id: int | None = None) -> Passcode:
+        return cls(
+            passcode_id=int(item["keyboardPwdId"]),
+            lock_id=int(item.get("lockId") or lock_id or 0),
+            code=str(item.get("keyboardPwd") or ""),
+            name=str(item.get("keyboardPwdName") or ""),
+            type=int(item.get("keyboardPwdType") or 0),
+            start=from_ms(item.get("startDate")),
+            end=from_ms(item.get("endDate")),
+            created=from_ms(item.get("sendDate")),
+            is_custom=bool(int(item.get("isCustom") or 0)),
+        )
+
+
+@dataclass(frozen=True)
+class GeneratedPasscode:
+    passcode_id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    record_id: int
+    lock_id: int
+    record_type: int
+    success: bool
+    username: str
+    passcode: str
+    lock_date: datetime | None
+    server_date: datetime | None
+
+    @property
+    def description(self) -> str:
+        return RECORD_TYPES.get(self.record_type, f"record type {self.record_type}")
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any], lock_id: int | None = None) -> LockRecord:
+        return cls(
+            record_id=int(item.get("recordId") or 0),
+            lock_id=int(item.get("lockId") or lock_id or 0),
+            record_type=int(item.get("recordType") or 0),
+            success=bool(int(item.get("success", 1))),
+            username=str(item.get("username") or ""),
+            passcode=str(item.get("keyboardPwd") or ""),
+            lock_date=from_ms(item.get("lockDate")),
+            server_date=from_ms(item.get("serverDate")),
+        )
+
+
+@dataclass(frozen=True)
+class PassageModeConfig:
+    enabled: bool
+    start_minute: int | None  # minutes from midnight
+    end_minute: int | None
+    all_day: bool
+    week_days: tuple[int, ...]  # 1 = Monday .. 7 = Sunday
+    auto_unlock: bool
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> PassageModeConfig:
+        days = item.get("weekDays") or []
+        if isinstance(days, str):
+            days = json.loads(days or "[]")
+        return cls(
+            enabled=int(item.get("passageMode") or 2) == 1,
+            start_minute=item.get("startDate"),
+            end_minute=item.get("endDate"),
+            all_day=int(item.get("isAllDay") or 2) == 1,
+            week_days=tuple(int(d) for d in days),
+            auto_unlock=int(item.get("autoUnlock") or 2) == 1,
+        )
