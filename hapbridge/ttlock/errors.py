@@ -166,6 +166,21 @@ ERRCODES: dict[int, ErrcodeInfo] = {
     -3006: ErrcodeInfo(PasscodeError, "the passcode must be 4 to 9 digits"),
     -3007: ErrcodeInfo(PasscodeError, "this passcode already exists on the lock: choose another"),
     -2009: ErrcodeInfo(PasscodeError, "no such passcode on this lock"),
+    -3009: ErrcodeInfo(
+        PasscodeError,
+        "the lock holds as many passcodes as it can (about 250): "
+        "delete old ones, e.g. with 'hapbridge passcodes cleanup'",
+    ),
+    -3: ErrcodeInfo(
+        UnknownError, "the TTLock cloud rejected a parameter of the request"
+    ),
+    -4037: ErrcodeInfo(
+        PermissionDeniedError, "no such gateway on this account: check the gateway id"
+    ),
+    -4082: ErrcodeInfo(
+        NotSupportedError, "the lock does not accept this auto-lock time (at most 900 seconds)"
+    ),
+    10010: ErrcodeInfo(CredentialsError, "the TTLock cloud refused the login request"),
     1: ErrcodeInfo(ServerError, "the TTLock cloud reported a failure; try again"),
     90000: ErrcodeInfo(ServerError, "the TTLock cloud had an internal error; try again"),
 }

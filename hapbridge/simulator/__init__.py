@@ -1,0 +1,24 @@
+"""A simulated TTLock cloud: same paths, parameters, answers and errcodes, with state.
+
+Used by the test-suite over real HTTP on 127.0.0.1, in-process by ``hapbridge run --demo``
+and standalone by ``hapbridge simulator``. The contract is ``/work/shared/ttlock-api.md``;
+where it leaves a case open, the simulator chooses (from TTLock's published error table):
+
+* -3 "Invalid Parameter" for a missing or malformed parameter, and for a ``pageSize``
+  above the endpoint's maximum (lock/list 1000, gateway/list 200, listKeyboardPwd 100,
+  lockRecord/list 200): refused, not clipped, so a client cannot silently miss items.
+* -2018 "Permission Denied" for a lockId the account does not administer (or that does
+  not exist): what the cloud answers for someone else's lock.
+* -4037 "Gateway does not exist" for an unknown gatewayId.
+* -3009 when a lock already holds 250 passcodes; -4082 for autoLockTime above 900 s.
+* 10001 for a bad client id or secret at /oauth2/token, 10000 for a wrong clientId on /v3.
+* A missing ``date`` answers 80000 like a skewed one. ``type``/``addType``/``changeType``/
+  ``deleteType`` = 1 (Bluetooth, done by the app) store the result without the gateway.
+* Wi-Fi locks report ``hasGateway`` 1: they are their own gateway.
+"""
+
+from hapbridge.simulator.config import SimConfig
+from hapbridge.simulator.server import SimulatorServer
+from hapbridge.simulator.world import SimGateway, SimLock, World
+
+__all__ = ["SimConfig", "SimGateway", "SimLock", "SimulatorServer", "World"]

@@ -1,0 +1,73 @@
+"""``hapbridge simulator``: serve the simulated cloud until Ctrl-C, for manual testing.
+
+It prints the base URL and the credentials it accepts, so a config.json can point at it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from hapbridge.errors import HapbridgeError
+from hapbridge.simulator.config import SimConfig
+from hapbridge.simulator.server import SimulatorServer
+
+HOST = "127.0.0.1"  # a development tool: never reachable from the network
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = SimConfig()
+    parser.add_argument("--port", type=int, default=8080,
+                        help="port on 127.0.0.1 (default: 8080; 0 = any free port)")
+    parser.add_argument("--locks", type=int, default=defaults.locks,
+                        help="Bluetooth locks behind gateways")
+    parser.add_argument("--gateways", type=int, default=defaults.gateways)
+    parser.add_argument("--wifi-locks", type=int, default=defaults.wifi_locks)
+    parser.add_argument("--orphan-locks", type=int, default=defaults.orphan_locks,
+                        help="locks without a gateway (remote commands answer -2012)")
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed for names, MACs, battery, records and faults")
+    parser.add_argument("--command-seconds", type=float, default=defaults.command_seconds,
+                        help="how long one gateway command takes")
+    parser.add_argument("--latency", type=float, default=defaults.latency,
+                        help="seconds added to every request")
+    parser.add_argument("--busy-rate", type=float, default=defaults.busy_rate,
+                        help="probability (0-1) that an idle gateway still answers -3003")
+    parser.add_argument("--error-rate", type=float, default=defaults.error_5xx_rate,
+                        help="probability (0-1) of an HTTP 500 answer")
+
+
+def config_from(args: argparse.Namespace) -> SimConfig:
+    return SimConfig(
+        locks=args.locks,
+        gateways=args.gateways,
+        wifi_locks=args.wifi_locks,
+        orphan_locks=args.orphan_locks,
+        seed=args.seed,
+        command_seconds=args.command_seconds,
+        latency=args.latency,
+        busy_rate=args.busy_rate,
+        error_5xx_rate=args.error_rate,
+    )
+
+
+async def serve_forever(args: argparse.Namespace) -> int:
+    """Serve on 127.0.0.1 until cancelled (Ctrl-C); the server is stopped on the way out."""
+    config = config_from(args)
+    server = SimulatorServer(config)
+    try:
+        await server.start(HOST, args.port)
+    except OSError as err:
+        raise HapbridgeError(f"cannot listen on {HOST}:{args.port}: {err.strerror}") from None
+    try:
+        print(f"Simulated TTLock cloud at {server.url}")
+        print(f"  {len(server.world.locks)} locks, {len(server.world.gateways)} gateways")
+        print(f"  clientId      {config.client_id}")
+        print(f"  clientSecret  {config.client_secret}")
+        print(f"  username      {config.username}")
+        print(f"  password      {config.password}")
+        print("Press Ctrl-C to stop.", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+    return 0

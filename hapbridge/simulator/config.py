@@ -1,0 +1,28 @@
+"""The knobs of the simulated cloud: world size, timing, fault injection, accepted credentials.
+
+A plain mutable dataclass on purpose: tests flip ``busy_rate``, ``latency`` or
+``command_seconds`` on a running server and the next request sees the new value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SimConfig:
+    locks: int = 5  # Bluetooth locks spread round-robin over the gateways
+    gateways: int = 2
+    wifi_locks: int = 0  # Wi-Fi locks (featureValue bit 56): no gateway, own busy state (-3037)
+    orphan_locks: int = 0  # hasGateway=0 and no gateway: -2012 on remote commands
+    seed: int = 0  # deterministic names, MACs, battery, records
+    command_seconds: float = 2.0  # how long one gateway/Wi-Fi command holds its carrier
+    latency: float = 0.0  # added to every request (seconds)
+    busy_rate: float = 0.0  # probability an idle gateway still answers -3003
+    error_5xx_rate: float = 0.0  # probability of an HTTP 500 answer on any /v3 call
+    token_lifetime: int = 7_776_000  # seconds (expires_in)
+    client_id: str = "hapbridge-demo-client"
+    client_secret: str = "hapbridge-demo-secret"
+    username: str = "demo@hapbridge.local"
+    password: str = "hapbridge-demo"  # plain; the API receives its md5, hex lowercase
+    max_clock_skew: float = 300.0  # seconds; a `date` farther off answers 80000
