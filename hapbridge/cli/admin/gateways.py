@@ -1,0 +1,96 @@
+"""``gateways`` and ``gateways show GATEWAY``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hapbridge.cli.admin.common import add_parser, with_client
+from hapbridge.cli.admin.lock_ref import resolve_gateway
+from hapbridge.cli.admin.output import Column, add_json_flag, emit, emit_fields, print_json
+from hapbridge.ttlock import TTLockClient
+from hapbridge.ttlock.models import Gateway
+
+COLUMNS = [
+    Column("gateway_id", "ID", right=True),
+    Column("name", "NAME"),
+    Column("model", "MODEL"),
+    Column("locks", "LOCKS", right=True),
+    Column("online", "ONLINE"),
+    Column("network", "NETWORK"),
+]
+LOCK_COLUMNS = [
+    Column("lock_id", "LOCK", right=True),
+    Column("alias", "ALIAS"),
+    Column("rssi", "RSSI", right=True),
+    Column("signal", "SIGNAL"),
+]
+
+
+def register(subparsers: Any) -> None:
+    parser = add_parser(
+        subparsers,
+        "gateways",
+        help="list the gateways (or 'gateways show GATEWAY' for one)",
+        description="List the account's gateways: model, number of locks, online, Wi-Fi "
+        "network. Remote lock/unlock and passcode changes travel through them.",
+        epilog="examples:\n  hapbridge gateways\n  hapbridge gateways show Hallway --json",
+    )
+    add_json_flag(parser)
+    parser.set_defaults(handler=with_client(list_gateways))
+    sub = parser.add_subparsers(dest="gateways_command", metavar="SUBCOMMAND")
+    show = add_parser(
+        sub, "show", help="one gateway with its locks and their signal strength",
+        description="One gateway with the locks it reaches and their signal strength (RSSI).",
+    )
+    show.add_argument("gateway", metavar="GATEWAY", help="a gateway id or name")
+    add_json_flag(show, nested=True)
+    show.set_defaults(handler=with_client(show_gateway))
+
+
+def gateway_row(gateway: Gateway) -> dict[str, Any]:
+    return {
+        "gateway_id": gateway.gateway_id,
+        "name": gateway.name,
+        "mac": gateway.mac,
+        "model": f"G{gateway.version}" if gateway.version else None,
+        "locks": gateway.lock_count,
+        "online": gateway.online,
+        "network": gateway.network_name,
+    }
+
+
+def signal(rssi: int | None) -> str | None:
+    """A word for people; RSSI below about -85 dBm makes gateway commands unreliable."""
+    if rssi is None:
+        return None
+    if rssi >= -65:
+        return "strong"
+    if rssi >= -75:
+        return "good"
+    if rssi >= -85:
+        return "weak"
+    return "too weak: move the gateway closer"
+
+
+async def list_gateways(args: argparse.Namespace, client: TTLockClient) -> int:
+    rows = [gateway_row(gw) for gw in await client.list_gateways()]
+    emit(args, COLUMNS, rows, empty="no gateways in this account")
+    return 0
+
+
+async def show_gateway(args: argparse.Namespace, client: TTLockClient) -> int:
+    gateway = await resolve_gateway(client, args.gateway)
+    locks = await client.gateway_locks(gateway.gateway_id)
+    fields = gateway_row(gateway)
+    fields["locks"] = [
+        {"lock_id": lk.lock_id, "alias": lk.alias, "rssi": lk.rssi, "signal": signal(lk.rssi)}
+        for lk in locks
+    ]
+    if args.json:
+        print_json(fields)
+        return 0
+    emit_fields(args, fields)
+    print()
+    emit(args, LOCK_COLUMNS, fields["locks"], empty="this gateway reaches no locks")
+    return 0

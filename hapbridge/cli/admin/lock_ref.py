@@ -1,0 +1,86 @@
+"""Resolving what the user typed (an id or a name) to one lock or gateway.
+
+One rule everywhere: an exact id wins; otherwise the alias (or gateway name) is compared
+case-insensitively, and several matches are an error that lists them, because acting on
+the wrong door is worse than asking.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+from hapbridge.cli.admin.errors import AmbiguousError, NotFoundError
+from hapbridge.ttlock import TTLockClient
+from hapbridge.ttlock.models import Gateway, Lock
+
+T = TypeVar("T")
+
+
+def match(
+    items: Sequence[T],
+    ref: str,
+    *,
+    kind: str,
+    ident: Callable[[T], int],
+    name: Callable[[T], str],
+    listing: str,
+) -> T:
+    """The single item whose id is ``ref``, else whose name equals it ignoring case."""
+    text = ref.strip()
+    if text.isdigit():
+        by_id = [item for item in items if ident(item) == int(text)]
+        if by_id:
+            return by_id[0]
+    wanted = text.casefold()
+    found = [item for item in items if name(item).strip().casefold() == wanted]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        candidates = ", ".join(f"{ident(item)} ({name(item)})" for item in found)
+        raise AmbiguousError(
+            f"{kind} {ref!r} is ambiguous: {len(found)} {kind}s have that name: "
+            f"{candidates}; give the {kind} id instead"
+        )
+    hint = difflib.get_close_matches(text, [name(item) for item in items], n=1, cutoff=0.6)
+    suggestion = f": did you mean {hint[0]!r}?" if hint else ""
+    raise NotFoundError(
+        f"no {kind} {ref!r} in this account{suggestion} ('hapbridge {listing}' lists them)"
+    )
+
+
+def match_lock(locks: Sequence[Lock], ref: str) -> Lock:
+    return match(
+        locks, ref, kind="lock", ident=lambda lk: lk.lock_id, name=lambda lk: lk.alias,
+        listing="locks",
+    )
+
+
+def match_gateway(gateways: Sequence[Gateway], ref: str) -> Gateway:
+    return match(
+        gateways, ref, kind="gateway", ident=lambda gw: gw.gateway_id, name=lambda gw: gw.name,
+        listing="gateways",
+    )
+
+
+def match_locks(locks: Sequence[Lock], refs: Iterable[str]) -> list[Lock]:
+    """Each named lock once, in the order given (room and entrance named twice stay one)."""
+    chosen: dict[int, Lock] = {}
+    for ref in refs:
+        lock = match_lock(locks, ref)
+        chosen.setdefault(lock.lock_id, lock)
+    return list(chosen.values())
+
+
+async def resolve_locks(client: TTLockClient, refs: Iterable[str]) -> list[Lock]:
+    """The locks named by ``refs``, with a single ``lock/list`` call for all of them."""
+    return match_locks(await client.list_locks(), refs)
+
+
+async def resolve_lock(client: TTLockClient, ref: str) -> Lock:
+    return (await resolve_locks(client, [ref]))[0]
+
+
+async def resolve_gateway(client: TTLockClient, ref: str) -> Gateway:
+    return match_gateway(await client.list_gateways(), ref)

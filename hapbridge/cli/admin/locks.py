@@ -1,0 +1,177 @@
+"""``locks``, ``locks show LOCK``, ``lock LOCK``, ``unlock LOCK``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
+from hapbridge.cli.admin.lock_ref import resolve_lock
+from hapbridge.cli.admin.output import Column, add_json_flag, emit, emit_fields, note, print_json
+from hapbridge.cli.admin.reach import Reach, gateway_reach
+from hapbridge.errors import HapbridgeError
+from hapbridge.ttlock import TTLockClient
+from hapbridge.ttlock.models import Feature, Lock, has_feature
+
+LIST_COLUMNS = [
+    Column("lock_id", "ID", right=True),
+    Column("alias", "ALIAS"),
+    Column("battery", "BATTERY", right=True),
+    Column("gateway", "GATEWAY"),
+    Column("online", "ONLINE"),
+]
+STATE_COLUMN = Column("state", "STATE")
+
+
+def register(subparsers: Any) -> None:
+    parser = add_parser(
+        subparsers,
+        "locks",
+        help="list the locks (or 'locks show LOCK' for one)",
+        description="List the account's locks: id, alias, battery, the gateway that reaches "
+        "each lock and whether it is online. Only locks whose admin is this account are listed.",
+        epilog="examples:\n  hapbridge locks\n  hapbridge locks --state --json\n"
+        "  hapbridge locks show 'Front Door'",
+    )
+    add_json_flag(parser)
+    parser.add_argument(
+        "--state",
+        action="store_true",
+        help="also ask each reachable lock whether it is locked (through its gateway: "
+        "takes seconds per lock and costs lock battery)",
+    )
+    parser.set_defaults(handler=with_client(list_locks))
+    sub = parser.add_subparsers(dest="locks_command", metavar="SUBCOMMAND")
+    show = add_parser(
+        sub, "show", help="one lock in detail",
+        description="One lock in detail, with the gateways that reach it (no key material).",
+    )
+    show.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
+    add_json_flag(show, nested=True)
+    show.set_defaults(handler=with_client(show_lock))
+
+    for action in ("lock", "unlock"):
+        cmd = add_parser(
+            subparsers,
+            action,
+            help=f"{action} a lock through its gateway",
+            description=f"Send '{action}' to a lock through its gateway (or over Wi-Fi), "
+            "retrying a busy gateway as the bridge does (maximumApiRetry, retryDelay).",
+            epilog=f"example:\n  hapbridge {action} 'Front Door'",
+        )
+        cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
+        add_json_flag(cmd)
+        cmd.set_defaults(handler=with_client(send_command), action=action)
+
+
+async def list_locks(args: argparse.Namespace, client: TTLockClient) -> int:
+    locks, reach = await asyncio.gather(client.list_locks(), gateway_reach(client))
+    rows: list[dict[str, Any]] = [
+        {
+            "lock_id": lock.lock_id,
+            "alias": lock.alias,
+            "battery": lock.battery,
+            "gateway": reach.names(lock.lock_id) or ("wifi" if lock.is_wifi else None),
+            "wifi": lock.is_wifi,
+            "online": reach.online(lock),
+        }
+        for lock in locks
+    ]
+    columns = list(LIST_COLUMNS)
+    if args.state:
+        states = await query_states(client, locks, reach)
+        for row in rows:
+            row["state"] = states.get(row["lock_id"])
+        columns.append(STATE_COLUMN)
+    emit(args, columns, rows, empty="no locks in this account")
+    return 0
+
+
+async def query_states(
+    client: TTLockClient, locks: list[Lock], reach: Reach
+) -> dict[int, str]:
+    """Each reachable lock's state: one command at a time per gateway (a gateway carries one
+    command at a time), gateways in parallel. Unreachable locks are skipped."""
+    queues: dict[int | str, list[Lock]] = {}
+    for lock in locks:
+        gateway = reach.best(lock.lock_id)
+        if gateway is not None:
+            queues.setdefault(gateway.gateway_id, []).append(lock)
+        elif lock.is_wifi:
+            queues.setdefault(f"wifi-{lock.lock_id}", []).append(lock)
+    states: dict[int, str] = {}
+
+    async def drain(queue: list[Lock]) -> None:
+        for lock in queue:
+            try:
+                answer = await client.query_open_state(lock.lock_id)
+            except HapbridgeError as err:
+                states[lock.lock_id] = "error"
+                note(f"{lock.alias} ({lock.lock_id}): state unavailable: {err}")
+            else:
+                states[lock.lock_id] = answer.state.name.lower()
+
+    await asyncio.gather(*(drain(queue) for queue in queues.values()))
+    return states
+
+
+async def show_lock(args: argparse.Namespace, client: TTLockClient) -> int:
+    lock = await resolve_lock(client, args.lock)
+    detail, gateways = await asyncio.gather(
+        client.lock_detail(lock.lock_id), client.lock_gateways(lock.lock_id)
+    )
+    features = [f.name.lower().replace("_", "-") for f in Feature
+                if has_feature(detail.feature_value, f)]
+    fields: dict[str, Any] = {
+        "lock_id": detail.lock_id,
+        "alias": detail.alias,
+        "name": detail.name,
+        "mac": detail.mac,
+        "battery": detail.battery,
+        "model": detail.model,
+        "hardware": detail.hardware_revision,
+        "firmware": detail.firmware_revision,
+        "wifi": detail.is_wifi,
+        "has_gateway": detail.has_gateway,
+        "auto_lock_seconds": detail.auto_lock_time if detail.auto_lock_time > 0 else None,
+        "passage_mode": detail.passage_mode,
+        "lock_sound": detail.lock_sound,
+        "features": ", ".join(features),
+        "gateways": [
+            {"gateway_id": g.gateway_id, "name": g.name, "mac": g.mac, "rssi": g.rssi,
+             "online": g.online}
+            for g in gateways
+        ],
+    }
+    if args.json:
+        print_json(fields)
+        return 0
+    emit_fields(args, fields)
+    if fields["gateways"]:
+        print()
+        emit(args, GATEWAY_COLUMNS, fields["gateways"])
+    return 0
+
+
+GATEWAY_COLUMNS = [
+    Column("gateway_id", "GATEWAY", right=True),
+    Column("name", "NAME"),
+    Column("rssi", "RSSI", right=True),
+    Column("online", "ONLINE"),
+]
+
+
+async def send_command(args: argparse.Namespace, client: TTLockClient) -> int:
+    lock = await resolve_lock(client, args.lock)
+    if args.action == "lock":
+        await client.lock(lock.lock_id)
+    else:
+        await client.unlock(lock.lock_id)
+    done = "locked" if args.action == "lock" else "unlocked"
+    if args.json:
+        print_json({"lock_id": lock.lock_id, "alias": lock.alias, "action": args.action,
+                    "ok": True})
+    else:
+        print(f"{lock.alias} ({lock.lock_id}): {done}")
+    return 0

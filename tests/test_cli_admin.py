@@ -1,0 +1,656 @@
+"""The admin commands end to end: ``main(argv)`` against the simulated cloud over HTTP.
+
+``main`` runs its own event loop (``asyncio.run``), so each invocation runs in a thread
+while the simulator keeps serving on the test's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hapbridge.cli.main import main
+from hapbridge.simulator import SimConfig, SimulatorServer
+from hapbridge.simulator.world import SimLock
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Run = Callable[..., Awaitable[Result]]
+
+
+@pytest.fixture
+def sim_config() -> SimConfig:
+    # 5 Bluetooth locks alternating over 2 gateways, then a Wi-Fi lock, then an orphan:
+    # Front Door, Back Door, Garage, Office, Room 101 | Room 102 (Wi-Fi) | Room 103 (orphan)
+    return SimConfig(locks=5, gateways=2, wifi_locks=1, orphan_locks=1, command_seconds=0.05)
+
+
+def write_config(path: Path, sim: SimulatorServer, **platform: Any) -> Path:
+    block = {
+        "platform": "TTLock",
+        "clientid": sim.config.client_id,
+        "clientsecret": sim.config.client_secret,
+        "username": sim.config.username,
+        "password": sim.config.password,
+        "baseUrl": sim.url,
+        "maximumApiRetry": 4,
+        "retryDelay": 0.01,
+        **platform,
+    }
+    path.write_text(json.dumps({"bridge": {"name": "Test"}, "platforms": [block]}))
+    return path
+
+
+@pytest.fixture
+def config_file(sim: SimulatorServer, tmp_path: Path) -> Path:
+    return write_config(tmp_path / "config.json", sim)
+
+
+@pytest.fixture
+def hb(config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    """``await hb("locks", "--json")``: run the CLI on the simulator's config."""
+
+    async def run(*argv: str, config: Path | None = None) -> Result:
+        args = ["-c", str(config or config_file), "-U", str(tmp_path / "storage"), *argv]
+        code = await asyncio.to_thread(main, args)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def lock_named(sim: SimulatorServer, alias: str) -> SimLock:
+    return next(lock for lock in sim.world.locks.values() if lock.alias == alias)
+
+
+def ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def later(**delta: float) -> str:
+    """A local ISO time (to the minute) relative to now, as a user types it."""
+    return (datetime.now() + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture
+def new_york() -> Iterator[None]:
+    """Local time far from UTC, to prove times are read and shown as local time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "America/New_York")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+# -- help ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--help"], ["check", "locks", "unlock", "gateways", "passcodes", "records", "usage"]),
+        (["passcodes", "--help"], ["list", "add", "random", "change", "delete", "cleanup",
+                                   "2026-12-24T15:00"]),
+        (["passcodes", "add", "--help"], ["--code", "--start", "--end", "random"]),
+        (["passcodes", "cleanup", "--help"], ["--expired-for", "--dry-run"]),
+    ],
+)
+def test_help_explains_the_commands(
+    argv: list[str], expected: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for word in expected:
+        assert word in out
+
+
+# -- locks --------------------------------------------------------------------------------
+
+
+async def test_locks_table(hb: Run) -> None:
+    result = await hb("locks")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["ID", "ALIAS", "BATTERY", "GATEWAY", "ONLINE"]
+    assert len(lines) == 1 + 7
+    assert any("Front Door" in line and "yes" in line for line in lines)
+    orphan = next(line for line in lines if "Room 103" in line)
+    assert orphan.split()[-1] == "no"
+
+
+async def test_locks_json_with_state(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    garage.state = 1
+    result = await hb("locks", "--state", "--json")
+    assert result.code == 0, result.err
+    rows = {row["alias"]: row for row in result.json()}
+    assert rows["Garage"]["state"] == "unlocked"
+    assert rows["Front Door"]["state"] == "locked"
+    assert rows["Room 102"]["wifi"] is True and rows["Room 102"]["state"] == "locked"
+    assert rows["Room 103"]["state"] is None and rows["Room 103"]["online"] is False
+    assert rows["Garage"]["lock_id"] == garage.lock_id
+    assert rows["Garage"]["battery"] == garage.battery
+    gateway = sim.world.gateways[garage.gateway_id or 0]
+    assert rows["Garage"]["gateway"] == gateway.name
+
+
+async def test_locks_show_by_alias_without_secrets(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    for argv in (("locks", "show", "gARAGE"), ("locks", "show", str(garage.lock_id), "--json")):
+        result = await hb(*argv)
+        assert result.code == 0, result.err
+        for secret in (garage.lock_data, garage.admin_pwd, garage.lock_key, garage.aes_key,
+                       sim.config.password, sim.config.client_secret):
+            assert secret not in result.out + result.err
+    detail = result.json()
+    assert detail["lock_id"] == garage.lock_id and detail["model"] == garage.model_num
+    assert [g["gateway_id"] for g in detail["gateways"]] == [garage.gateway_id]
+
+
+async def test_unknown_lock_is_one_line(hb: Run) -> None:
+    result = await hb("locks", "show", "Frnt Door")
+    assert result.code == 1
+    assert result.err.strip().splitlines() == [
+        "hapbridge: error: no lock 'Frnt Door' in this account: did you mean 'Front Door'? "
+        "('hapbridge locks' lists them)"
+    ]
+    assert result.out == ""
+
+
+async def test_ambiguous_alias_lists_candidates_and_does_nothing(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    first, second = lock_named(sim, "Garage"), lock_named(sim, "Office")
+    second.alias = "GARAGE"
+    result = await hb("unlock", "garage")
+    assert result.code == 1
+    assert "ambiguous" in result.err
+    assert f"{first.lock_id} (Garage)" in result.err and f"{second.lock_id} (GARAGE)" in result.err
+    assert sim.world.calls["/v3/lock/unlock"] == 0
+    # the id still picks one
+    assert (await hb("unlock", str(second.lock_id))).code == 0
+    assert second.state == 1 and first.state == 0
+
+
+# -- lock / unlock ------------------------------------------------------------------------
+
+
+async def test_unlock_then_lock(hb: Run, sim: SimulatorServer) -> None:
+    front = lock_named(sim, "Front Door")
+    result = await hb("unlock", "front door")
+    assert result.code == 0, result.err
+    assert result.out.strip() == f"Front Door ({front.lock_id}): unlocked"
+    assert front.state == 1
+    result = await hb("lock", "Front Door", "--json")
+    assert result.json() == {"lock_id": front.lock_id, "alias": "Front Door", "action": "lock",
+                             "ok": True}
+    assert front.state == 0
+
+
+async def test_unlock_retries_a_busy_gateway(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    gateway = sim.world.gateways[garage.gateway_id or 0]
+    await hb("locks")  # log in first, so the gateway is still busy when unlock comes
+    gateway.busy_until = asyncio.get_running_loop().time() + 0.05
+    result = await hb("unlock", "Garage")
+    assert result.code == 0, result.err
+    assert sim.world.errcodes[-3003] >= 1
+    assert garage.state == 1
+
+
+async def test_unlock_gives_up_on_a_gateway_that_stays_busy(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    sim.config.busy_rate = 1.0
+    result = await hb("unlock", "Garage")
+    assert result.code == 1
+    assert "gateway is busy" in result.err
+    assert sim.world.calls["/v3/lock/unlock"] == 5  # first attempt + maximumApiRetry 4
+
+
+async def test_unlock_offline_gateway_is_not_retried(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    result = await hb("unlock", "Garage")
+    assert result.code == 1
+    assert "gateway is offline" in result.err
+    assert sim.world.calls["/v3/lock/unlock"] == 1
+    assert garage.state == 0
+
+
+async def test_unlock_lock_without_gateway(hb: Run) -> None:
+    result = await hb("unlock", "Room 103")
+    assert result.code == 1
+    assert "not connected to any gateway" in result.err
+
+
+# -- gateways -----------------------------------------------------------------------------
+
+
+async def test_gateways_list_and_show(hb: Run, sim: SimulatorServer) -> None:
+    result = await hb("gateways", "--json")
+    assert result.code == 0, result.err
+    rows = result.json()
+    assert {row["gateway_id"] for row in rows} == set(sim.world.gateways)
+    gateway = next(iter(sim.world.gateways.values()))
+    table = await hb("gateways")
+    assert gateway.name in table.out and table.out.splitlines()[0].startswith("    ID  NAME")
+
+    result = await hb("gateways", "show", gateway.name.lower(), "--json")
+    assert result.code == 0, result.err
+    shown = result.json()
+    assert shown["gateway_id"] == gateway.gateway_id and shown["online"] is True
+    assert {lk["lock_id"]: lk["rssi"] for lk in shown["locks"]} == gateway.rssi
+    table = await hb("gateways", "show", str(gateway.gateway_id))
+    assert "RSSI" in table.out and "SIGNAL" in table.out
+
+    missing = await hb("gateways", "show", "nope")
+    assert missing.code == 1 and "no gateway 'nope'" in missing.err
+
+
+# -- passcodes ----------------------------------------------------------------------------
+
+
+async def test_passcodes_list_every_page_with_status(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    sim.world.passcodes[garage.lock_id].clear()
+    now = ms(datetime.now())
+    for index in range(130):
+        sim.world.add_passcode(garage.lock_id, f"{100000 + index}", name=f"Guest {index}",
+                               type=3, start_date=now - 10 * HOUR_MS,
+                               end_date=now + (HOUR_MS if index % 2 else -HOUR_MS))
+    result = await hb("passcodes", "list", "Garage", "--json")
+    assert result.code == 0, result.err
+    rows = result.json()
+    assert len(rows) == 130  # two pages of 100
+    assert sum(row["expired"] for row in rows) == 65
+    assert {row["status"] for row in rows} == {"expired", "active"}
+    assert all(row["type"] == "period" for row in rows)
+
+    found = await hb("passcodes", "list", "Garage", "--search", "Guest 12", "--json")
+    assert {row["name"] for row in found.json()} == {"Guest 12", *{f"Guest 12{i}" for i in
+                                                                   range(10)}}
+    table = await hb("passcodes", "list", "Garage", "--search", "100006")
+    assert table.out.splitlines()[0].split()[:3] == ["ID", "CODE", "NAME"]
+    assert "100006" in table.out and "expired" in table.out
+
+
+async def test_add_period_code_to_room_and_entrance(
+    hb: Run, sim: SimulatorServer, new_york: None
+) -> None:
+    room, entrance = lock_named(sim, "Room 101"), lock_named(sim, "Front Door")
+    result = await hb("passcodes", "add", "room 101", "Front Door", "--code", "482915",
+                      "--name", "Smith", "--start", "2030-12-24T15:00",
+                      "--end", "2030-12-27T11:00", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["code"] == "482915" and data["type"] == "period"
+    assert data["start"] == "2030-12-24T15:00:00-05:00"  # local time, with its offset
+    assert [r["lock_id"] for r in data["results"]] == [room.lock_id, entrance.lock_id]
+    assert all(r["ok"] for r in data["results"])
+    for lock, res in zip((room, entrance), data["results"], strict=True):
+        stored = sim.world.passcodes[lock.lock_id][res["passcode_id"]]
+        assert stored.code == "482915" and stored.name == "Smith" and stored.type == 3
+        # 15:00 in New York is 20:00 UTC
+        assert stored.start_date == ms(datetime.fromisoformat("2030-12-24T20:00:00+00:00"))
+        assert stored.end_date == ms(datetime.fromisoformat("2030-12-27T16:00:00+00:00"))
+
+    listed = await hb("passcodes", "list", "Room 101", "--search", "Smith")
+    assert "2030-12-24 15:00" in listed.out and "2030-12-27 11:00" in listed.out
+    assert "pending" in listed.out
+
+
+async def test_add_without_code_picks_a_random_permanent_code(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    garage = lock_named(sim, "Garage")
+    before = set(sim.world.passcodes[garage.lock_id])
+    result = await hb("passcodes", "add", "Garage")
+    assert result.code == 0, result.err
+    first = result.out.splitlines()[0]
+    assert first.startswith("Passcode ") and "(chosen at random)" in first
+    assert "permanent" in first
+    code = first.split()[1]
+    (new_id,) = set(sim.world.passcodes[garage.lock_id]) - before
+    stored = sim.world.passcodes[garage.lock_id][new_id]
+    assert stored.code == code and len(code) == 6 and stored.type == 2
+    assert len(set(code)) > 1
+
+
+async def test_add_failure_on_one_lock_keeps_the_others(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    result = await hb("passcodes", "add", "Room 103", "Garage", "--code", "4829")
+    assert result.code == 1
+    assert "not added to 1 of 2 locks" in result.err
+    lines = result.out.splitlines()
+    assert "failed: the lock is not connected to any gateway" in next(
+        line for line in lines if "Room 103" in line)
+    assert "added" in next(line for line in lines if "Garage" in line)
+    assert any(p.code == "4829" for p in sim.world.passcodes[garage.lock_id].values())
+
+
+async def test_add_duplicate_code(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    sim.world.add_passcode(garage.lock_id, "482915", name="Existing")
+    result = await hb("passcodes", "add", "Garage", "--code", "482915", "--json")
+    assert result.code == 1
+    (row,) = result.json()["results"]
+    assert row["ok"] is False and "already exists" in row["error"]
+    assert "not added to 1 of 1 lock" in result.err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--code", "12a4"], "digits only"),
+        (["--code", "123"], "4 to 9 digits"),
+        (["--code", "1234567890"], "4 to 9 digits"),
+        (["--start", "2020-01-01T10:00", "--end", "2020-01-02T10:00"], "in the past"),
+        (["--start", "+1", "--end", "+0"], "must be after --start"),
+        (["--start", "+1"], "go together"),
+        (["--start", "24/12/2030", "--end", "+2"], "not a time"),
+    ],
+)
+async def test_add_refuses_bad_input_before_any_call(
+    hb: Run, sim: SimulatorServer, extra: list[str], message: str
+) -> None:
+    argv = [later(days=int(x[1:])) if x.startswith("+") else x for x in extra]
+    result = await hb("passcodes", "add", "Garage", *argv)
+    assert result.code == 2
+    assert message in result.err and result.err.startswith("hapbridge: error: ")
+    assert sum(sim.world.calls.values()) == 0  # not even a login
+
+
+async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    result = await hb("passcodes", "random", "Garage", "--type", "one-time", "--start", "now",
+                      "--name", "Plumber", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    stored = sim.world.passcodes[garage.lock_id][data["passcode_id"]]
+    assert stored.code == data["code"] and stored.type == 1 and stored.name == "Plumber"
+    assert sim.world.calls["/v3/lock/unlock"] == 0
+
+    daily = await hb("passcodes", "random", "Garage", "--type", "daily",
+                     "--start", later(days=1), "--end", later(days=30))
+    assert daily.code == 0, daily.err
+    assert "daily" in daily.out
+    assert any(p.type == 6 for p in sim.world.passcodes[garage.lock_id].values())
+
+    # an offline gateway does not matter: the code comes from the cloud
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    weekend = await hb("passcodes", "random", "Garage", "--type", "weekend",
+                       "--start", later(days=1), "--end", later(days=60))
+    assert weekend.code == 0, weekend.err
+
+    for argv, message in [
+        (["--type", "daily", "--start", "now"], "needs --end"),
+        (["--type", "permanent", "--start", "now", "--end", later(days=1)], "takes no --end"),
+        (["--type", "period", "--start", later(days=2), "--end", later(days=1)], "after"),
+    ]:
+        bad = await hb("passcodes", "random", "Garage", *argv)
+        assert bad.code == 2 and message in bad.err
+
+
+async def test_change_passcode(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    code = sim.world.add_passcode(garage.lock_id, "5829", name="Old", type=3,
+                                  start_date=ms(datetime.now()) - HOUR_MS,
+                                  end_date=ms(datetime.now()) + HOUR_MS)
+    end = later(days=3)
+    result = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--name", "New",
+                      "--code", "918273", "--start", "2020-01-01T00:00", "--end", end)
+    assert result.code == 0, result.err
+    assert "Changed the name and code and validity" in result.out
+    assert (code.name, code.code) == ("New", "918273")
+    assert code.end_date == ms(datetime.fromisoformat(end).astimezone())
+
+    nothing = await hb("passcodes", "change", "Garage", str(code.passcode_id))
+    assert nothing.code == 2 and "nothing to change" in nothing.err
+    unknown = await hb("passcodes", "change", "Garage", "999", "--name", "x")
+    assert unknown.code == 1 and "no such passcode" in unknown.err
+    bad = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--code", "12")
+    assert bad.code == 2 and "4 to 9 digits" in bad.err
+
+
+async def test_delete_passcode(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    code = sim.world.add_passcode(garage.lock_id, "5829")
+    result = await hb("passcodes", "delete", "Garage", str(code.passcode_id))
+    assert result.code == 0, result.err
+    assert code.passcode_id not in sim.world.passcodes[garage.lock_id]
+    again = await hb("passcodes", "delete", "Garage", str(code.passcode_id))
+    assert again.code == 1 and "no such passcode" in again.err
+
+
+# -- cleanup ------------------------------------------------------------------------------
+
+
+def seed_expiring(sim: SimulatorServer, alias: str) -> dict[str, int]:
+    """Codes that ended 3 days ago, 2 hours ago, end tomorrow, and a permanent one."""
+    lock = lock_named(sim, alias)
+    now = ms(datetime.now())
+    made = {
+        "old": sim.world.add_passcode(lock.lock_id, "71001", name="old", type=3,
+                                      start_date=now - 96 * HOUR_MS,
+                                      end_date=now - 72 * HOUR_MS),
+        "recent": sim.world.add_passcode(lock.lock_id, "71002", name="recent", type=3,
+                                         start_date=now - 48 * HOUR_MS,
+                                         end_date=now - 2 * HOUR_MS),
+        "future": sim.world.add_passcode(lock.lock_id, "71003", name="future", type=3,
+                                         start_date=now - HOUR_MS,
+                                         end_date=now + 24 * HOUR_MS),
+        "permanent": sim.world.add_passcode(lock.lock_id, "71004", name="permanent"),
+    }
+    return {name: p.passcode_id for name, p in made.items()}
+
+
+def remaining(sim: SimulatorServer, alias: str) -> set[int]:
+    return set(sim.world.passcodes[lock_named(sim, alias).lock_id])
+
+
+async def test_cleanup_dry_run_deletes_nothing(hb: Run, sim: SimulatorServer) -> None:
+    garage = seed_expiring(sim, "Garage")
+    office = seed_expiring(sim, "Office")
+    before = {alias: remaining(sim, alias) for alias in ("Garage", "Office")}
+    result = await hb("passcodes", "cleanup", "--dry-run")
+    assert result.code == 0, result.err
+    assert "would delete" in result.out and "Would delete 2 passcodes" in result.out
+    assert "dry run: nothing deleted" in result.out
+    assert "71001" in result.out and "71002" not in result.out
+    assert {alias: remaining(sim, alias) for alias in ("Garage", "Office")} == before
+    assert sim.world.calls["/v3/keyboardPwd/delete"] == 0
+
+    data = (await hb("passcodes", "cleanup", "--dry-run", "--json")).json()
+    assert {row["passcode_id"] for row in data} == {garage["old"], office["old"]}
+    assert {row["action"] for row in data} == {"would delete"}
+
+
+async def test_cleanup_deletes_only_long_expired_codes(hb: Run, sim: SimulatorServer) -> None:
+    garage = seed_expiring(sim, "Garage")
+    office = seed_expiring(sim, "Office")
+    result = await hb("passcodes", "cleanup", "Garage", "--json")
+    assert result.code == 0, result.err
+    assert [(row["passcode_id"], row["action"]) for row in result.json()] == [
+        (garage["old"], "deleted")
+    ]
+    left = remaining(sim, "Garage")
+    assert garage["old"] not in left
+    assert {garage["recent"], garage["future"], garage["permanent"]} <= left
+    assert office["old"] in remaining(sim, "Office")  # not named: untouched
+
+    result = await hb("passcodes", "cleanup", "--expired-for", "1h")
+    assert result.code == 0, result.err
+    assert "Deleted 3 passcodes" in result.out  # both ended 2 h ago, and Office's old one
+    assert {garage["future"], garage["permanent"]} == remaining(sim, "Garage") & set(
+        garage.values())
+    assert {office["future"], office["permanent"]} == remaining(sim, "Office") & set(
+        office.values())
+
+
+async def test_cleanup_reports_a_failing_lock_and_goes_on(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    seed_expiring(sim, "Garage")
+    office = seed_expiring(sim, "Office")
+    garage = lock_named(sim, "Garage")
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    result = await hb("passcodes", "cleanup", "Garage", "Office")
+    assert result.code == 1
+    assert "failed: the gateway is offline" in result.out
+    assert office["old"] not in remaining(sim, "Office")
+    assert "cleanup steps failed" in result.err
+
+
+async def test_cleanup_bad_duration(hb: Run) -> None:
+    result = await hb("passcodes", "cleanup", "--expired-for", "24")
+    assert result.code == 2 and "24h" in result.err
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+async def test_records(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    sim.world.records[garage.lock_id].clear()
+    now = ms(datetime.now())
+    sim.world.add_record(garage.lock_id, 8, lock_date=now - 5 * HOUR_MS)
+    sim.world.add_record(garage.lock_id, 4, keyboard_pwd="482915", lock_date=now - 3 * HOUR_MS)
+    sim.world.add_record(garage.lock_id, 45, lock_date=now - 2 * HOUR_MS)
+    sim.world.add_record(garage.lock_id, 1, username="anna", lock_date=now - HOUR_MS)
+
+    table = await hb("records", "Garage")
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert lines[0].split() == ["TIME", "EVENT", "BY", "PASSCODE", "OK"]
+    assert "unlock by app" in lines[1] and "anna" in lines[1]  # newest first
+    assert "unlock by passcode" in table.out and "482915" in table.out
+    assert "auto-lock" in table.out and "unlock by fingerprint" in table.out
+
+    data = (await hb("records", "Garage", "--limit", "2", "--json")).json()
+    assert [row["record_type"] for row in data] == [1, 45]
+    since = (await hb("records", "Garage", "--since", "4h", "--json")).json()
+    assert [row["event"] for row in since] == ["unlock by app", "auto-lock",
+                                               "unlock by passcode"]
+    since = (await hb("records", "Garage", "--since", later(hours=-4), "--json")).json()
+    assert len(since) == 3
+
+    bad = await hb("records", "Garage", "--since", "yesterday")
+    assert bad.code == 2 and "not a time" in bad.err
+
+
+# -- usage --------------------------------------------------------------------------------
+
+
+async def test_usage_reads_the_persisted_counter_without_a_call(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    await hb("locks")
+    await hb("unlock", "Garage")
+    calls = sum(sim.world.calls.values())
+    result = await hb("usage", "--json")
+    assert result.code == 0, result.err
+    assert sum(sim.world.calls.values()) == calls  # no cloud call
+    data = result.json()
+    assert data["total"] == calls
+    assert data["by_endpoint"]["/v3/lock/unlock"] == 1
+    assert data["budget"] == 30000
+    table = await hb("usage")
+    assert f"{calls} of 30000" in table.out and "/v3/lock/list" in table.out
+
+
+# -- check --------------------------------------------------------------------------------
+
+
+async def test_check_names_the_lock_without_gateway(hb: Run, sim: SimulatorServer) -> None:
+    result = await hb("check")
+    assert result.code == 1
+    assert "ok    credentials: logged in as" in result.out
+    assert "7 locks, 2 gateways (2 online)" in result.out
+    orphan = lock_named(sim, "Room 103")
+    assert f"FAIL  lock Room 103 ({orphan.lock_id}): no gateway reaches this lock" in result.out
+    assert "fix: add a gateway" in result.out
+
+
+async def test_check_all_well(hb: Run, sim: SimulatorServer) -> None:
+    sim.world.remove_lock(lock_named(sim, "Room 103").lock_id)
+    result = await hb("check")
+    assert result.code == 0, result.out
+    assert "All is well" in result.out and "FAIL" not in result.out
+    data = (await hb("check", "--json")).json()
+    assert data["ok"] is True
+    topics = [check["topic"] for check in data["checks"]]
+    assert topics[:6] == ["config", "network", "credentials", "region", "clock", "account"]
+
+
+async def test_check_offline_gateway(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    gateway = sim.world.gateways[garage.gateway_id or 0]
+    gateway.online = False
+    data = (await hb("check", "--json")).json()
+    assert data["ok"] is False
+    failing = {c["topic"]: c for c in data["checks"] if c["status"] == "fail"}
+    assert failing[f"gateway {gateway.name} ({gateway.gateway_id})"]["detail"] == "offline"
+    assert "is offline" in failing[f"lock Garage ({garage.lock_id})"]["detail"]
+
+
+async def test_check_bad_password(hb: Run, sim: SimulatorServer, tmp_path: Path) -> None:
+    bad = write_config(tmp_path / "bad.json", sim, password="wrong")
+    result = await hb("check", config=bad)
+    assert result.code == 1
+    assert "FAIL  credentials: wrong TTLock account or password" in result.out
+    assert "wrong" not in result.out.replace("wrong TTLock", "")  # the password is not echoed
+
+
+async def test_check_clock_rejected(hb: Run, sim: SimulatorServer) -> None:
+    sim.config.max_clock_skew = -1  # every `date` is "off": 80000
+    result = await hb("check")
+    assert result.code == 1
+    assert "FAIL  clock:" in result.out and "NTP" in result.out
+
+
+async def test_check_missing_config(hb: Run, tmp_path: Path) -> None:
+    result = await hb("check", config=tmp_path / "missing.json")
+    assert result.code == 1
+    assert result.out.startswith("FAIL  config:") and "not found" in result.out
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+async def test_no_secret_in_any_output(hb: Run, sim: SimulatorServer, tmp_path: Path) -> None:
+    outputs = []
+    for argv in (("locks", "--json"), ("locks", "show", "Garage"), ("check",),
+                 ("passcodes", "list", "Garage"), ("usage",)):
+        result = await hb(*argv)
+        outputs.append(result.out + result.err)
+    tokens = json.loads((tmp_path / "storage" / "tokens.json").read_text())
+    secrets = [sim.config.password, sim.config.client_secret]
+    for entry in tokens.values():
+        secrets += [entry["access_token"], entry["refresh_token"]]
+    for lock in sim.world.locks.values():
+        secrets += [lock.lock_data, lock.admin_pwd, lock.lock_key, lock.aes_key]
+    text = "\n".join(outputs)
+    for secret in secrets:
+        assert secret not in text
