@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +12,23 @@ from hapbridge.config import AppConfig, PlatformConfig, load_config
 from hapbridge.storage import Storage
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
 
+_LOGGER = logging.getLogger(__name__)
+
 DEFAULT_STORAGE = Path("~/.hapbridge")
 CONFIG_NAME = "config.json"
+
+
+def warn_if_shared(path: Path) -> None:
+    """The config holds the client secret and password: say so when others can read it."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        _LOGGER.warning(
+            "%s holds your TTLock secrets and is readable by other users: chmod 600 %s",
+            path, path,
+        )
 
 
 @dataclass(frozen=True)
@@ -31,7 +48,9 @@ class Context:
         return Storage(self.storage_dir)
 
     def load_config(self, *, require_credentials: bool = True) -> AppConfig:
-        return load_config(self.config_path, require_credentials=require_credentials)
+        config = load_config(self.config_path, require_credentials=require_credentials)
+        warn_if_shared(self.config_path)
+        return config
 
     def client_for(self, platform: PlatformConfig) -> TTLockClient:
         """A client on this storage (shared tokens and usage counter with the bridge)."""

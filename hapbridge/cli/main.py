@@ -46,9 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(debug: bool) -> None:
+# Long-running commands narrate at INFO; one-shot admin commands print results, logs only warn.
+CHATTY_COMMANDS = frozenset({"run", "simulator"})
+
+
+def setup_logging(debug: bool, chatty: bool = True) -> None:
+    default = logging.INFO if chatty else logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if debug else default,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -63,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     if args.command is None:
         args = parser.parse_args([*args_list, "run"])
-    setup_logging(args.debug)
+    setup_logging(args.debug, chatty=args.command in CHATTY_COMMANDS)
     ctx = Context.from_args(args)
     try:
         result = args.handler(args, ctx)
