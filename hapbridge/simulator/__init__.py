@@ -17,8 +17,31 @@ where it leaves a case open, the simulator chooses (from TTLock's published erro
 * Wi-Fi locks report ``hasGateway`` 1: they are their own gateway.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hapbridge.simulator.config import SimConfig
-from hapbridge.simulator.server import SimulatorServer
-from hapbridge.simulator.world import SimGateway, SimLock, World
+
+if TYPE_CHECKING:
+    from hapbridge.simulator.server import SimulatorServer
+    from hapbridge.simulator.world import SimGateway, SimLock, World
 
 __all__ = ["SimConfig", "SimGateway", "SimLock", "SimulatorServer", "World"]
+
+# Loaded on first use: the bridge's CLI registers the simulator command on every start, and
+# aiohttp plus the world model cost ~11 MB and ~130 ms that `hapbridge run` should not pay.
+_LAZY = {
+    "SimulatorServer": "hapbridge.simulator.server",
+    "World": "hapbridge.simulator.world",
+    "SimLock": "hapbridge.simulator.world",
+    "SimGateway": "hapbridge.simulator.world",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -10,7 +10,6 @@ import asyncio
 
 from hapbridge.errors import HapbridgeError
 from hapbridge.simulator.config import SimConfig
-from hapbridge.simulator.server import SimulatorServer
 
 HOST = "127.0.0.1"  # a development tool: never reachable from the network
 
@@ -53,6 +52,8 @@ def config_from(args: argparse.Namespace) -> SimConfig:
 
 async def serve_forever(args: argparse.Namespace) -> int:
     """Serve on 127.0.0.1 until cancelled (Ctrl-C); the server is stopped on the way out."""
+    from hapbridge.simulator.server import SimulatorServer
+
     config = config_from(args)
     server = SimulatorServer(config)
     try:

@@ -1,0 +1,84 @@
+"""The locks of the last successful start, so a cloud outage at startup hides nothing.
+
+HomeKit drops an accessory (and its room and scenes) when a bridge stops exposing it; with
+this cache the bridge publishes the known locks as unavailable until the cloud answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from hapbridge.storage import Storage, StorageError
+from hapbridge.ttlock.models import Lock, LockDetail
+
+_LOGGER = logging.getLogger(__name__)
+
+CACHE_FILE = "locks.json"
+
+
+@dataclass(frozen=True)
+class KnownLock:
+    """Everything the bridge keeps about a lock between starts (no key material)."""
+
+    lock_id: int
+    alias: str
+    mac: str = ""
+    battery: int | None = None
+    wifi: bool = False
+    has_gateway: bool = True
+    model: str = ""
+    firmware: str = ""
+    auto_lock_time: int = -1  # seconds; <= 0: off
+    passage_mode: bool = False
+
+    @classmethod
+    def from_lock(cls, lock: Lock, previous: KnownLock | None = None) -> KnownLock:
+        """From a ``lock/list`` item, keeping details learnt earlier from ``lock/detail``."""
+        base = previous or cls(lock_id=lock.lock_id, alias=lock.alias)
+        return dataclasses.replace(
+            base,
+            alias=lock.alias,
+            mac=lock.mac,
+            battery=lock.battery if lock.battery is not None else base.battery,
+            wifi=lock.is_wifi,
+            has_gateway=lock.has_gateway,
+        )
+
+    def with_detail(self, detail: LockDetail) -> KnownLock:
+        return dataclasses.replace(
+            self,
+            model=detail.model or self.model,
+            firmware=detail.firmware_revision or self.firmware,
+            auto_lock_time=detail.auto_lock_time,
+            passage_mode=detail.passage_mode,
+        )
+
+    @property
+    def auto_lock_seconds(self) -> int:
+        """Seconds after an unlock the lock secures itself; 0 when it does not."""
+        return self.auto_lock_time if self.auto_lock_time > 0 and not self.passage_mode else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KnownLock:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def load_cached_locks(storage: Storage) -> list[KnownLock]:
+    """The cached locks; a damaged cache is only a lost convenience, never fatal."""
+    try:
+        data = storage.read_json(CACHE_FILE) or {}
+        return [KnownLock.from_json(item) for item in data.get("locks", [])]
+    except (StorageError, TypeError, ValueError, AttributeError) as err:
+        _LOGGER.warning("ignoring the lock cache (%s); it is rebuilt on the next sync", err)
+        return []
+
+
+def save_cached_locks(storage: Storage, locks: list[KnownLock]) -> None:
+    storage.write_json(CACHE_FILE, {"locks": [lock.to_json() for lock in locks]})

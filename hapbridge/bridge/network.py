@@ -1,0 +1,128 @@
+"""Which addresses the bridge listens and advertises on, found without any outbound traffic.
+
+``bind`` entries are IP addresses or interface names (``eth0``). Without ``bind`` the primary
+address is the one of the interface that carries the default route (``/proc/net/route``),
+else the first non-loopback interface with an IPv4 address, else the host name's address.
+HAP-python's own fallback opens a UDP socket toward a public address: never used here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+from hapbridge.errors import ConfigError
+
+_LOGGER = logging.getLogger(__name__)
+
+SIOCGIFADDR = 0x8915  # Linux: the primary IPv4 address of an interface
+PROC_ROUTE = Path("/proc/net/route")
+PROC_IF_INET6 = Path("/proc/net/if_inet6")
+LOOPBACK_V4 = "127.0.0.1"
+
+
+def interface_names() -> list[str]:
+    try:
+        return [name for _index, name in socket.if_nameindex()]
+    except OSError:
+        return []
+
+
+def interface_ipv4(name: str) -> str | None:
+    """The interface's IPv4 address, or None (no address, not Linux, no such interface)."""
+    packed = struct.pack("256s", name.encode()[:15])
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, packed)
+    except OSError:
+        return None
+    return socket.inet_ntoa(answer[20:24])
+
+
+def interface_ipv6(name: str, proc: Path = PROC_IF_INET6) -> list[str]:
+    """Global (non-link-local) IPv6 addresses of an interface, from /proc/net/if_inet6."""
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in proc.read_text().splitlines():
+            fields = line.split()
+            if len(fields) < 6 or fields[5] != name:
+                continue
+            address = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+            if not address.is_link_local:
+                found.append(str(address))
+    return found
+
+
+def default_route_interface(proc: Path = PROC_ROUTE) -> str | None:
+    """The interface of the lowest-metric default route in /proc/net/route."""
+    best: tuple[int, str] | None = None
+    with contextlib.suppress(OSError, ValueError):
+        for line in proc.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 7 or fields[1] != "00000000":
+                continue
+            candidate = (int(fields[6]), fields[0])
+            best = candidate if best is None or candidate < best else best
+    return best[1] if best else None
+
+
+def primary_address() -> str:
+    """The address a phone on the LAN most likely reaches this machine at."""
+    route_iface = default_route_interface()
+    if route_iface and (address := interface_ipv4(route_iface)):
+        return address
+    for name in interface_names():
+        address = interface_ipv4(name)
+        if address and not ipaddress.ip_address(address).is_loopback:
+            return address
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            address = str(info[4][0])
+            if not ipaddress.ip_address(address).is_loopback:
+                return address
+    _LOGGER.warning(
+        "no network address found: listening on %s only (set bridge.bind in the config)",
+        LOOPBACK_V4,
+    )
+    return LOOPBACK_V4
+
+
+def resolve_bind(bind: Iterable[str]) -> list[str]:
+    """IP addresses for ``bind`` (addresses pass through, interface names are looked up).
+
+    An empty ``bind`` means the primary address. Unknown names are a ConfigError naming the
+    interfaces that do exist.
+    """
+    entries = [entry.strip() for entry in bind if entry.strip()]
+    if not entries:
+        return [primary_address()]
+    addresses: list[str] = []
+    for entry in entries:
+        found = _resolve_entry(entry)
+        addresses.extend(a for a in found if a not in addresses)
+    return addresses
+
+
+def _resolve_entry(entry: str) -> list[str]:
+    with contextlib.suppress(ValueError):
+        return [str(ipaddress.ip_address(entry.split("%", 1)[0]))]
+    names = interface_names()
+    if entry not in names:
+        known = ", ".join(names) or "none found"
+        raise ConfigError(
+            f"bridge.bind: {entry!r} is neither an IP address nor a network interface "
+            f"(interfaces: {known})"
+        )
+    found = [a for a in [interface_ipv4(entry), *interface_ipv6(entry)] if a]
+    if not found:
+        raise ConfigError(
+            f"bridge.bind: interface {entry!r} has no IP address now; "
+            "bring it up or bind an address instead"
+        )
+    return found

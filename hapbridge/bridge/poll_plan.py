@@ -1,0 +1,113 @@
+"""API budget -> poll intervals: pure arithmetic, so it is easy to test and to explain.
+
+Free TTLock developer plans allow a few thousand calls a month. The plan keeps a share of the
+budget for commands, pays the fixed costs first (daily lock details and gateway map, one
+``lock/list`` sweep for battery), then spends what is left on ``queryOpenState`` polls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MONTH_SECONDS = 30 * 86_400
+DAY_SECONDS = 86_400
+LOCK_PAGE = 1000  # lock/list returns up to 1,000 locks per call
+
+COMMAND_RESERVE = 0.30  # share of the budget kept for commands
+LIST_INTERVAL = 600.0  # battery and lock list every 10 minutes when affordable
+MIN_STATE_INTERVAL = 300.0  # each state query costs lock battery: never more often
+LIST_SHARE_CAP = 0.5  # the list sweep may take at most half of the spendable budget
+DETAIL_SHARE_CAP = 0.1  # lock details and the gateway map: at most a tenth
+MAX_LIST_INTERVAL = DAY_SECONDS
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    locks: int
+    budget: int
+    state_interval: float | None  # None: no state polling (no locks or no budget left)
+    list_interval: float
+    detail_interval: float
+    projected_calls: int  # per month, polls and refreshes only
+
+    def describe(self) -> str:
+        """One line for the startup log."""
+        noun = "lock" if self.locks == 1 else "locks"
+        if self.state_interval:
+            state = f"state every {_duration(self.state_interval)}"
+        else:
+            state = (
+                "state polling off (" + ("no locks" if not self.locks else "budget too small") + ")"
+            )
+        over = " - OVER BUDGET, raise apiBudgetPerMonth" if self.over_budget else ""
+        return (
+            f"{self.locks} {noun}, {state}, battery every {_duration(self.list_interval)}: "
+            f"~{_round_calls(self.projected_calls):,} calls/month "
+            f"(budget {self.budget:,}, {COMMAND_RESERVE:.0%} kept for commands){over}"
+        )
+
+    @property
+    def over_budget(self) -> bool:
+        return self.projected_calls > self.budget
+
+
+def make_plan(
+    locks: int,
+    budget: int,
+    *,
+    gateways: int = 0,
+    used: int = 0,
+    month_left: float = 1.0,
+    reserve: float = COMMAND_RESERVE,
+    list_interval: float = LIST_INTERVAL,
+    min_state_interval: float = MIN_STATE_INTERVAL,
+    detail_interval: float = DAY_SECONDS,
+) -> PollPlan:
+    """The plan for ``locks`` locks behind ``gateways`` gateways on a monthly ``budget``.
+
+    ``used`` calls already spent this month with ``month_left`` (0..1) of it to go turn the
+    remainder into a monthly rate, so a budget half spent early stretches the intervals.
+    """
+    rate = max(0.0, budget - used) / max(month_left, 1 / 30)
+    spendable = min(float(budget), rate) * (1.0 - reserve)
+    per_month = MONTH_SECONDS
+    refreshes = locks + 1 + gateways if locks else 0  # details + gateway list + listLock
+    if refreshes:
+        detail_cap = max(spendable * DETAIL_SHARE_CAP, 1.0)
+        detail_interval = max(detail_interval, refreshes * per_month / detail_cap)
+    fixed = refreshes * per_month / detail_interval
+    pages = max(1, math.ceil(locks / LOCK_PAGE))
+    list_cap = max(spendable * LIST_SHARE_CAP, 1.0)
+    list_interval = min(MAX_LIST_INTERVAL, max(list_interval, pages * per_month / list_cap))
+    list_calls = pages * per_month / list_interval
+
+    state_interval: float | None = None
+    state_calls = 0.0
+    left = spendable - fixed - list_calls
+    if locks and left > 0:
+        state_interval = max(min_state_interval, locks * per_month / left)
+        state_calls = locks * per_month / state_interval
+    return PollPlan(
+        locks=locks,
+        budget=budget,
+        state_interval=state_interval,
+        list_interval=list_interval,
+        detail_interval=detail_interval,
+        projected_calls=round(fixed + list_calls + state_calls),
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _round_calls(calls: int) -> int:
+    step = 1000 if calls >= 10_000 else 100 if calls >= 1000 else 10
+    return max(0, round(calls / step) * step)

@@ -1,0 +1,36 @@
+"""The setup code and the QR code a phone scans: one place for startup and ``pair-info``."""
+
+from __future__ import annotations
+
+import base36
+import pyqrcode
+from pyhap.const import CATEGORY_BRIDGE
+
+FLAG_IP = 2  # the accessory pairs over IP
+
+
+def setup_uri(pincode: str, setup_id: str, category: int = CATEGORY_BRIDGE) -> str:
+    """The ``X-HM://`` payload of HomeKit's setup QR code (version 0, IP, category, code)."""
+    payload = category & 0xFF
+    payload = (payload << 4) | FLAG_IP
+    payload = (payload << 27) | (int(pincode.replace("-", "")) & 0x7FFFFFFF)
+    return "X-HM://" + base36.dumps(payload).upper().rjust(9, "0") + setup_id
+
+
+def setup_text(name: str, pincode: str, setup_id: str, *, paired: bool) -> str:
+    """What the terminal shows: the QR code (while unpaired) and the code to type."""
+    if paired:
+        return (
+            f"{name} is paired with a Home. To add it to another Home, remove it from the "
+            f"first one or run 'hapbridge reset-pairing'. Setup code: {pincode}"
+        )
+    uri = setup_uri(pincode, setup_id)
+    qr = pyqrcode.create(uri, error="L").terminal(quiet_zone=2)
+    return (
+        f"Scan this code with the Home app (Add Accessory) to pair {name}:\n{qr}\n"
+        f"Or enter the setup code: {pincode}\n(setup payload {uri})"
+    )
+
+
+def write_svg(path: str, pincode: str, setup_id: str) -> None:
+    pyqrcode.create(setup_uri(pincode, setup_id), error="L").svg(path, scale=8)

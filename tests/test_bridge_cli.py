@@ -1,0 +1,132 @@
+"""The bridge's commands (run --demo, pair-info, reset-pairing) and mDNS discovery."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from aiohomekit.controller import Controller
+from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
+
+from hapbridge.cli.main import main
+from hapbridge.simulator import SimulatorServer
+from tests.bridge_helpers import LOOPBACK, accessories, free_port, pair, start_bridge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lo_has_multicast() -> bool:
+    """What ``ip link show lo`` tells, read with SIOCGIFFLAGS (this network namespace)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            answer = fcntl.ioctl(sock.fileno(), 0x8913, struct.pack("256s", b"lo"))
+    except OSError:
+        return False
+    flags = struct.unpack_from("H", answer, 16)[0]
+    return bool(flags & 0x1000)  # IFF_MULTICAST
+
+
+def test_pair_info_prints_code_and_qr_and_writes_svg(tmp_path: Path, capsys) -> None:
+    svg = tmp_path / "qr.svg"
+    assert main(["-U", str(tmp_path), "pair-info", "--svg", str(svg)]) == 0
+    out = capsys.readouterr().out
+    identity = json.loads((tmp_path / "bridge.json").read_text())
+    assert identity["pincode"] in out and "X-HM://" in out
+    assert "\u2588" in out or "\x1b[" in out  # the terminal QR code
+    assert svg.read_text().lstrip().startswith("<?xml")
+    assert main(["-U", str(tmp_path), "pair-info"]) == 0
+    assert identity["pincode"] in capsys.readouterr().out  # same code every time
+
+
+async def test_reset_pairing_forgets_pairings(sim: SimulatorServer, tmp_path: Path,
+                                              capsys) -> None:
+    storage = tmp_path / "storage"
+    server = await start_bridge(sim, storage)
+    pairing = await pair(server)
+    await pairing.close()
+    await server.stop()
+    assert json.loads((storage / "accessory.state").read_text())["paired_clients"]
+    assert main(["-U", str(storage), "reset-pairing"]) == 0
+    assert "Removed 1 pairing" in capsys.readouterr().out
+    assert json.loads((storage / "accessory.state").read_text())["paired_clients"] == {}
+    assert main(["-U", str(storage), "pair-info"]) == 0
+    assert "X-HM://" in capsys.readouterr().out  # unpaired again: the QR code is back
+
+
+def test_run_demo_prints_qr_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    port = free_port()
+    config.write_text(json.dumps({"bridge": {"name": "Demo", "port": port,
+                                             "bind": [LOOPBACK]}}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hapbridge", "-U", str(tmp_path), "-c", str(config),
+         "run", "--demo"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    output = ""
+    try:
+        deadline = time.monotonic() + 20
+        assert proc.stdout is not None
+        while "serving" not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+            if ready:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                output += line
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=15)
+        output += rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "X-HM://" in output and "setup code" in output, output
+    assert "serving 6 locks" in output and f"port {port}" in output, output
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output, output
+
+
+@pytest.mark.skipif(not lo_has_multicast(),
+                    reason="loopback has no MULTICAST flag: run 'ip link set lo multicast on' "
+                    "as root to test real mDNS discovery")
+async def test_controller_discovers_bridge_over_mdns(sim: SimulatorServer,
+                                                     tmp_path: Path) -> None:
+    server = await start_bridge(sim, tmp_path / "storage")
+    zeroconf = AsyncZeroconf(interfaces=[LOOPBACK])
+    browsers = [
+        AsyncServiceBrowser(zeroconf.zeroconf, kind, handlers=[_ignore])
+        for kind in ("_hap._tcp.local.", "_hap._udp.local.")
+    ]
+    controller = Controller(async_zeroconf_instance=zeroconf)
+    try:
+        await controller.async_start()
+        assert server.driver is not None
+        found = await controller.async_find(server.driver.state.mac.lower(), timeout=10)
+        assert found.description.port == server.port
+        assert server.identity is not None
+        finish = await found.async_start_pairing("mdns")
+        pairing = await finish(server.identity.pincode)
+        assert len(await accessories(pairing)) == 1 + len(sim.world.locks)
+        await pairing.close()
+    finally:
+        await controller.async_stop()
+        for browser in browsers:
+            await browser.async_cancel()
+        await zeroconf.async_close()
+        await server.stop()
+
+
+def _ignore(**_kwargs: object) -> None:
+    """A browser needs a handler; the controller reads the records from the shared cache."""

@@ -1,0 +1,235 @@
+"""Pure tests of the bridge's parts: queue, poll plan, identity, bind resolution, setup code."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pyhap.accessory import Accessory
+from pyhap.accessory_driver import AccessoryDriver
+
+from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, TTLockLock
+from hapbridge.bridge import network
+from hapbridge.bridge.command_queue import CommandQueues, Priority
+from hapbridge.bridge.identity import Identity, generate_mac, generate_pin
+from hapbridge.bridge.poll_plan import MIN_STATE_INTERVAL, MONTH_SECONDS, make_plan
+from hapbridge.bridge.setup_code import setup_uri
+from hapbridge.config import BridgeConfig, is_trivial_pin
+from hapbridge.errors import ConfigError
+from hapbridge.storage import Storage
+
+# -- command queue ------------------------------------------------------------------------
+
+
+class Recorder:
+    """Jobs that take ``seconds`` and record start/end per key, and overlap per key."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, object, float]] = []
+        self.active: dict[object, int] = {}
+        self.max_active: dict[object, int] = {}
+
+    def job(self, key: object, name: object, seconds: float = 0.05):
+        async def run() -> None:
+            self.active[key] = self.active.get(key, 0) + 1
+            self.max_active[key] = max(self.max_active.get(key, 0), self.active[key])
+            self.log.append(("start", name, time.monotonic()))
+            await asyncio.sleep(seconds)
+            self.log.append(("end", name, time.monotonic()))
+            self.active[key] -= 1
+
+        return run
+
+    def started(self) -> list[object]:
+        return [name for kind, name, _t in self.log if kind == "start"]
+
+
+async def test_queue_serialises_one_gateway_and_runs_gateways_in_parallel() -> None:
+    queues, rec = CommandQueues(), Recorder()
+    futures = [queues.submit(("gw", g), lock, rec.job(g, (g, lock)))
+               for g in (1, 2) for lock in range(4)]
+    start = time.monotonic()
+    assert all(await asyncio.wait_for(asyncio.gather(*futures), 5))
+    elapsed = time.monotonic() - start
+    assert rec.max_active == {1: 1, 2: 1}  # never two in flight on one gateway
+    assert elapsed < 0.05 * 4 * 1.9  # the two gateways overlapped (serial would be 8 x 0.05)
+    assert [n for n in rec.started() if n[0] == 1] == [(1, 0), (1, 1), (1, 2), (1, 3)]
+    await queues.close()
+
+
+async def test_newer_command_supersedes_queued_one_in_place() -> None:
+    queues, rec = CommandQueues(), Recorder()
+    key = ("gw", 1)
+    first = queues.submit(key, 10, rec.job(key, "10-unlock"))
+    older = queues.submit(key, 11, rec.job(key, "11-unlock"))
+    other = queues.submit(key, 12, rec.job(key, "12-lock"))
+    newer = queues.submit(key, 11, rec.job(key, "11-lock"))
+    results = await asyncio.wait_for(asyncio.gather(first, older, other, newer), 5)
+    assert results == [True, False, True, True]
+    assert rec.started() == ["10-unlock", "11-lock", "12-lock"]  # kept 11's place
+    await queues.close()
+
+
+async def test_commands_go_before_polls_and_polls_yield_to_commands() -> None:
+    queues, rec = CommandQueues(), Recorder()
+    key = ("gw", 1)
+    running = queues.submit(key, 1, rec.job(key, "poll-1"), Priority.POLL)
+    await asyncio.sleep(0.01)  # poll-1 is in flight
+    poll2 = queues.submit(key, 2, rec.job(key, "poll-2"), Priority.POLL)
+    poll3 = queues.submit(key, 3, rec.job(key, "poll-3"), Priority.POLL)
+    command3 = queues.submit(key, 3, rec.job(key, "cmd-3"))  # replaces poll-3
+    command4 = queues.submit(key, 4, rec.job(key, "cmd-4"))
+    dropped = queues.submit(key, 4, rec.job(key, "poll-4"), Priority.POLL)
+    assert queues.has_command(key, 4) and not queues.has_command(key, 2)
+    results = await asyncio.wait_for(
+        asyncio.gather(running, poll2, poll3, command3, command4, dropped), 5)
+    assert results == [True, True, False, True, True, False]
+    assert rec.started() == ["poll-1", "cmd-3", "cmd-4", "poll-2"]
+    await queues.close()
+
+
+async def test_a_failing_job_does_not_stop_the_queue() -> None:
+    queues, rec = CommandQueues(), Recorder()
+
+    async def boom() -> None:
+        raise RuntimeError("bad device")
+
+    key = ("gw", 1)
+    bad = queues.submit(key, 1, boom)
+    good = queues.submit(key, 2, rec.job(key, "ok"))
+    assert await asyncio.wait_for(asyncio.gather(bad, good), 5) == [True, True]
+    assert rec.started() == ["ok"]
+    await queues.close()
+
+
+# -- poll plan ----------------------------------------------------------------------------
+
+
+def test_plan_matches_the_documented_example() -> None:
+    plan = make_plan(12, 30_000, gateways=2)
+    assert plan.list_interval == 600
+    assert 28 * 60 < plan.state_interval < 34 * 60
+    assert 20_000 <= plan.projected_calls <= 21_000
+    text = plan.describe()
+    assert re.search(r"12 locks, state every 3\d min, battery every 10 min: ~21,000", text)
+
+
+@pytest.mark.parametrize("locks", [1, 5, 12, 50, 149, 400])
+@pytest.mark.parametrize("budget", [5_000, 30_000, 100_000])
+def test_plan_stays_within_budget_minus_command_reserve(locks: int, budget: int) -> None:
+    plan = make_plan(locks, budget, gateways=3)
+    assert plan.projected_calls <= budget * 0.70 + 1
+    assert plan.state_interval is None or plan.state_interval >= MIN_STATE_INTERVAL
+
+
+def test_plan_stretches_when_budget_is_spent_early_and_floors_state_polls() -> None:
+    fresh = make_plan(12, 30_000, gateways=2)
+    spent = make_plan(12, 30_000, gateways=2, used=20_000, month_left=0.5)
+    assert spent.state_interval > fresh.state_interval * 1.5
+    assert make_plan(1, 1_000_000).state_interval == MIN_STATE_INTERVAL
+    assert make_plan(0, 30_000).state_interval is None
+    # One lock/list page per 1,000 locks: 2,500 locks cost three pages a sweep.
+    big = make_plan(2_500, 1_000_000)
+    assert big.projected_calls >= 3 * MONTH_SECONDS / big.list_interval
+
+
+# -- identity -----------------------------------------------------------------------------
+
+
+def test_generated_pin_and_mac_are_valid() -> None:
+    for _ in range(200):
+        pin = generate_pin()
+        assert re.fullmatch(r"\d{3}-\d{2}-\d{3}", pin) and not is_trivial_pin(pin)
+    mac = generate_mac()
+    assert re.fullmatch(r"([0-9A-F]{2}:){5}[0-9A-F]{2}", mac)
+    assert int(mac[:2], 16) & 0x03 == 0x02  # locally administered, unicast
+
+
+def test_identity_persists_and_never_reuses_an_aid(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    first = Identity.load(storage, BridgeConfig())
+    assert first.assign([501, 502, 503, 504, 505, 506]) == {
+        501: 2, 502: 3, 503: 4, 504: 5, 505: 6, 506: 8}  # 7 is skipped
+    again = Identity.load(storage, BridgeConfig())
+    assert (again.mac, again.pincode, again.setup_id) == (first.mac, first.pincode,
+                                                          first.setup_id)
+    assert again.aids == first.aids
+    del again.aids[506]  # even if a lock's entry were lost, its AID is not handed out again
+    again.save()
+    assert Identity.load(storage, BridgeConfig()).aid_for(999) == 9
+    assert (tmp_path / "bridge.json").stat().st_mode & 0o777 == 0o600
+    assert first.pincode not in repr(first)
+
+
+def test_config_username_and_pin_win(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    Identity.load(storage, BridgeConfig())
+    chosen = Identity.load(storage, BridgeConfig(username="0E:2C:44:7A:19:B3", pin="031-45-154"))
+    assert (chosen.mac, chosen.pincode) == ("0E:2C:44:7A:19:B3", "031-45-154")
+
+
+# -- bind resolution ----------------------------------------------------------------------
+
+
+def test_bind_resolves_addresses_and_interface_names() -> None:
+    assert network.resolve_bind(["127.0.0.1"]) == ["127.0.0.1"]
+    assert network.resolve_bind(["lo"])[0] == "127.0.0.1"
+    assert network.resolve_bind(["127.0.0.1", "lo"])[0] == "127.0.0.1"
+    with pytest.raises(ConfigError, match="neither an IP address nor a network interface"):
+        network.resolve_bind(["no-such-if0"])
+
+
+def test_default_route_interface_from_proc(tmp_path: Path) -> None:
+    route = tmp_path / "route"
+    route.write_text(
+        "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
+        "wlan0\t00000000\t0102A8C0\t0003\t0\t0\t600\t00000000\n"
+        "eth0\t00000000\t0101A8C0\t0003\t0\t0\t100\t00000000\n"
+        "eth0\t0001A8C0\t00000000\t0001\t0\t0\t100\t00FFFFFF\n"
+    )
+    assert network.default_route_interface(route) == "eth0"
+    assert network.default_route_interface(tmp_path / "missing") is None
+
+
+def test_primary_address_never_opens_a_socket_to_the_outside(monkeypatch) -> None:
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("no outbound connection may be made")
+
+    monkeypatch.setattr("socket.socket.connect", refuse)
+    address = network.primary_address()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", address)
+
+
+# -- setup code and accessory -------------------------------------------------------------
+
+
+def test_setup_uri_matches_hap_python() -> None:
+    for pin, setup_id in [("031-45-154", "ABCD"), ("995-04-142", "N40U")]:
+        fake = SimpleNamespace(category=2, driver=SimpleNamespace(
+            state=SimpleNamespace(pincode=pin.encode(), setup_id=setup_id)))
+        assert setup_uri(pin, setup_id) == Accessory.xhm_uri(fake)
+
+
+async def test_accessory_starts_unknown_and_reverts_to_the_real_state() -> None:
+    driver = AccessoryDriver(loop=asyncio.get_running_loop(), address="127.0.0.1", port=1,
+                             persist_file="/nonexistent/state")
+    wishes: list[tuple[int, int]] = []
+    lock = TTLockLock(driver, lock_id=42, name="Front Door", aid=2, serial="AA",
+                      on_target=lambda lid, t: wishes.append((lid, t)))
+    assert lock.current_state == UNKNOWN  # explicit, not the characteristic's minimum
+    lock.show_state(SECURED)
+    char = lock.get_service("LockMechanism").get_characteristic("LockTargetState")
+    char.client_update_value(UNSECURED)
+    assert wishes == [(42, UNSECURED)] and lock.target_state == UNSECURED
+    lock.revert_target()
+    assert lock.target_state == SECURED
+    lock.set_battery(12)
+    battery = lock.get_service("BatteryService")
+    assert battery.get_characteristic("StatusLowBattery").value == 1
+    assert battery.get_characteristic("ChargingState").value == 2
+    lock.set_available(False)
+    assert not lock.available
