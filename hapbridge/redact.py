@@ -1,8 +1,16 @@
 """Keep secrets out of logs, including the log lines of libraries we call.
 
-httpx logs every request URL at INFO; a GET carries ``accessToken`` in its query string. A
-filter on the ``httpx`` logger masks such values before any handler (or pytest's caplog)
-sees them. Our own code never logs a secret in the first place.
+httpx logs every request URL at INFO; a GET carries ``accessToken`` in its query string, and
+httpcore's DEBUG lines can show headers and bodies. A filter masks such values before any
+handler (or pytest's caplog) sees them. Our own code never logs a secret in the first place.
+
+Where the filter sits: a logger's filters run only for records logged *on that logger*, not
+for records propagating up from children, so a filter on ``httpcore`` misses
+``httpcore.http11``. Handler filters would catch everything but belong to whoever configures
+logging (the CLI, pytest, a user's dictConfig) and can be replaced behind our back. So the
+filter goes on each library logger *and every child logger*: the known module loggers are
+created up front (``getLogger`` returns the same object when the library imports later),
+and each install call also sweeps the logger registry for children that appeared since.
 """
 
 from __future__ import annotations
@@ -14,14 +22,34 @@ _SECRET_PARAMS = (
     "accessToken|access_token|refreshToken|refresh_token|clientSecret|client_secret|"
     "password|lockData|lockKey|aesKeyStr|adminPwd"
 )
-_PATTERN = re.compile(rf"(?i)\b({_SECRET_PARAMS})([=:]\s*\"?)([^&\s\"',}}]+)")
+# key, then an optional closing quote of a quoted key, '=' or ':', then the value: a quoted
+# string (to its closing quote) or a bare run up to a separator.
+_PATTERN = re.compile(
+    rf"""(?i)(?<![A-Za-z0-9_])({_SECRET_PARAMS})(["']?\s*[=:]\s*)"""
+    r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^&\s"',;}\])]+)"""
+)
 
 MASK = "***"
 
+LIBRARY_LOGGERS = ("httpx", "httpcore", "aiohttp.access", "aiohttp.server")
+KNOWN_CHILDREN = (
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+def _masked(match: re.Match[str]) -> str:
+    value = match.group(3)
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group(1)}{match.group(2)}{quote}{MASK}{quote}"
+
 
 def redact(text: str) -> str:
-    """Mask the values of secret-named parameters in ``text``."""
-    return _PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    """Mask the values of secret-named parameters in ``text`` (query, form, JSON, repr)."""
+    return _PATTERN.sub(_masked, text)
 
 
 class RedactingFilter(logging.Filter):
@@ -34,14 +62,22 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_installed = False
+_FILTER = RedactingFilter()
+
+
+def _covered(name: str) -> bool:
+    return any(name == root or name.startswith(f"{root}.") for root in LIBRARY_LOGGERS)
 
 
 def install_log_redaction() -> None:
-    """Attach the filter to the loggers of the HTTP libraries (idempotent)."""
-    global _installed
-    if _installed:
-        return
-    for name in ("httpx", "httpcore", "aiohttp.access", "aiohttp.server"):
-        logging.getLogger(name).addFilter(RedactingFilter())
-    _installed = True
+    """Attach the filter to the HTTP libraries' loggers and all their children (idempotent).
+
+    Cheap enough to call on every client construction, which picks up child loggers a
+    library created after the previous call.
+    """
+    names = set(LIBRARY_LOGGERS) | set(KNOWN_CHILDREN)
+    names.update(name for name in list(logging.root.manager.loggerDict) if _covered(name))
+    for name in names:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -1,19 +1,31 @@
 """The storage directory: small JSON files, written atomically and private to their owner.
 
 Tokens, pairings, accessory IDs and the setup code live here; losing or leaking any of them
-hurts the user, so every write goes through a temp file + fsync + rename, with mode 0600.
+hurts the user, so every write goes through a temp file + fsync + rename + directory fsync,
+with mode 0600 in a 0700 directory. Failures are one-line :class:`StorageError`\\ s naming the
+path and the fix, never raw ``OSError`` tracebacks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hapbridge.errors import HapbridgeError
+
+try:  # POSIX; elsewhere cross-process locking degrades to none
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_LOGGER = logging.getLogger(__name__)
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -21,6 +33,13 @@ FILE_MODE = 0o600
 
 class StorageError(HapbridgeError):
     """The storage directory or one of its files cannot be used."""
+
+
+def _write_fix(path: Path, err: OSError) -> StorageError:
+    return StorageError(
+        f"cannot write {path}: {err.strerror or err}; free some disk space and make sure "
+        f"{path.parent} is writable by this user (or choose another storage directory with -U)"
+    )
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -34,10 +53,53 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def tighten_dir(path: Path) -> None:
+    """Make an existing directory of ours 0700 if group or others can get in.
+
+    Only a directory this user owns and that is not a shared sticky one (like /tmp) is
+    changed: tightening someone else's directory would break them, not protect us.
+    """
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return
+    if info.st_uid != os.getuid() or mode & stat.S_ISVTX:
+        _LOGGER.warning("storage directory %s is accessible to other users (mode %o): "
+                        "use a private directory with -U", path, mode)
+        return
+    try:
+        os.chmod(path, DIR_MODE)
+    except OSError as err:
+        _LOGGER.warning("cannot make storage directory %s private (%s)", path, err.strerror)
+        return
+    _LOGGER.warning("storage directory %s was accessible to other users (mode %o): "
+                    "changed to %o", path, mode, DIR_MODE)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename: without it a power cut can bring back the old file (or none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot fsync a directory; the data itself is synced
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, readable by the owner only."""
+    """Atomically and durably replace ``path`` with ``data``, readable by the owner only."""
     ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise _write_fix(path, err) from None
     try:
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
@@ -45,10 +107,13 @@ def write_private(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _write_fix(path, err) from None
         raise
+    _fsync_dir(path.parent)
 
 
 class Storage:
@@ -56,9 +121,17 @@ class Storage:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser()
+        self._root_ready = False
 
     def path(self, name: str) -> Path:
         return self.root / name
+
+    def _ensure_root(self) -> None:
+        """Create the directory, or tighten an existing one, once per instance."""
+        if not self._root_ready:
+            ensure_private_dir(self.root)
+            tighten_dir(self.root)
+            self._root_ready = True
 
     def read_json(self, name: str) -> Any | None:
         """The document, or None when it does not exist yet.
@@ -70,8 +143,9 @@ class Storage:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except OSError as err:
-            raise StorageError(f"cannot read {path}: {err.strerror}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise StorageError(f"cannot read {path}: {reason}") from None
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
@@ -81,6 +155,30 @@ class Storage:
             ) from None
 
     def write_json(self, name: str, data: Any) -> None:
-        ensure_private_dir(self.root)
+        self._ensure_root()
         payload = json.dumps(data, indent=2, sort_keys=True).encode("utf-8") + b"\n"
         write_private(self.path(name), payload)
+
+    @contextlib.contextmanager
+    def locked(self, name: str) -> Iterator[None]:
+        """Hold an exclusive advisory lock for ``name`` (bridge and CLI share the directory).
+
+        The lock lives on a separate ``.NAME.lock`` file because the document itself is
+        replaced by rename, which would leave a lock on the old inode. Blocking: callers
+        hold it only for a read-modify-write of a small file.
+        """
+        self._ensure_root()
+        lock_path = self.path(f".{name}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as err:
+            raise _write_fix(lock_path, err) from None
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError as err:  # e.g. a network file system without locks
+                    _LOGGER.debug("cannot lock %s (%s); going on without", lock_path, err)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock

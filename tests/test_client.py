@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import socket
 import stat
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl
 
+import httpx
 import pytest
 
+from hapbridge.redact import install_log_redaction, redact
 from hapbridge.simulator import SimConfig, SimulatorServer
 from hapbridge.storage import Storage
-from hapbridge.ttlock import TTLockClient, password_md5
+from hapbridge.ttlock import RetryPolicy, TTLockClient, password_md5
+from hapbridge.ttlock import auth as tokens_module
 from hapbridge.ttlock.auth import TOKENS_FILE
 from hapbridge.ttlock.errors import (
     BusyError,
+    ConfigurationError,
     CredentialsError,
     NotSupportedError,
     PasscodeError,
@@ -392,3 +400,422 @@ async def test_secrets_never_logged(
     assert "HTTP Request" in caplog.text  # the library did log its requests
     for secret in secrets:
         assert secret and secret not in text
+
+
+# -- test plumbing: the real transport with a hook in front ------------------------------
+
+Forward = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Hook = Callable[[httpx.Request, Forward], Awaitable[httpx.Response]]
+
+
+async def forward_all(request: httpx.Request, forward: Forward) -> httpx.Response:
+    return await forward(request)
+
+
+class Tap(httpx.AsyncBaseTransport):
+    """httpx's own transport, with a hook that may answer or fail instead of the cloud."""
+
+    def __init__(self, hook: Hook) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._hook = hook
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._hook(request, self._inner.handle_async_request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def form_of(request: httpx.Request) -> dict[str, str]:
+    if request.method == "GET":
+        return dict(request.url.params)
+    return dict(parse_qsl(request.content.decode()))
+
+
+def is_refresh(request: httpx.Request) -> bool:
+    return (request.url.path == "/oauth2/token"
+            and form_of(request).get("grant_type") == "refresh_token")
+
+
+def lose_answer(path: str, times: int = 1) -> Hook:
+    """The cloud carries out the request, but its answer is lost ``times`` times."""
+    left = [times]
+
+    async def hook(request: httpx.Request, forward: Forward) -> httpx.Response:
+        response = await forward(request)
+        if request.url.path == path and left[0] > 0:
+            left[0] -= 1
+            await response.aread()
+            await response.aclose()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+    return hook
+
+
+@pytest.fixture
+async def tapped(
+    sim: SimulatorServer, tmp_path: Path
+) -> AsyncIterator[Callable[..., TTLockClient]]:
+    made: list[TTLockClient] = []
+
+    def factory(
+        hook: Hook = forward_all,
+        *,
+        retries: int = 3,
+        storage: Storage | None = None,
+        clock: Callable[[], float] = time.time,
+        base_url: str | None = None,
+    ) -> TTLockClient:
+        client = TTLockClient(
+            credentials_for(sim.config),
+            base_url or sim.url,
+            storage=storage or Storage(tmp_path / "tapped"),
+            retry=RetryPolicy(max_retries=retries, base_delay=0.01, max_delay=0.05),
+            clock=clock,
+            transport=Tap(hook),
+        )
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.aclose()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- attempts are bounded; one login per renewal -----------------------------------------
+
+
+async def test_wrong_password_costs_one_login_for_concurrent_calls(
+    make_client: Factory, sim: SimulatorServer
+) -> None:
+    client = make_client(password="wrong", retries=3)
+    results = await asyncio.gather(*(client.list_locks() for _ in range(5)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, CredentialsError) for r in results)
+    assert sim.world.calls["/oauth2/token"] == 1
+
+
+async def test_closed_port_costs_one_plus_retries_attempts(tmp_path: Path) -> None:
+    client = TTLockClient(
+        credentials_for(SimConfig()), f"http://127.0.0.1:{closed_port()}",
+        storage=Storage(tmp_path), retry=RetryPolicy(max_retries=3, base_delay=0.01),
+    )
+    async with client:
+        with pytest.raises(TransportError, match="cannot reach"):
+            await client.list_locks()
+    assert client.usage.session == {"/oauth2/token": 4}
+
+
+async def test_failed_refresh_is_shared_with_waiters(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    refreshes: list[int] = []
+
+    async def bad_refresh(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if is_refresh(request):
+            refreshes.append(1)
+            await asyncio.sleep(0.05)  # let every caller queue behind it
+            return httpx.Response(200, json={"errcode": 10001, "errmsg": "bad client"})
+        return await forward(request)
+
+    client = tapped(bad_refresh)
+    await client.list_locks()
+    sim.world.expire_all_tokens()
+    sim.config.client_secret = "changed"  # the password login fails too
+    results = await asyncio.gather(*(client.list_locks() for _ in range(5)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, CredentialsError) for r in results)
+    assert len(refreshes) == 1
+    assert sim.world.calls["/oauth2/token"] == 2  # the first login, then one fallback login
+
+
+# -- refresh failures --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(400, json={"error": "invalid_grant", "error_description": "expired"}),
+        httpx.Response(200, json={"errcode": 10010, "errmsg": "invalid request"}),
+        httpx.Response(200, json={"token_type": "Bearer"}),
+    ],
+    ids=["http-400-invalid-grant", "errcode-10010", "no-token"],
+)
+async def test_refresh_failure_falls_back_to_password_login(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer, answer: httpx.Response
+) -> None:
+    async def refuse_refresh(request: httpx.Request, forward: Forward) -> httpx.Response:
+        return answer if is_refresh(request) else await forward(request)
+
+    client = tapped(refuse_refresh)
+    await client.list_locks()
+    sim.world.expire_all_tokens()
+    assert await client.list_locks()
+    assert client.tokens.logins == 2
+
+
+SHORT_TOKENS = SimConfig(command_seconds=0.05, token_lifetime=1000, max_clock_skew=1e6)
+
+
+@pytest.mark.parametrize("sim_config", [SHORT_TOKENS])
+async def test_transient_refresh_failure_keeps_the_valid_token(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    offset = [0.0]
+    refreshes: list[int] = []
+
+    async def refresh_down(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if is_refresh(request):
+            refreshes.append(1)
+            return httpx.Response(502, text="<html>bad gateway</html>")
+        return await forward(request)
+
+    client = tapped(refresh_down, retries=1, clock=lambda: time.time() + offset[0])
+    await client.list_locks()
+    offset[0] = 950  # within the refresh margin, not yet expired
+    assert await client.list_locks()
+    assert await client.list_locks()  # no second refresh attempt right away
+    assert (client.tokens.logins, client.tokens.refreshes, len(refreshes)) == (1, 0, 1)
+
+    offset[0] = 2000 + tokens_module.REFRESH_RETRY_SECONDS  # expired: no way around it
+    with pytest.raises(ServerError, match="HTTP 502"):
+        await client.list_locks()
+    assert client.tokens.logins == 1  # a cloud outage is no reason for a password login
+
+
+# -- tokens shared between processes -----------------------------------------------------
+
+
+async def test_token_refreshed_by_another_process_is_adopted(
+    make_client: Factory, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    storage = Storage(tmp_path / "shared")
+    bridge = make_client(storage=storage)
+    await bridge.list_locks()
+    cli = make_client(storage=Storage(tmp_path / "shared"))
+    sim.world.expire_all_tokens()
+    await cli.list_locks()  # refreshes: the bridge's tokens are retired
+    assert cli.tokens.refreshes == 1
+    assert await bridge.list_locks()
+    assert (bridge.tokens.logins, bridge.tokens.refreshes) == (1, 0)
+    assert sim.world.calls["/oauth2/token"] == 2  # one login, one refresh, nothing else
+
+
+@pytest.mark.parametrize("content", ['"x"', "[1]", '{"key": "x"}', "{not json"])
+async def test_wrong_shape_tokens_file_means_login(
+    make_client: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    storage = Storage(tmp_path / "odd")
+    storage.root.mkdir(mode=0o700)
+    storage.path(TOKENS_FILE).write_text(content)
+    client = make_client(storage=storage)
+    with caplog.at_level(logging.WARNING):
+        assert await client.list_locks()
+    assert client.tokens.logins == 1
+    assert isinstance(storage.read_json(TOKENS_FILE), dict)
+    if content != '{"key": "x"}':  # another key's junk is not ours to judge
+        assert "logging in" in caplog.text
+
+
+# -- HTTP answers that are not the API ---------------------------------------------------
+
+
+async def test_wrong_base_path_is_a_configuration_error(
+    make_client: Factory, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    client = TTLockClient(
+        credentials_for(sim.config), f"{sim.url}/wrong", storage=Storage(tmp_path),
+        retry=RetryPolicy(max_retries=3, base_delay=0.01),
+    )
+    async with client:
+        with pytest.raises(ConfigurationError, match=r"HTTP 404.*baseUrl"):
+            await client.list_locks()
+    assert client.usage.session_total == 1
+
+
+async def test_redirect_is_a_configuration_error_without_the_query(
+    tapped: Callable[..., TTLockClient],
+) -> None:
+    async def redirect(request: httpx.Request, forward: Forward) -> httpx.Response:
+        target = f"https://euapi.ttlock.com{request.url.raw_path.decode()}?accessToken=s3cr3t"
+        return httpx.Response(301, headers={"location": target}, text="Moved")
+
+    client = tapped(redirect)
+    with pytest.raises(ConfigurationError, match="HTTP 301") as caught:
+        await client.list_locks()
+    assert "https://euapi.ttlock.com" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+    assert client.usage.session_total == 1
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "ftp://127.0.0.1", "http://[::1"])
+async def test_unusable_url_is_one_line(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigurationError, match="baseUrl"):
+        client = TTLockClient(credentials_for(SimConfig()), url, storage=Storage(tmp_path),
+                              retry=RetryPolicy(max_retries=2, base_delay=0.01))
+        async with client:
+            await client.list_locks()
+
+
+# -- commands that must not run twice ----------------------------------------------------
+
+
+async def test_add_passcode_with_lost_answer_finds_the_code(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = tapped(lose_answer("/v3/keyboardPwd/add"))
+    pid = await client.add_passcode(lock_id, "604213", name="Lost answer")
+    assert sim.world.calls["/v3/keyboardPwd/add"] == 1
+    codes = [p for p in sim.world.passcodes[lock_id].values() if p.code == "604213"]
+    assert [p.passcode_id for p in codes] == [pid]
+
+
+async def test_generated_passcode_not_sent_twice_after_lost_answer(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = tapped(lose_answer("/v3/keyboardPwd/get"))
+    start = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
+    with pytest.raises(TransportError, match="did not answer in time"):
+        await client.generate_passcode(lock_id, PasscodeType.PERMANENT, start=start)
+    assert sim.world.calls["/v3/keyboardPwd/get"] == 1
+
+
+async def test_passcode_change_not_retried_after_5xx(
+    make_client: Factory, sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = make_client(retries=3)
+    pid = await client.add_passcode(lock_id, "371940")
+    sim.config.error_5xx_rate = 1.0
+    with pytest.raises(ServerError):
+        await client.change_passcode(lock_id, pid, name="x")
+    assert sim.world.calls["/v3/keyboardPwd/change"] == 1
+
+
+async def test_passcode_add_retried_when_gateway_busy(
+    make_client: Factory, sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = make_client(retries=2)
+    await client.list_locks()
+    sim.config.busy_rate = 1.0
+    with pytest.raises(BusyError):
+        await client.add_passcode(lock_id, "918273")
+    assert sim.world.calls["/v3/keyboardPwd/add"] == 3  # busy: certainly not run
+
+
+# -- paging ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(command_seconds=0.05, locks=1500)])
+async def test_server_ignoring_page_number_does_not_loop(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    async def stuck_on_page_one(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path != "/v3/lock/list":
+            return await forward(request)
+        url = request.url.copy_set_param("pageNo", "1")
+        response = await forward(httpx.Request(request.method, url, headers=request.headers))
+        body = json.loads(await response.aread())
+        body["pages"] = body["total"] = 10**9
+        return httpx.Response(200, json=body)
+
+    client = tapped(stuck_on_page_one)
+    locks = await asyncio.wait_for(client.list_locks(), 10)
+    assert len(locks) == len({lock.lock_id for lock in locks}) == 1000
+    assert sim.world.calls["/v3/lock/list"] == 2
+
+
+async def test_records_paged_newest_first_are_not_duplicated(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    for _ in range(300):
+        sim.world.add_record(lock_id, 4)
+
+    async def new_records_meanwhile(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == "/v3/lockRecord/list" and request.url.params["pageNo"] == "2":
+            for _ in range(50):
+                sim.world.add_record(lock_id, 12)
+        return await forward(request)
+
+    client = tapped(new_records_meanwhile)
+    records = await client.list_records(lock_id)
+    ids = [record.record_id for record in records]
+    assert len(ids) == len(set(ids))
+    assert len(ids) == len(sim.world.records[lock_id]) - 50  # all but the late arrivals
+
+
+# -- closing -----------------------------------------------------------------------------
+
+
+async def test_aclose_closes_http_even_if_saving_usage_fails(
+    client: TTLockClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken() -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(client.usage, "aclose", broken)
+    with pytest.raises(RuntimeError):
+        await client.aclose()
+    assert client._http.is_closed
+
+
+async def test_calls_work_when_storage_cannot_be_written(
+    make_client: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    client = make_client(storage=Storage(blocker))
+    client.usage._flush_interval = 0
+    with caplog.at_level(logging.WARNING):
+        assert await client.list_locks()
+        assert await client.list_gateways()
+        await client.aclose()
+    assert "token not saved" in caplog.text
+    assert caplog.text.count("API call counts not saved") == 1
+
+
+# -- redaction ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"access_token": "abc123", "uid": 1}',
+        "{'accessToken': 'abc123'}",
+        "GET /v3/lock/list?clientId=c&accessToken=abc123&date=1",
+        "refresh_token=abc123",
+        '"clientSecret" : "abc 123"',
+        "Password: abc123",
+    ],
+)
+def test_redact_masks_quoted_and_bare_values(text: str) -> None:
+    cleaned = redact(text)
+    assert "abc" not in cleaned and "123" not in cleaned
+    assert "***" in cleaned
+
+
+def test_redact_keeps_other_values() -> None:
+    assert redact('{"uid": 1, "lockAlias": "Front"}') == '{"uid": 1, "lockAlias": "Front"}'
+
+
+@pytest.mark.parametrize("name", ["httpcore.http11", "httpcore.connection", "httpx.sub.child"])
+def test_library_child_loggers_are_redacted(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger(name)
+    install_log_redaction()
+    with caplog.at_level(logging.DEBUG, logger=name):
+        logger.debug("send_request_body.started request=%s", "accessToken=leaky-value")
+    assert "leaky-value" not in caplog.text
+    assert "accessToken=***" in caplog.text

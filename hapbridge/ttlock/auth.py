@@ -1,8 +1,17 @@
 """OAuth tokens for the TTLock cloud: login, proactive refresh, persistence.
 
-Concurrent callers share one in-flight login or refresh (one lock, re-checked inside), so a
-burst of HomeKit commands after expiry costs one refresh, not one each. Tokens are persisted
-(0600, atomic) so a restart does not log in again.
+Concurrent callers share one in-flight renewal (login or refresh) and its *outcome*: a burst
+of HomeKit commands after expiry costs one refresh, and a wrong password costs one login
+attempt, not one per waiting caller (the account may lock itself after a few).
+
+OAuth exchanges are single attempts: retrying is the job of the API call that needed the
+token (``TTLockClient.call``), so one call never makes more than 1 + maximumApiRetry
+attempts in total.
+
+Tokens are persisted (0600, atomic) so a restart does not log in again, and re-read before
+every renewal: the bridge and CLI commands share ``tokens.json``, and a refresh by one
+retires the other's refresh token (single use), so the other must adopt the new one instead
+of falling back to a password login.
 """
 
 from __future__ import annotations
@@ -16,14 +25,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hapbridge.errors import HapbridgeError
 from hapbridge.storage import Storage
-from hapbridge.ttlock.errors import AuthError, TTLockError
+from hapbridge.ttlock.errors import TTLockError
 from hapbridge.ttlock.models import Token
 
 _LOGGER = logging.getLogger(__name__)
 
 TOKENS_FILE = "tokens.json"
 _MD5_RE = re.compile(r"[0-9a-fA-F]{32}")
+# After a transient failure of a proactive refresh, keep the still-valid token this long
+# before trying again, instead of adding a failing refresh to every call.
+REFRESH_RETRY_SECONDS = 300.0
 
 OAuthSender = Callable[[dict[str, str]], Awaitable[dict[str, Any]]]
 
@@ -63,8 +76,9 @@ class TokenManager:
         self._storage = storage
         self._key = f"{base_url}|{credentials.account_key}"
         self._clock = clock
-        self._lock = asyncio.Lock()
-        self._token: Token | None = self._load()
+        self._renewal: asyncio.Task[Token] | None = None
+        self._refresh_not_before = 0.0
+        self._token: Token | None = self._stored()
         self.logins = 0
         self.refreshes = 0
 
@@ -72,56 +86,126 @@ class TokenManager:
     def uid(self) -> int | None:
         return self._token.uid if self._token else None
 
-    def _load(self) -> Token | None:
+    # -- persistence --------------------------------------------------------------------
+
+    def _read_all(self) -> dict[str, Any]:
+        """Every account's tokens; an unreadable or wrong-shaped file counts as empty."""
         if self._storage is None:
-            return None
-        data = self._storage.read_json(TOKENS_FILE) or {}
-        entry = data.get(self._key)
-        if not entry:
+            return {}
+        try:
+            data = self._storage.read_json(TOKENS_FILE)
+        except HapbridgeError as err:
+            _LOGGER.warning("%s; logging in to TTLock again", err)
+            return {}
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            _LOGGER.warning("%s has an unexpected shape; logging in to TTLock again",
+                            self._storage.path(TOKENS_FILE))
+            return {}
+        return data
+
+    def _stored(self) -> Token | None:
+        entry = self._read_all().get(self._key)
+        if entry is None:
             return None
         try:
             return Token.from_json(entry)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             _LOGGER.warning("Ignoring an unreadable stored token; logging in again")
             return None
 
     def _save(self, token: Token) -> None:
+        """Keep ``token``; failing to persist it costs a login at the next start, no more."""
         self._token = token
         if self._storage is None:
             return
-        data = self._storage.read_json(TOKENS_FILE) or {}
-        data[self._key] = token.to_json()
-        self._storage.write_json(TOKENS_FILE, data)
+        try:
+            with self._storage.locked(TOKENS_FILE):  # other accounts' entries survive
+                data = self._read_all()
+                data[self._key] = token.to_json()
+                self._storage.write_json(TOKENS_FILE, data)
+        except HapbridgeError as err:
+            _LOGGER.warning("TTLock token not saved: %s", err)
+
+    # -- getting a token ----------------------------------------------------------------
+
+    def _needs_renewal(self, token: Token | None, now: float) -> bool:
+        if token is None or token.expired(now):
+            return True
+        return token.refresh_due(now) and now >= self._refresh_not_before
 
     async def access_token(self) -> str:
         """A valid access token, logging in or refreshing first when needed."""
         token = self._token
-        if token is not None and not token.refresh_due(self._clock()):
+        if not self._needs_renewal(token, self._clock()):
+            assert token is not None
             return token.access_token
-        async with self._lock:
-            token = self._token
-            if token is not None and not token.refresh_due(self._clock()):
-                return token.access_token
-            return (await self._renew(token)).access_token
+        return (await self._shared(lambda: self._renew(token, refused=False))).access_token
 
     async def invalidate(self, stale_access_token: str) -> None:
         """The cloud refused ``stale_access_token``: renew unless another caller already did."""
-        async with self._lock:
-            token = self._token
-            if token is not None and token.access_token != stale_access_token:
-                return
-            await self._renew(token)
+        token = self._token
+        if token is not None and token.access_token != stale_access_token:
+            return
+        await self._shared(lambda: self._renew(token, refused=True))
 
     async def login(self) -> Token:
-        async with self._lock:
-            return await self._login()
+        """A password login (or the outcome of the renewal already in flight)."""
+        return await self._shared(self._login)
 
-    async def _renew(self, token: Token | None) -> Token:
+    def close(self) -> None:
+        """Stop a renewal nobody will wait for (the client is closing)."""
+        if self._renewal is not None:
+            self._renewal.cancel()
+
+    def _shared(self, start: Callable[[], Awaitable[Token]]) -> Awaitable[Token]:
+        """Join the renewal in flight, or start one; every waiter gets its result or error.
+
+        Shielded, so a caller that is cancelled does not cancel the renewal for the others.
+        """
+        if self._renewal is None:
+            task = asyncio.ensure_future(start())
+            task.add_done_callback(self._renewal_done)
+            self._renewal = task
+        return asyncio.shield(self._renewal)
+
+    def _renewal_done(self, task: asyncio.Task[Token]) -> None:
+        if self._renewal is task:
+            self._renewal = None
+        if not task.cancelled():
+            task.exception()  # retrieved even if every waiter was cancelled
+
+    async def _renew(self, token: Token | None, *, refused: bool) -> Token:
+        """Adopt another process's newer token, else refresh, else log in.
+
+        ``refused``: the cloud rejected ``token``, so it cannot be kept on a transient
+        refresh failure; a merely due token can (it still works until it expires).
+        """
+        now = self._clock()
+        stored = self._stored()
+        if stored is not None and (
+            token is None
+            or (stored.access_token != token.access_token and stored.issued_at > token.issued_at)
+        ):
+            self._token = token = stored
+            if not token.refresh_due(now):
+                _LOGGER.debug("Using the TTLock token another process renewed")
+                return token
         if token is not None:
             try:
                 return await self._refresh(token)
-            except AuthError:
-                _LOGGER.info("TTLock refresh token refused; logging in again with the password")
+            except TTLockError as err:
+                if not err.retryable:
+                    _LOGGER.info("TTLock token refresh failed (%s); logging in again with "
+                                 "the password", err)
+                elif refused or token.expired(now):
+                    raise
+                else:
+                    self._refresh_not_before = now + REFRESH_RETRY_SECONDS
+                    _LOGGER.warning("TTLock token refresh failed (%s); the current token "
+                                    "stays valid, trying again later", err)
+                    return token
         return await self._login()
 
     async def _login(self) -> Token:
@@ -152,6 +236,7 @@ class TokenManager:
         )
         new = self._token_from(answer, uid=token.uid)
         self.refreshes += 1
+        self._refresh_not_before = 0.0
         self._save(new)
         _LOGGER.debug("Refreshed the TTLock access token")
         return new

@@ -2,6 +2,13 @@
 
 Every call gets a fresh ``date``, the shared token, retries for busy/5xx/timeouts with
 backoff, one refresh-and-retry on a refused token, and a count in the usage counter.
+
+One call makes at most 1 + ``RetryPolicy.max_retries`` attempts, each attempt being "get a
+token (logging in if needed), then send": OAuth exchanges are not retried on their own.
+Commands that are not idempotent (passcode add/get/change/delete) are retried only when
+the cloud certainly did not carry them out (a busy answer, no connection, or a failure
+before sending): after a timeout or 5xx the code may exist, and sending again would create
+a second one or report a duplicate.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self, TypeVar
 
@@ -36,7 +44,7 @@ from hapbridge.ttlock.models import (
     to_ms,
 )
 from hapbridge.ttlock.retry import RetryPolicy
-from hapbridge.ttlock.transport import exchange
+from hapbridge.ttlock.transport import bad_url_error, exchange
 from hapbridge.ttlock.usage import UsageCounter
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +57,16 @@ PASSCODE_PAGE_SIZE = 100
 RECORD_PAGE_SIZE = 200
 GATEWAY_TYPE = 2  # addType/changeType/deleteType/type: through the gateway (or Wi-Fi)
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+# A server that ignores pageNo or reports absurd page counts must not keep us paging:
+# 500 pages is 100,000 records or 500,000 locks, far beyond any real account.
+MAX_PAGES = 500
+
+
+@dataclass
+class _Attempt:
+    """Whether the current attempt has sent the command (so it may have run)."""
+
+    sent: bool = False
 
 
 class TTLockClient:
@@ -65,7 +83,9 @@ class TTLockClient:
         usage: UsageCounter | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport`` replaces httpx's network transport (tests, proxies)."""
         install_log_redaction()
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -73,12 +93,16 @@ class TTLockClient:
         self._credentials = credentials
         self._clock = clock
         self._rng = rng or random.Random()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            headers={"User-Agent": "hapbridge"},
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+                headers={"User-Agent": "hapbridge"},
+                transport=transport,
+            )
+        except (httpx.InvalidURL, ValueError) as err:
+            raise bad_url_error(self.base_url, err) from None
         self.tokens = TokenManager(
             credentials, self._oauth, storage=storage, base_url=self.base_url, clock=clock
         )
@@ -93,27 +117,36 @@ class TTLockClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        self.usage.flush()
-        await self._http.aclose()
+        """Save the usage counts, then close the connections (even if saving fails)."""
+        try:
+            self.tokens.close()
+            await self.usage.aclose()
+        finally:
+            await self._http.aclose()
 
     # -- plumbing ---------------------------------------------------------------------
 
     async def _oauth(self, form: dict[str, str]) -> dict[str, Any]:
-        return await self._with_retries("/oauth2/token", lambda: self._send("POST",
-                                        "/oauth2/token", form))
+        """One OAuth exchange, deliberately without retries (see the module docstring)."""
+        return await self._send("POST", "/oauth2/token", form)
 
     async def _send(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
         self.usage.record(path)
         _LOGGER.debug("TTLock %s %s", method, path)
         return await exchange(self._http, method, path, params)
 
-    async def _with_retries(self, path: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _with_retries(
+        self,
+        path: str,
+        attempt: Callable[[], Awaitable[T]],
+        may_retry: Callable[[TTLockError], bool],
+    ) -> T:
         retries = 0
         while True:
             try:
                 return await attempt()
             except TTLockError as err:
-                if not err.retryable or retries >= self.retry.max_retries:
+                if not may_retry(err) or retries >= self.retry.max_retries:
                     raise
                 delay = self.retry.delay(retries, self._rng)
                 retries += 1
@@ -123,14 +156,22 @@ class TTLockClient:
                 )
                 await asyncio.sleep(delay)
 
-    async def call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
-        """One authenticated API call with retries; ``None`` parameters are left out."""
+    async def call(
+        self, method: str, path: str, *, idempotent: bool = True, **params: Any
+    ) -> dict[str, Any]:
+        """One authenticated API call with retries; ``None`` parameters are left out.
+
+        ``idempotent=False``: retry only failures after which the command certainly did not
+        run (see the module docstring); the ambiguous ones are raised to the caller.
+        """
         clean = {k: v for k, v in params.items() if v is not None}
         refused_once = False
+        state = _Attempt()
 
         async def attempt() -> dict[str, Any]:
             nonlocal refused_once
             while True:
+                state.sent = False
                 token = await self.tokens.access_token()
                 form = {
                     "clientId": self._credentials.client_id,
@@ -138,38 +179,57 @@ class TTLockClient:
                     "date": int(self._clock() * 1000),
                     **clean,
                 }
+                state.sent = True
                 try:
                     return await self._send(method, path, form)
-                except AuthError:
+                except AuthError:  # refused before running: a new token, then once more
                     if refused_once:
                         raise
                     refused_once = True
+                    state.sent = False
                     await self.tokens.invalidate(token)
 
-        return await self._with_retries(path, attempt)
+        def may_retry(err: TTLockError) -> bool:
+            return err.retryable and (idempotent or not state.sent or err.not_executed)
+
+        return await self._with_retries(path, attempt, may_retry)
 
     async def _pages(
-        self, path: str, page_size: int, limit: int | None = None, **params: Any
+        self,
+        path: str,
+        page_size: int,
+        id_key: str,
+        limit: int | None = None,
+        **params: Any,
     ) -> list[dict[str, Any]]:
-        """Every item of a paged list (``pageNo`` from 1), up to ``limit`` items."""
+        """Every item of a paged list (``pageNo`` from 1), up to ``limit`` items.
+
+        Items are de-duplicated by ``id_key``: in a newest-first list, items arriving
+        between two page requests push already-seen ones onto the next page. Paging stops at
+        the answer's ``pages``/``total``, on a page with nothing new (a server ignoring
+        ``pageNo``), or after MAX_PAGES.
+        """
         items: list[dict[str, Any]] = []
-        page = 1
-        while True:
+        seen: set[object] = set()
+        for page in range(1, MAX_PAGES + 1):
             answer = await self.call("GET", path, pageNo=page, pageSize=page_size, **params)
             batch = answer.get("list") or []
-            items.extend(batch)
-            pages = int(answer.get("pages") or 0)
+            fresh = [item for item in batch if not _seen_before(item.get(id_key), seen)]
+            items.extend(fresh)
             if limit is not None and len(items) >= limit:
                 return items[:limit]
-            if not batch or page >= pages:
+            pages = int(answer.get("pages") or 0)
+            total = int(answer.get("total") or 0)
+            if not fresh or page >= pages or (total and len(items) >= total):
                 return items
-            page += 1
+        _LOGGER.warning("%s: stopped after %d pages (%d items)", path, MAX_PAGES, len(items))
+        return items
 
     # -- locks ------------------------------------------------------------------------
 
     async def list_locks(self, *, alias: str | None = None) -> list[Lock]:
         """All locks of the account (one call per 1,000 locks)."""
-        items = await self._pages("/v3/lock/list", LOCK_PAGE_SIZE, lockAlias=alias)
+        items = await self._pages("/v3/lock/list", LOCK_PAGE_SIZE, "lockId", lockAlias=alias)
         return [Lock.from_api(item) for item in items]
 
     async def lock_detail(self, lock_id: int) -> LockDetail:
@@ -231,7 +291,7 @@ class TTLockClient:
     # -- gateways ---------------------------------------------------------------------
 
     async def list_gateways(self) -> list[Gateway]:
-        items = await self._pages("/v3/gateway/list", GATEWAY_PAGE_SIZE)
+        items = await self._pages("/v3/gateway/list", GATEWAY_PAGE_SIZE, "gatewayId")
         return [Gateway.from_api(item) for item in items]
 
     async def gateway_locks(self, gateway_id: int) -> list[GatewayLock]:
@@ -253,20 +313,45 @@ class TTLockClient:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> int:
-        """A custom code through the gateway: permanent without dates, period with them."""
+        """A custom code through the gateway: permanent without dates, period with them.
+
+        When the answer is lost (timeout, 5xx) the code may have been added anyway: look it
+        up rather than report a failure, or add it again and get "already exists".
+        """
         period = start is not None or end is not None
-        answer = await self.call(
-            "POST",
-            "/v3/keyboardPwd/add",
-            lockId=lock_id,
-            keyboardPwd=code,
-            keyboardPwdName=name,
-            keyboardPwdType=int(PasscodeType.PERIOD if period else PasscodeType.PERMANENT),
-            startDate=to_ms(start) if start else None,
-            endDate=to_ms(end) if end else None,
-            addType=GATEWAY_TYPE,
-        )
+        try:
+            answer = await self.call(
+                "POST",
+                "/v3/keyboardPwd/add",
+                idempotent=False,
+                lockId=lock_id,
+                keyboardPwd=code,
+                keyboardPwdName=name,
+                keyboardPwdType=int(PasscodeType.PERIOD if period else PasscodeType.PERMANENT),
+                startDate=to_ms(start) if start else None,
+                endDate=to_ms(end) if end else None,
+                addType=GATEWAY_TYPE,
+            )
+        except TTLockError as err:
+            if not err.retryable or err.not_executed:
+                raise
+            found = await self._added_anyway(lock_id, code, name)
+            if found is None:
+                raise
+            _LOGGER.info("passcode add: %s, but the code is on the lock (id %d)", err, found)
+            return found
         return int(answer["keyboardPwdId"])
+
+    async def _added_anyway(self, lock_id: int, code: str, name: str | None) -> int | None:
+        """The id of ``code`` (named ``name``) on the lock, if it is there; None if unknown."""
+        try:
+            candidates = await self.list_passcodes(lock_id, search=code)
+        except TTLockError:
+            return None
+        for passcode in candidates:
+            if passcode.code == code and (name is None or passcode.name == name):
+                return passcode.passcode_id
+        return None
 
     async def generate_passcode(
         self,
@@ -281,6 +366,7 @@ class TTLockClient:
         answer = await self.call(
             "POST",
             "/v3/keyboardPwd/get",
+            idempotent=False,
             lockId=lock_id,
             keyboardPwdType=int(kind),
             keyboardPwdName=name,
@@ -304,6 +390,7 @@ class TTLockClient:
         await self.call(
             "POST",
             "/v3/keyboardPwd/change",
+            idempotent=False,
             lockId=lock_id,
             keyboardPwdId=passcode_id,
             keyboardPwdName=name,
@@ -317,6 +404,7 @@ class TTLockClient:
         await self.call(
             "POST",
             "/v3/keyboardPwd/delete",
+            idempotent=False,
             lockId=lock_id,
             keyboardPwdId=passcode_id,
             deleteType=GATEWAY_TYPE,
@@ -326,6 +414,7 @@ class TTLockClient:
         items = await self._pages(
             "/v3/lock/listKeyboardPwd",
             PASSCODE_PAGE_SIZE,
+            "keyboardPwdId",
             lockId=lock_id,
             searchStr=search or None,
             orderBy=1,
@@ -346,9 +435,20 @@ class TTLockClient:
         items = await self._pages(
             "/v3/lockRecord/list",
             RECORD_PAGE_SIZE if limit is None else min(RECORD_PAGE_SIZE, max(1, limit)),
+            "recordId",
             limit=limit,
             lockId=lock_id,
             startDate=to_ms(since) if since else None,
             endDate=to_ms(until) if until else None,
         )
         return [LockRecord.from_api(item, lock_id) for item in items]
+
+
+def _seen_before(ident: object, seen: set[object]) -> bool:
+    """Whether ``ident`` was seen (and remember it); items without an id are all new."""
+    if ident is None:
+        return False
+    if ident in seen:
+        return True
+    seen.add(ident)
+    return False

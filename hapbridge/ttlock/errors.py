@@ -16,17 +16,30 @@ class TTLockError(HapbridgeError):
     """Any failure talking to the TTLock cloud."""
 
     retryable: bool = False
+    # True only when the cloud certainly did not carry out the command (busy answer, no
+    # connection), so even a non-idempotent command may be sent again.
+    not_executed: bool = False
 
-    def __init__(self, message: str, *, errcode: int | None = None, path: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        errcode: int | None = None,
+        path: str | None = None,
+        not_executed: bool | None = None,
+    ):
         super().__init__(message)
         self.errcode = errcode
         self.path = path
+        if not_executed is not None:
+            self.not_executed = not_executed
 
 
 class BusyError(TTLockError):
     """The gateway or Wi-Fi lock is carrying another command: try again shortly."""
 
     retryable = True
+    not_executed = True  # the cloud refused before forwarding anything
 
 
 class ServerError(TTLockError):
@@ -36,7 +49,7 @@ class ServerError(TTLockError):
 
 
 class TransportError(TTLockError):
-    """No answer: timeout or connection failure."""
+    """No answer: timeout or connection failure (``not_executed`` when never connected)."""
 
     retryable = True
 

@@ -100,6 +100,9 @@ class Token:
     expires_at: float  # unix seconds
     issued_at: float = 0.0
 
+    def expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
     def refresh_due(self, now: float) -> bool:
         """True when the token is within a tenth of its life (at most a day) of expiring."""
         margin = min(86_400.0, max(1.0, (self.expires_at - self.issued_at) * 0.1))

@@ -1,4 +1,9 @@
-"""One HTTP exchange with the TTLock cloud, with every failure mapped to a TTLockError."""
+"""One HTTP exchange with the TTLock cloud, with every failure mapped to a TTLockError.
+
+Only failures that may go away by themselves are retryable (timeouts, connection failures,
+5xx). A 3xx or a non-API 4xx means the URL is wrong (a path typo answering 404 HTML, http
+redirected to https): retrying cannot help, so it is a ConfigurationError naming the status.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,77 @@ from typing import Any
 
 import httpx
 
-from hapbridge.ttlock.errors import ServerError, TransportError, UnknownError, error_for
+from hapbridge.ttlock.errors import (
+    ConfigurationError,
+    ServerError,
+    TransportError,
+    TTLockError,
+    UnknownError,
+    error_for,
+)
 
 _LOGGER = logging.getLogger(__name__)
+
+CHECK_URL = "check baseUrl/region in the config"
+# What httpx (or the socket layer under it) raises for a URL it cannot use: a port out of
+# range surfaces as OverflowError/ValueError, sometimes wrapped in an ExceptionGroup by anyio.
+_BAD_URL_ERRORS = (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, OverflowError)
+
+
+def bad_url_error(base_url: object, err: BaseException, path: str | None = None) -> TTLockError:
+    """One line for a base URL httpx cannot use."""
+    return ConfigurationError(
+        f"the TTLock cloud URL {base_url} is not usable ({type(err).__name__}: {err}); "
+        f"{CHECK_URL}",
+        path=path,
+    )
+
+
+async def _request(
+    http: httpx.AsyncClient, method: str, path: str, params: dict[str, Any]
+) -> httpx.Response:
+    try:
+        if method == "GET":
+            return await http.get(path, params=params)
+        return await http.post(path, data=params)
+    except httpx.TimeoutException as err:
+        raise TransportError(
+            f"the TTLock cloud did not answer in time ({path})",
+            path=path,
+            not_executed=isinstance(err, httpx.ConnectTimeout | httpx.PoolTimeout),
+        ) from None
+    except _BAD_URL_ERRORS as err:
+        raise bad_url_error(http.base_url, err, path) from None
+    except httpx.HTTPError as err:
+        raise TransportError(
+            f"cannot reach the TTLock cloud ({type(err).__name__}); check the network",
+            path=path,
+            not_executed=isinstance(err, httpx.ConnectError),
+        ) from None
+    except ExceptionGroup as group:
+        _, other = group.split(_BAD_URL_ERRORS)
+        if other is None:
+            raise bad_url_error(http.base_url, group.exceptions[0], path) from None
+        raise TransportError(
+            f"cannot reach the TTLock cloud ({type(other.exceptions[0]).__name__}); "
+            "check the network",
+            path=path,
+        ) from None
+
+
+def _redirect_or_refusal(response: httpx.Response, path: str) -> ConfigurationError:
+    status = response.status_code
+    where = ""
+    if response.is_redirect and (location := response.headers.get("location")):
+        target = httpx.URL(location)  # scheme and host only: the query may carry a token
+        if target.host:
+            where = f" to {target.scheme}://{target.host}"
+    kind = "redirected the request" if response.is_redirect else "does not serve this path"
+    return ConfigurationError(
+        f"the server answered HTTP {status}: it {kind}{where}, so this is not the TTLock "
+        f"API; {CHECK_URL}",
+        path=path,
+    )
 
 
 async def exchange(
@@ -20,36 +93,24 @@ async def exchange(
     Reads go as GET with query parameters; everything else as a form-urlencoded POST body
     (the cloud rejects JSON bodies).
     """
-    try:
-        if method == "GET":
-            response = await http.get(path, params=params)
-        else:
-            response = await http.post(path, data=params)
-    except httpx.TimeoutException:
-        raise TransportError(
-            f"the TTLock cloud did not answer in time ({path})", path=path
-        ) from None
-    except httpx.HTTPError as err:
-        raise TransportError(
-            f"cannot reach the TTLock cloud ({type(err).__name__}); check the network",
-            path=path,
-        ) from None
-    if response.status_code >= 500:
-        raise ServerError(f"the TTLock cloud failed (HTTP {response.status_code})", path=path)
+    response = await _request(http, method, path, params)
+    status = response.status_code
+    if status >= 500:
+        raise ServerError(f"the TTLock cloud failed (HTTP {status})", path=path)
+    if 300 <= status < 400:
+        raise _redirect_or_refusal(response, path)
     try:
         body = response.json()
     except ValueError:
+        if status >= 400:
+            raise _redirect_or_refusal(response, path) from None
         raise ServerError(
-            f"the TTLock cloud sent a non-JSON answer (HTTP {response.status_code})", path=path
+            f"the TTLock cloud sent a non-JSON answer (HTTP {status})", path=path
         ) from None
     if not isinstance(body, dict):
+        if status >= 400:
+            raise _redirect_or_refusal(response, path)
         raise ServerError("the TTLock cloud sent an unexpected answer", path=path)
-    if response.status_code >= 400:
-        detail = body.get("error_description") or body.get("errmsg") or body.get("error")
-        raise UnknownError(
-            f"the TTLock cloud refused the request (HTTP {response.status_code}: {detail})",
-            path=path,
-        )
     errcode = body.get("errcode")
     if errcode not in (None, 0, "0"):
         try:
@@ -58,4 +119,9 @@ async def exchange(
             code = 1
         _LOGGER.debug("%s answered errcode %s", path, code)
         raise error_for(code, str(body.get("errmsg") or ""), path=path)
+    if status >= 400:
+        detail = body.get("error_description") or body.get("errmsg") or body.get("error")
+        raise UnknownError(
+            f"the TTLock cloud refused the request (HTTP {status}: {detail})", path=path
+        )
     return body
