@@ -395,6 +395,12 @@ def _url(value: object) -> str:
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise _Invalid('must be an http(s) URL like "https://euapi.ttlock.com" (or null)')
+    try:
+        port = parts.port  # parsed lazily: "http://host:99999" splits fine, then fails here
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise _Invalid("must have a port from 1 to 65535 (or none, for the scheme's default)")
     return str(value)
 
 

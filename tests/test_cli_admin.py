@@ -7,21 +7,25 @@ while the simulator keeps serving on the test's loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hapbridge.cli.main import main
+from hapbridge.errors import HapbridgeError
 from hapbridge.simulator import SimConfig, SimulatorServer
 from hapbridge.simulator.world import SimLock
+from hapbridge.ttlock import TTLockClient
 
 HOUR_MS = 3_600_000
+BERLIN = timezone(timedelta(hours=1))  # the simulated locks' timezoneRawOffset
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ def write_config(path: Path, sim: SimulatorServer, **platform: Any) -> Path:
         **platform,
     }
     path.write_text(json.dumps({"bridge": {"name": "Test"}, "platforms": [block]}))
+    path.chmod(0o600)  # as it should be: no "readable by other users" warning
     return path
 
 
@@ -91,14 +96,28 @@ def later(**delta: float) -> str:
     return (datetime.now() + timedelta(**delta)).strftime("%Y-%m-%dT%H:%M")
 
 
-@pytest.fixture
-def new_york() -> Iterator[None]:
-    """Local time far from UTC, to prove times are read and shown as local time."""
+@contextlib.contextmanager
+def machine_zone(name: str) -> Iterator[None]:
+    """This machine's time zone is ``name`` for the duration."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TZ", "America/New_York")
+        patch.setenv("TZ", name)
         time.tzset()
         yield
     time.tzset()
+
+
+@pytest.fixture
+def new_york() -> Iterator[None]:
+    """Local time far from UTC, to prove times are read and shown as local time."""
+    with machine_zone("America/New_York"):
+        yield
+
+
+@pytest.fixture
+def utc_machine() -> Iterator[None]:
+    """A Raspberry Pi on UTC, while the simulated locks report UTC+01:00."""
+    with machine_zone("UTC"):
+        yield
 
 
 # -- help ---------------------------------------------------------------------------------
@@ -193,6 +212,93 @@ async def test_ambiguous_alias_lists_candidates_and_does_nothing(
     assert second.state == 1 and first.state == 0
 
 
+def one_error_line(result: Result) -> str:
+    """The single stderr line of a failed command (no traceback, no warning after it)."""
+    assert result.code != 0, result.out
+    lines = result.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hapbridge: error: "), result.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("locks",),
+        ("locks", "show", "Garage"),
+        ("locks", "--state"),
+        ("passcodes", "add", "Garage", "Office", "--start", "2030-12-24T15:00",
+         "--end", "2030-12-27T11:00"),
+    ],
+)
+async def test_wrong_password_is_one_line(
+    hb: Run, sim: SimulatorServer, tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    bad = write_config(tmp_path / "bad.json", sim, password="wrong")
+    result = await hb(*argv, config=bad)
+    assert "wrong TTLock account or password" in one_error_line(result)
+
+
+async def test_a_failed_listing_stops_its_sibling_before_the_client_closes(
+    hb: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+
+    async def failing_list(self: TTLockClient, **_: Any) -> list[Any]:
+        raise HapbridgeError("the cloud is down")
+
+    async def slow_gateway_list(self: TTLockClient) -> list[Any]:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            events.append("gateway listing cancelled")
+            raise
+        return []  # pragma: no cover
+
+    real_aclose = TTLockClient.aclose
+
+    async def recording_aclose(self: TTLockClient) -> None:
+        events.append("client closed")
+        await real_aclose(self)
+
+    monkeypatch.setattr(TTLockClient, "list_locks", failing_list)
+    monkeypatch.setattr(TTLockClient, "list_gateways", slow_gateway_list)
+    monkeypatch.setattr(TTLockClient, "aclose", recording_aclose)
+    result = await hb("locks")
+    assert one_error_line(result) == "hapbridge: error: the cloud is down"
+    assert events == ["gateway listing cancelled", "client closed"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("records", "Garage", "--since", "99999999999d"), "too long"),
+        (("records", "Garage", "--since", "0001-01-01"), "out of range"),
+        (("passcodes", "cleanup", "--expired-for", "99999999w"), "too long"),
+        (("passcodes", "add", "Garage", "--start", "now", "--end", "9999-12-31T23:59-12:00"),
+         "out of range"),
+        (("passcodes", "add", "Garage", "--start", "9999-12-31T23:00", "--end",
+          "9999-12-31T23:59"), "out of range"),
+        (("passcodes", "random", "Garage", "--type", "one-time", "--start", "0001-01-01"),
+         "out of range"),
+        (("locks", "show", "²"), "no lock '²'"),
+        (("unlock", "3" * 5000), "no lock"),
+        (("gateways", "show", "①"), "no gateway '①'"),
+    ],
+)
+async def test_user_mistakes_are_one_line(
+    hb: Run, argv: tuple[str, ...], message: str
+) -> None:
+    assert message in one_error_line(await hb(*argv))
+
+
+async def test_impossible_port_in_base_url_is_a_config_error(
+    hb: Run, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    bad = write_config(tmp_path / "port.json", sim, baseUrl="http://127.0.0.1:99999")
+    line = one_error_line(await hb("locks", config=bad))
+    assert "baseUrl must have a port from 1 to 65535" in line
+
+
 # -- lock / unlock ------------------------------------------------------------------------
 
 
@@ -200,20 +306,40 @@ async def test_unlock_then_lock(hb: Run, sim: SimulatorServer) -> None:
     front = lock_named(sim, "Front Door")
     result = await hb("unlock", "front door")
     assert result.code == 0, result.err
-    assert result.out.strip() == f"Front Door ({front.lock_id}): unlocked"
+    # success means the gateway took the command, not that the bolt moved: no "unlocked"
+    assert result.out.strip() == (
+        f"Front Door ({front.lock_id}): unlock command delivered to the gateway"
+    )
     assert front.state == 1
     result = await hb("lock", "Front Door", "--json")
     assert result.json() == {"lock_id": front.lock_id, "alias": "Front Door", "action": "lock",
-                             "ok": True}
+                             "ok": True, "delivered_to": "gateway"}
     assert front.state == 0
+
+
+async def test_unlock_wifi_lock_says_how_it_went(hb: Run, sim: SimulatorServer) -> None:
+    wifi = lock_named(sim, "Room 102")
+    result = await hb("unlock", "Room 102")
+    assert result.code == 0, result.err
+    assert result.out.strip() == (
+        f"Room 102 ({wifi.lock_id}): unlock command delivered to the lock over its Wi-Fi"
+    )
+    assert (await hb("lock", "Room 102", "--json")).json()["delivered_to"] == "wifi"
 
 
 async def test_unlock_retries_a_busy_gateway(hb: Run, sim: SimulatorServer) -> None:
     garage = lock_named(sim, "Garage")
-    gateway = sim.world.gateways[garage.gateway_id or 0]
-    await hb("locks")  # log in first, so the gateway is still busy when unlock comes
-    gateway.busy_until = asyncio.get_running_loop().time() + 0.05
+    sim.config.busy_rate = 1.0  # busy until it has answered -3003 once (not a time window:
+    # how soon the command arrives depends on the machine's load)
+
+    async def relent() -> None:
+        while not sim.world.errcodes[-3003]:
+            await asyncio.sleep(0.001)
+        sim.config.busy_rate = 0.0
+
+    watcher = asyncio.create_task(relent())
     result = await hb("unlock", "Garage")
+    await watcher
     assert result.code == 0, result.err
     assert sim.world.errcodes[-3003] >= 1
     assert garage.state == 1
@@ -296,29 +422,79 @@ async def test_passcodes_list_every_page_with_status(hb: Run, sim: SimulatorServ
     assert "100006" in table.out and "expired" in table.out
 
 
-async def test_add_period_code_to_room_and_entrance(
+async def test_add_reads_times_in_each_locks_time_zone(
     hb: Run, sim: SimulatorServer, new_york: None
 ) -> None:
+    # The machine is in New York; the entrance reports Berlin (UTC+01:00), the room New York
+    # (-05:00, this machine's standard offset, so local time with its daylight saving).
     room, entrance = lock_named(sim, "Room 101"), lock_named(sim, "Front Door")
+    room.timezone_raw_offset = -5 * HOUR_MS
     result = await hb("passcodes", "add", "room 101", "Front Door", "--code", "482915",
                       "--name", "Smith", "--start", "2030-12-24T15:00",
                       "--end", "2030-12-27T11:00", "--json")
     assert result.code == 0, result.err
     data = result.json()
     assert data["code"] == "482915" and data["type"] == "period"
-    assert data["start"] == "2030-12-24T15:00:00-05:00"  # local time, with its offset
+    assert data["start"] is None  # not one time: it differs per lock
     assert [r["lock_id"] for r in data["results"]] == [room.lock_id, entrance.lock_id]
-    assert all(r["ok"] for r in data["results"])
+    assert [r["time_zone"] for r in data["results"]] == ["local", "UTC+01:00"]
+    assert data["results"][1]["start"] == "2030-12-24T09:00:00-05:00"  # JSON: local ISO
+    expected = {room.lock_id: ("2030-12-24T20:00+00:00", "2030-12-27T16:00+00:00"),
+                entrance.lock_id: ("2030-12-24T14:00+00:00", "2030-12-27T10:00+00:00")}
     for lock, res in zip((room, entrance), data["results"], strict=True):
         stored = sim.world.passcodes[lock.lock_id][res["passcode_id"]]
         assert stored.code == "482915" and stored.name == "Smith" and stored.type == 3
-        # 15:00 in New York is 20:00 UTC
-        assert stored.start_date == ms(datetime.fromisoformat("2030-12-24T20:00:00+00:00"))
-        assert stored.end_date == ms(datetime.fromisoformat("2030-12-27T16:00:00+00:00"))
+        start, end = expected[lock.lock_id]  # 15:00 at each lock
+        assert (stored.start_date, stored.end_date) == (
+            ms(datetime.fromisoformat(start)), ms(datetime.fromisoformat(end)))
+    assert sim.world.calls["/v3/lock/detail"] == 2  # one per lock
 
+    text = await hb("passcodes", "add", "room 101", "Front Door", "--code", "582916",
+                    "--start", "2030-12-24T15:00", "--end", "2030-12-27T11:00")
+    assert text.code == 0, text.err
+    lines = text.out.splitlines()
+    assert lines[0] == ("Passcode 582916, valid from 2030-12-24 15:00 to 2030-12-27 11:00, "
+                        "times in each lock's own time zone")
+    assert lines[1].split()[:3] == ["LOCK", "ALIAS", "TIME"]
+    assert "UTC+01:00" in lines[3] and "local" in lines[2]
+
+    # listings stay in local time: 15:00 in New York, 09:00 for the Berlin entrance
     listed = await hb("passcodes", "list", "Room 101", "--search", "Smith")
     assert "2030-12-24 15:00" in listed.out and "2030-12-27 11:00" in listed.out
     assert "pending" in listed.out
+    listed = await hb("passcodes", "list", "Front Door", "--search", "Smith")
+    assert "2030-12-24 09:00" in listed.out
+
+
+async def test_passcode_times_follow_the_lock_on_a_utc_machine(
+    hb: Run, sim: SimulatorServer, utc_machine: None
+) -> None:
+    garage = lock_named(sim, "Garage")
+    result = await hb("passcodes", "random", "Garage", "--type", "period",
+                      "--start", "2030-12-24T15:00", "--end", "2030-12-27T11:00")
+    assert result.code == 0, result.err
+    assert result.out.rstrip().endswith(
+        "period, from 2030-12-24 15:00 to 2030-12-27 11:00, "
+        "times in the lock's time zone (UTC+01:00)")
+    generated = max(sim.world.passcodes[garage.lock_id].values(), key=lambda p: p.passcode_id)
+    assert generated.start_date == ms(datetime(2030, 12, 24, 15, tzinfo=BERLIN))
+
+    changed = await hb("passcodes", "change", "Garage", str(generated.passcode_id),
+                       "--start", "2030-12-24T16:00", "--end", "2030-12-28T11:00")
+    assert changed.code == 0, changed.err
+    assert changed.out.strip().endswith(
+        "now valid from 2030-12-24 16:00 to 2030-12-28 11:00, "
+        "times in the lock's time zone (UTC+01:00)")
+    assert generated.end_date == ms(datetime(2030, 12, 28, 11, tzinfo=BERLIN))
+
+    # an explicit offset is taken as typed: no need to ask the lock's zone
+    details = sim.world.calls["/v3/lock/detail"]
+    explicit = await hb("passcodes", "change", "Garage", str(generated.passcode_id),
+                        "--start", "2030-12-24T15:00Z", "--end", "2030-12-28T11:00Z")
+    assert explicit.code == 0, explicit.err
+    assert "time zone" not in explicit.out
+    assert generated.end_date == ms(datetime.fromisoformat("2030-12-28T11:00+00:00"))
+    assert sim.world.calls["/v3/lock/detail"] == details
 
 
 async def test_add_without_code_picks_a_random_permanent_code(
@@ -361,25 +537,29 @@ async def test_add_duplicate_code(hb: Run, sim: SimulatorServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("extra", "message"),
+    ("extra", "message", "typed"),
     [
-        (["--code", "12a4"], "digits only"),
-        (["--code", "123"], "4 to 9 digits"),
-        (["--code", "1234567890"], "4 to 9 digits"),
-        (["--start", "2020-01-01T10:00", "--end", "2020-01-02T10:00"], "in the past"),
-        (["--start", "+1", "--end", "+0"], "must be after --start"),
-        (["--start", "+1"], "go together"),
-        (["--start", "24/12/2030", "--end", "+2"], "not a time"),
+        (["--code", "12a4"], "digits only", True),
+        (["--code", "123"], "4 to 9 digits", True),
+        (["--code", "1234567890"], "4 to 9 digits", True),
+        (["--start", "+1"], "go together", True),
+        (["--start", "24/12/2030", "--end", "+2"], "not a time", True),
+        # these need the lock's time zone: checked after lock/detail, before any command
+        (["--start", "2020-01-01T10:00", "--end", "2020-01-02T10:00"], "in the past", False),
+        (["--start", "+1", "--end", "+0"], "must be after --start", False),
     ],
 )
-async def test_add_refuses_bad_input_before_any_call(
-    hb: Run, sim: SimulatorServer, extra: list[str], message: str
+async def test_add_refuses_bad_input_before_any_command(
+    hb: Run, sim: SimulatorServer, extra: list[str], message: str, typed: bool
 ) -> None:
     argv = [later(days=int(x[1:])) if x.startswith("+") else x for x in extra]
     result = await hb("passcodes", "add", "Garage", *argv)
     assert result.code == 2
     assert message in result.err and result.err.startswith("hapbridge: error: ")
-    assert sum(sim.world.calls.values()) == 0  # not even a login
+    assert len(result.err.splitlines()) == 1
+    if typed:
+        assert sum(sim.world.calls.values()) == 0  # not even a login
+    assert sim.world.calls["/v3/keyboardPwd/add"] == 0
 
 
 async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
@@ -413,7 +593,7 @@ async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
         assert bad.code == 2 and message in bad.err
 
 
-async def test_change_passcode(hb: Run, sim: SimulatorServer) -> None:
+async def test_change_passcode(hb: Run, sim: SimulatorServer, utc_machine: None) -> None:
     garage = lock_named(sim, "Garage")
     code = sim.world.add_passcode(garage.lock_id, "5829", name="Old", type=3,
                                   start_date=ms(datetime.now()) - HOUR_MS,
@@ -424,7 +604,7 @@ async def test_change_passcode(hb: Run, sim: SimulatorServer) -> None:
     assert result.code == 0, result.err
     assert "Changed the name and code and validity" in result.out
     assert (code.name, code.code) == ("New", "918273")
-    assert code.end_date == ms(datetime.fromisoformat(end).astimezone())
+    assert code.end_date == ms(datetime.fromisoformat(end).replace(tzinfo=BERLIN))
 
     nothing = await hb("passcodes", "change", "Garage", str(code.passcode_id))
     assert nothing.code == 2 and "nothing to change" in nothing.err

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -17,17 +18,22 @@ from hapbridge.cli.admin.codes import (
     validate_code,
     validate_window,
 )
+from hapbridge.cli.admin.common import single_error, together
 from hapbridge.cli.admin.errors import AdminUsageError, AmbiguousError, NotFoundError
 from hapbridge.cli.admin.lock_ref import match_lock, match_locks
 from hapbridge.cli.admin.output import Column, jsonable, render_table
 from hapbridge.cli.admin.timeparse import (
+    LOCAL,
     format_duration,
     format_time,
     iso_time,
+    lock_zone,
     parse_duration,
     parse_since,
     parse_time,
+    read_time,
 )
+from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock.models import Lock, Passcode
 
 NOW = datetime(2026, 12, 20, 12, 0).astimezone()
@@ -85,6 +91,77 @@ def test_parse_duration_needs_a_unit(text: str) -> None:
 def test_parse_since_takes_a_time_or_a_duration_ago() -> None:
     assert parse_since("24h", clock=clock) == NOW - timedelta(hours=24)
     assert parse_since("2026-12-01T08:00", clock=clock) == datetime(2026, 12, 1, 8).astimezone()
+
+
+@pytest.mark.parametrize(
+    ("option", "text"),
+    [
+        ("--since", "0001-01-01"),  # astimezone(): year 0 in UTC+x
+        ("--end", "9999-12-31T23:59-12:00"),  # past the last representable UTC time
+        ("--start", "1969-12-31T23:00+00:00"),  # before the cloud's milliseconds begin
+        ("--start", "9999-06-01"),
+    ],
+)
+def test_times_out_of_range_are_usage_errors(option: str, text: str) -> None:
+    with pytest.raises(AdminUsageError, match="out of range"):
+        parse_time(text, option=option)
+    with pytest.raises(AdminUsageError, match="out of range"):
+        read_time(text, option=option).at(lock_zone(14 * 3_600_000))
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "99999999w", "36501d", "9" * 5000 + "s"])
+def test_durations_beyond_a_century_are_usage_errors(text: str) -> None:
+    with pytest.raises(AdminUsageError, match="too long"):
+        parse_duration(text, option="--expired-for")
+    with pytest.raises(AdminUsageError, match="too long"):
+        parse_since(text, clock=clock)
+
+
+def test_since_before_1970_is_out_of_range() -> None:
+    assert parse_since("36500d", clock=lambda: datetime(2100, 1, 1, tzinfo=UTC)).year == 2000
+    with pytest.raises(AdminUsageError, match="--since: '36500d' is out of range"):
+        parse_since("36500d", clock=clock)
+
+
+# -- the lock's time zone -----------------------------------------------------------------
+
+BERLIN_RAW_MS = 3_600_000  # timezoneRawOffset: the standard offset, no daylight saving
+
+
+def test_lock_zone_reads_naive_times_at_the_lock() -> None:
+    zone = lock_zone(BERLIN_RAW_MS, local_standard_ms=0)  # a UTC Raspberry Pi
+    assert zone.label == "the lock's time zone (UTC+01:00)" and zone.name == "UTC+01:00"
+    start = parse_time("2026-12-24T15:00", zone=zone)
+    assert start == datetime(2026, 12, 24, 14, 0, tzinfo=UTC)
+    assert format_time(start, zone) == "2026-12-24 15:00"  # shown as typed
+    # an explicit offset wins over the lock's zone, and "now" is now wherever the lock is
+    assert parse_time("2026-12-24T15:00+00:00", zone=zone) == datetime(2026, 12, 24, 15,
+                                                                       tzinfo=UTC)
+    assert parse_time("now", zone=zone, clock=clock) == NOW
+    assert not read_time("now").needs_zone and not read_time("2026-12-24T15:00Z").needs_zone
+    assert read_time("2026-12-24").needs_zone
+
+
+@pytest.mark.parametrize(
+    ("offset_ms", "expected"),
+    [(-12_600_000, "UTC-03:30"), (19_800_000, "UTC+05:30"), (0, "UTC+00:00"),
+     (-36_000_000, "UTC-10:00")],
+)
+def test_lock_zone_offsets(offset_ms: int, expected: str) -> None:
+    zone = lock_zone(offset_ms, local_standard_ms=7_200_000)
+    assert zone.name == expected and expected in zone.label
+    assert zone.tz == timezone(timedelta(milliseconds=offset_ms))
+
+
+def test_lock_zone_falls_back_to_local_time() -> None:
+    # same standard offset as this machine: local time, with its daylight-saving rules
+    same = lock_zone(BERLIN_RAW_MS, local_standard_ms=BERLIN_RAW_MS)
+    assert same.tz is None and same.name == "local" and "the lock's time zone too" in same.label
+    for unknown in (None, 86_400_000, -90_000_000):
+        zone = lock_zone(unknown, local_standard_ms=0)
+        assert zone.tz is None and "reports no time zone" in zone.label
+    assert parse_time("2026-12-24T15:00", zone=same) == parse_time("2026-12-24T15:00")
+    assert parse_time("2026-12-24T15:00", zone=LOCAL) == datetime(2026, 12, 24, 15).astimezone()
 
 
 def test_formatting_is_local_and_round_trips() -> None:
@@ -204,6 +281,14 @@ def test_unknown_lock_suggests_a_near_alias() -> None:
         match_lock(LOCKS, "9999999")
 
 
+@pytest.mark.parametrize("ref", ["²", "①", "٣", "3" * 5000])
+def test_digit_like_refs_are_names_not_ids(ref: str) -> None:
+    # str.isdigit() accepts these, int() refuses them: never a ValueError traceback
+    with pytest.raises(NotFoundError, match="no lock"):
+        match_lock(LOCKS, ref)
+    assert match_lock([*LOCKS, lock(3000009, "²")], "²").lock_id == 3000009
+
+
 def test_match_locks_keeps_order_and_drops_repeats() -> None:
     chosen = match_locks(LOCKS, ["Room 101", "front door", "3000002"])
     assert [lk.lock_id for lk in chosen] == [3000002, 3000001]
@@ -263,3 +348,56 @@ def test_json_flag_before_or_after_a_subcommand() -> None:
     assert parser().parse_args(["locks", "show", "X", "--json"]).json
     assert not parser().parse_args(["locks", "show", "X"]).json
     assert parser().parse_args(["gateways", "--json", "show", "1"]).json
+
+
+# -- running calls together ---------------------------------------------------------------
+
+
+async def test_together_returns_results_in_order() -> None:
+    async def value(x: int, delay: float) -> int:
+        await asyncio.sleep(delay)
+        return x
+
+    assert await together(value(1, 0.02), value(2, 0)) == (1, 2)
+    assert await together(*(value(i, 0) for i in range(3))) == (0, 1, 2)
+    assert await together() == ()
+
+
+async def test_together_stops_the_others_before_raising_one_error() -> None:
+    events: list[str] = []
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise HapbridgeError("wrong password")
+
+    async def slow() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            events.append("sibling cancelled")
+            raise
+        events.append("sibling finished")  # pragma: no cover
+
+    with pytest.raises(HapbridgeError, match="wrong password") as info:
+        await together(fails(), slow())
+    events.append("caller sees the error")
+    # the sibling was stopped *before* the error reached the caller (who closes the client)
+    assert events == ["sibling cancelled", "caller sees the error"]
+    assert not isinstance(info.value, BaseExceptionGroup)
+
+
+async def test_together_reports_the_first_of_several_errors() -> None:
+    async def fails(message: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        raise HapbridgeError(message)
+
+    with pytest.raises(HapbridgeError, match=r"^first$"):
+        await together(fails("second", 0.01), fails("first", 0))
+
+
+def test_single_error_keeps_bugs_whole() -> None:
+    user = HapbridgeError("offline")
+    nested = ExceptionGroup("outer", [ExceptionGroup("inner", [user]), HapbridgeError("b")])
+    assert single_error(nested) is user
+    mixed = ExceptionGroup("mixed", [user, KeyError("bug")])
+    assert single_error(mixed) is mixed

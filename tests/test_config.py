@@ -179,6 +179,7 @@ def test_single_accessory_note_and_empty_accessories_silent() -> None:
         ("region", "CN", "region", "cn"),
         ("baseUrl", "", "base_url", None),
         ("baseUrl", "http://127.0.0.1:8080/", "base_url", "http://127.0.0.1:8080/"),
+        ("baseUrl", "http://127.0.0.1:65535", "base_url", "http://127.0.0.1:65535"),
         ("maximumApiRetry", None, "maximum_api_retry", 3),
         ("region", None, "region", "eu"),
     ],
@@ -454,6 +455,9 @@ PLATFORM_ERRORS = [
     ("baseUrl", "https://", "platforms[1].baseUrl must be an http(s) URL"),
     ("baseUrl", 8080, "platforms[1].baseUrl must be an http(s) URL like"),
     ("baseUrl", "http://[::1", "platforms[1].baseUrl must be an http(s) URL"),
+    ("baseUrl", "http://127.0.0.1:99999", "platforms[1].baseUrl must have a port from 1 to"),
+    ("baseUrl", "http://127.0.0.1:0", "platforms[1].baseUrl must have a port from 1 to 65535"),
+    ("baseUrl", "https://lock.example:https", "platforms[1].baseUrl must have a port from 1"),
     ("region", 1, "platforms[1].region must be a string"),
 ]
 

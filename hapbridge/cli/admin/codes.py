@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from hapbridge.cli.admin.errors import AdminUsageError
-from hapbridge.cli.admin.timeparse import format_time
+from hapbridge.cli.admin.timeparse import LOCAL, Zone, format_time
 from hapbridge.ttlock.models import Passcode, PasscodeType
 
 CODE_RE = re.compile(r"[0-9]{4,9}")
@@ -75,23 +75,30 @@ def validate_window(
     now: datetime,
     future_start: bool,
     pair: bool = True,
+    zone: Zone = LOCAL,
 ) -> None:
     """End after start and not past; a new code's start not past; with ``pair``, --start
-    and --end come together."""
-    if pair and (start is None) != (end is None):
-        raise AdminUsageError("--start and --end go together: give both (or neither)")
+    and --end come together. Messages show the times in ``zone``, as they were typed."""
+    check_pair(start, end, pair=pair)
     if start is not None and end is not None and end <= start:
         raise AdminUsageError(
-            f"--end ({format_time(end)}) must be after --start ({format_time(start)})"
+            f"--end ({format_time(end, zone)}) must be after --start "
+            f"({format_time(start, zone)})"
         )
     if future_start and start is not None and start < now - START_GRACE:
         raise AdminUsageError(
-            f"--start ({format_time(start)}) is in the past; use a later time or 'now'"
+            f"--start ({format_time(start, zone)}) is in the past; use a later time or 'now'"
         )
     if end is not None and end <= now:
         raise AdminUsageError(
-            f"--end ({format_time(end)}) is in the past: the code would never work"
+            f"--end ({format_time(end, zone)}) is in the past: the code would never work"
         )
+
+
+def check_pair(start: object, end: object, *, pair: bool = True) -> None:
+    """With ``pair``, --start and --end come together (checkable before any cloud call)."""
+    if pair and (start is None) != (end is None):
+        raise AdminUsageError("--start and --end go together: give both (or neither)")
 
 
 def status(passcode: Passcode, now: datetime) -> str:

@@ -1,16 +1,24 @@
-"""Glue shared by the admin commands: argument help, and running a handler with a client."""
+"""Glue shared by the admin commands: argument help, running a handler with a client, and
+running cloud calls side by side."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, overload
 
 from hapbridge.cli.context import Context
+from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 
+A = TypeVar("A")
+B = TypeVar("B")
+T = TypeVar("T")
+
 LOCK_HELP = "a lock id or alias (case-insensitive), as 'hapbridge locks' lists them"
-TIME_HELP = "local time, ISO 8601: 2026-12-24T15:00 (or a date, or 'now')"
+TIME_HELP = ("the lock's time, ISO 8601: 2026-12-24T15:00 (or a date, or 'now'); without an "
+             "offset it is read in the time zone the lock reports")
 
 ClientHandler = Callable[[argparse.Namespace, TTLockClient], Awaitable[int | None]]
 Handler = Callable[[argparse.Namespace, Context], Awaitable[int]]
@@ -33,3 +41,41 @@ def add_parser(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentPa
     kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
     parser: argparse.ArgumentParser = subparsers.add_parser(name, **kwargs)
     return parser
+
+
+@overload
+async def together(
+    first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B], /
+) -> tuple[A, B]: ...
+
+
+@overload
+async def together(*coros: Coroutine[Any, Any, T]) -> tuple[T, ...]: ...
+
+
+async def together(*coros: Coroutine[Any, Any, Any]) -> tuple[Any, ...]:
+    """Run ``coros`` side by side; their results in order.
+
+    When one fails, the others are cancelled *and awaited* before this returns, so none is
+    left running on a client that is about to close; the failure comes out as
+    :func:`single_error` (one user-facing error, not an ``ExceptionGroup``).
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coro) for coro in coros]
+    except ExceptionGroup as errors:
+        raise single_error(errors) from None
+    return tuple(task.result() for task in tasks)
+
+
+def single_error(errors: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first failure when all of them are :class:`HapbridgeError` (the others are
+    usually its echoes: the same refused login, the same unreachable server), else the group
+    itself: a bug, to be seen whole."""
+    matched, rest = errors.split(HapbridgeError)
+    if matched is None or rest is not None:
+        return errors
+    first: BaseException = matched
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first

@@ -8,6 +8,7 @@ the wrong door is worse than asking.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -16,6 +17,9 @@ from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Gateway, Lock
 
 T = TypeVar("T")
+# ASCII digits only: str.isdigit() also accepts "²" and "①", which int() refuses; and no
+# more digits than an id can have (int() refuses thousands of them).
+ID_RE = re.compile(r"[0-9]{1,18}")
 
 
 def match(
@@ -29,7 +33,7 @@ def match(
 ) -> T:
     """The single item whose id is ``ref``, else whose name equals it ignoring case."""
     text = ref.strip()
-    if text.isdigit():
+    if ID_RE.fullmatch(text):
         by_id = [item for item in items if ident(item) == int(text)]
         if by_id:
             return by_id[0]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
-from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
+from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
 from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import Column, add_json_flag, emit, emit_fields, note, print_json
 from hapbridge.cli.admin.reach import Reach, gateway_reach
@@ -57,7 +56,9 @@ def register(subparsers: Any) -> None:
             action,
             help=f"{action} a lock through its gateway",
             description=f"Send '{action}' to a lock through its gateway (or over Wi-Fi), "
-            "retrying a busy gateway as the bridge does (maximumApiRetry, retryDelay).",
+            "retrying a busy gateway as the bridge does (maximumApiRetry, retryDelay). "
+            "Success means the command was delivered to the gateway, not that the lock "
+            "moved: 'hapbridge locks --state' asks the lock.",
             epilog=f"example:\n  hapbridge {action} 'Front Door'",
         )
         cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
@@ -66,7 +67,7 @@ def register(subparsers: Any) -> None:
 
 
 async def list_locks(args: argparse.Namespace, client: TTLockClient) -> int:
-    locks, reach = await asyncio.gather(client.list_locks(), gateway_reach(client))
+    locks, reach = await together(client.list_locks(), gateway_reach(client))
     rows: list[dict[str, Any]] = [
         {
             "lock_id": lock.lock_id,
@@ -112,13 +113,13 @@ async def query_states(
             else:
                 states[lock.lock_id] = answer.state.name.lower()
 
-    await asyncio.gather(*(drain(queue) for queue in queues.values()))
+    await together(*(drain(queue) for queue in queues.values()))
     return states
 
 
 async def show_lock(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    detail, gateways = await asyncio.gather(
+    detail, gateways = await together(
         client.lock_detail(lock.lock_id), client.lock_gateways(lock.lock_id)
     )
     features = [f.name.lower().replace("_", "-") for f in Feature
@@ -163,15 +164,18 @@ GATEWAY_COLUMNS = [
 
 
 async def send_command(args: argparse.Namespace, client: TTLockClient) -> int:
+    """Success means the cloud handed the command to the gateway (or to a Wi-Fi lock): the
+    answer does not say the bolt moved, so the output does not claim it."""
     lock = await resolve_lock(client, args.lock)
     if args.action == "lock":
         await client.lock(lock.lock_id)
     else:
         await client.unlock(lock.lock_id)
-    done = "locked" if args.action == "lock" else "unlocked"
+    via = "wifi" if lock.is_wifi else "gateway"
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias, "action": args.action,
-                    "ok": True})
+                    "ok": True, "delivered_to": via})
     else:
-        print(f"{lock.alias} ({lock.lock_id}): {done}")
+        to = "the lock over its Wi-Fi" if lock.is_wifi else "the gateway"
+        print(f"{lock.alias} ({lock.lock_id}): {args.action} command delivered to {to}")
     return 0

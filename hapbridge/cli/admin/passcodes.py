@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,20 +12,29 @@ from hapbridge.cli.admin import cleanup
 from hapbridge.cli.admin.codes import (
     NEEDS_END,
     RANDOM_TYPES,
+    check_pair,
     random_code,
     status,
     type_name,
     validate_code,
     validate_window,
 )
-from hapbridge.cli.admin.common import LOCK_HELP, TIME_HELP, add_parser, with_client
+from hapbridge.cli.admin.common import LOCK_HELP, TIME_HELP, add_parser, together, with_client
 from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
 from hapbridge.cli.admin.lock_ref import resolve_lock, resolve_locks
 from hapbridge.cli.admin.output import Column, add_json_flag, emit, note, print_json
-from hapbridge.cli.admin.timeparse import format_time, now, parse_time
+from hapbridge.cli.admin.timeparse import (
+    LOCAL,
+    TypedTime,
+    Zone,
+    format_time,
+    lock_zone,
+    now,
+    read_time,
+)
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
-from hapbridge.ttlock.models import Passcode, PasscodeType
+from hapbridge.ttlock.models import Lock, Passcode, PasscodeType
 
 LIST_COLUMNS = [
     Column("passcode_id", "ID", right=True),
@@ -40,11 +51,13 @@ ADD_COLUMNS = [
     Column("passcode_id", "PASSCODE ID", right=True),
     Column("result", "RESULT"),
 ]
+ZONE_COLUMN = Column("time_zone", "TIME ZONE")
 
 DESCRIPTION = """\
 Passcodes (keypad codes) of a lock. 'add' and 'change' and 'delete' go through the
 lock's gateway; 'random' asks the cloud for a code the lock computes itself (no gateway).
-Times are local time, ISO 8601 (2026-12-24T15:00)."""
+Times are ISO 8601 (2026-12-24T15:00) on the lock's clock: without an offset they are read in
+the time zone the lock reports (local time when it reports none); listings show local time."""
 
 EPILOG = """\
 examples:
@@ -164,26 +177,88 @@ async def list_passcodes(args: argparse.Namespace, client: TTLockClient) -> int:
     return 0
 
 
-def _times(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
-    start = parse_time(args.start, option="--start") if args.start else None
-    end = parse_time(args.end, option="--end") if args.end else None
+@dataclass(frozen=True)
+class Window:
+    """A validity for one lock: the typed times placed in that lock's zone. ``zone`` is None
+    when no typed time needed one (none given, 'now', or explicit offsets)."""
+
+    start: datetime | None
+    end: datetime | None
+    zone: Zone | None
+
+    def span(self) -> str:
+        """``from 2026-12-24 15:00 to 2026-12-27 11:00``, in the zone the times were typed."""
+        zone = self.zone or LOCAL
+        until = f" to {format_time(self.end, zone)}" if self.end else ""
+        return f"from {format_time(self.start, zone)}{until}"
+
+    def zone_note(self) -> str:
+        return f", times in {self.zone.label}" if self.zone else ""
+
+    @property
+    def time_zone(self) -> str | None:
+        """For JSON and the TIME ZONE column: ``UTC+01:00``, ``local``, or None (unused)."""
+        return self.zone.name if self.zone else None
+
+
+def _typed(args: argparse.Namespace) -> tuple[TypedTime | None, TypedTime | None]:
+    """--start and --end checked as text, before any cloud call."""
+    start = read_time(args.start, option="--start") if args.start else None
+    end = read_time(args.end, option="--end") if args.end else None
     return start, end
+
+
+async def _windows(
+    client: TTLockClient,
+    locks: Sequence[Lock],
+    start: TypedTime | None,
+    end: TypedTime | None,
+    *,
+    future_start: bool,
+    pair: bool = True,
+) -> list[Window]:
+    """Each lock's validity, read in the lock's time zone and checked (one ``lock/detail``
+    per lock, none when no typed time lacks an offset), before any gateway command."""
+    if any(typed is not None and typed.needs_zone for typed in (start, end)):
+        details = await together(*(client.lock_detail(lock.lock_id) for lock in locks))
+        zones: list[Zone | None] = [lock_zone(d.timezone_offset_ms) for d in details]
+    else:
+        zones = [None] * len(locks)
+    windows = [
+        Window(start.at(zone or LOCAL) if start else None,
+               end.at(zone or LOCAL) if end else None, zone)
+        for zone in zones
+    ]
+    several = len(set(zones)) > 1
+    for lock, window in zip(locks, windows, strict=True):
+        try:
+            validate_window(window.start, window.end, now=now(), future_start=future_start,
+                            pair=pair, zone=window.zone or LOCAL)
+        except AdminUsageError as err:
+            if not several:
+                raise
+            raise AdminUsageError(f"{lock.alias} ({lock.lock_id}): {err}") from None
+    return windows
 
 
 async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     # Everything the user typed is checked before the first (slow, gateway) call.
     code = validate_code(args.code) if args.code is not None else random_code()
-    start, end = _times(args)
-    validate_window(start, end, now=now(), future_start=True)
+    start, end = _typed(args)
+    check_pair(start, end)
     locks = await resolve_locks(client, args.locks)
+    windows = await _windows(client, locks, start, end, future_start=True)
 
     rows: list[dict[str, Any]] = []
-    for lock in locks:  # one by one: two locks may share a gateway, which takes one command
+    for lock, window in zip(locks, windows, strict=True):
+        # one by one: two locks may share a gateway, which takes one command at a time
         row: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias, "ok": False,
-                               "passcode_id": None, "error": None}
+                               "passcode_id": None, "error": None, "start": window.start,
+                               "end": window.end,
+                               "time_zone": window.time_zone}
         try:
             row["passcode_id"] = await client.add_passcode(
-                lock.lock_id, code, name=args.name, start=start, end=end
+                lock.lock_id, code, name=args.name, start=window.start, end=window.end
             )
             row["ok"] = True
         except HapbridgeError as err:
@@ -192,15 +267,21 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         rows.append(row)
 
     kind = "period" if start else "permanent"
+    same = len({(w.start, w.end, w.zone) for w in windows}) == 1
     if args.json:
-        print_json({"code": code, "name": args.name, "type": kind, "start": start, "end": end,
+        print_json({"code": code, "name": args.name, "type": kind,
+                    "start": windows[0].start if same else None,
+                    "end": windows[0].end if same else None,
                     "results": [{k: v for k, v in r.items() if k != "result"} for r in rows]})
     else:
         chosen = " (chosen at random)" if args.code is None else ""
-        validity = f"valid {format_time(start)} to {format_time(end)}" if start else "permanent"
         label = f" '{args.name}'" if args.name else ""
+        first = windows[0]
+        validity = "permanent" if not start else f"valid {first.span()}" + (
+            first.zone_note() if same else ", times in each lock's own time zone")
         print(f"Passcode {code}{chosen}{label}, {validity}")
-        emit(args, ADD_COLUMNS, rows)
+        columns = ADD_COLUMNS if same else [*ADD_COLUMNS[:2], ZONE_COLUMN, *ADD_COLUMNS[2:]]
+        emit(args, columns, rows)
     failed = [r for r in rows if not r["ok"]]
     if failed:
         raise PartialFailure(
@@ -212,8 +293,7 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
 
 async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     kind = RANDOM_TYPES[args.type]
-    start = parse_time(args.start, option="--start")  # required by the parser
-    end = parse_time(args.end, option="--end") if args.end else None
+    start, end = _typed(args)  # --start is required by the parser
     if kind in NEEDS_END and end is None:
         raise AdminUsageError(f"--type {args.type} needs --end")
     if kind not in NEEDS_END and end is not None:
@@ -222,21 +302,23 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
             + (" (it is usable once within 6 hours of --start)"
                if kind is PasscodeType.ONE_TIME else "")
         )
-    validate_window(start, end, now=now(), future_start=True, pair=False)
     lock = await resolve_lock(client, args.lock)
-    generated = await client.generate_passcode(lock.lock_id, kind, start=start, end=end,
-                                               name=args.name)
+    (window,) = await _windows(client, [lock], start, end, future_start=True, pair=False)
+    assert window.start is not None
+    generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
+                                               end=window.end, name=args.name)
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,
                     "passcode_id": generated.passcode_id, "code": generated.code,
-                    "type": args.type, "name": args.name, "start": start, "end": end})
+                    "type": args.type, "name": args.name, "start": window.start,
+                    "end": window.end,
+                    "time_zone": window.time_zone})
         return 0
-    validity = f"from {format_time(start)}" + (f" to {format_time(end)}" if end else "")
     print(f"Passcode {generated.code} (id {generated.passcode_id}) on {lock.alias} "
-          f"({lock.lock_id}): {args.type}, {validity}")
+          f"({lock.lock_id}): {args.type}, {window.span()}{window.zone_note()}")
     if kind is PasscodeType.ONE_TIME:
         note("A one-time code must be used within 6 hours of its start.")
-    if start.minute or (end and end.minute):
+    if window.start.minute or (window.end and window.end.minute):
         note("The cloud counts these times to the hour.")
     return 0
 
@@ -245,19 +327,23 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     if args.name is None and args.code is None and args.start is None and args.end is None:
         raise AdminUsageError("nothing to change: give --name, --code or --start/--end")
     code = validate_code(args.code) if args.code is not None else None
-    start, end = _times(args)
-    validate_window(start, end, now=now(), future_start=False)
+    start, end = _typed(args)
+    check_pair(start, end)
     lock = await resolve_lock(client, args.lock)
+    (window,) = await _windows(client, [lock], start, end, future_start=False)
     await client.change_passcode(lock.lock_id, args.passcode_id, name=args.name, code=code,
-                                 start=start, end=end)
-    changed = [what for what, value in (("name", args.name), ("code", code), ("validity", start))
-               if value is not None]
+                                 start=window.start, end=window.end)
+    changed = [what for what, value in (("name", args.name), ("code", code),
+                                        ("validity", start)) if value is not None]
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,
-                    "passcode_id": args.passcode_id, "changed": changed, "ok": True})
+                    "passcode_id": args.passcode_id, "changed": changed, "ok": True,
+                    "start": window.start, "end": window.end,
+                    "time_zone": window.time_zone})
     else:
+        validity = f"; now valid {window.span()}{window.zone_note()}" if start else ""
         print(f"Changed the {' and '.join(changed)} of passcode {args.passcode_id} on "
-              f"{lock.alias} ({lock.lock_id})")
+              f"{lock.alias} ({lock.lock_id}){validity}")
     return 0
 
 

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
+from hapbridge.cli.admin.common import together
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Gateway, Lock
 
@@ -50,7 +50,7 @@ class Reach:
 
 async def gateway_reach(client: TTLockClient) -> Reach:
     gateways = await client.list_gateways()
-    lists = await asyncio.gather(*(client.gateway_locks(gw.gateway_id) for gw in gateways))
+    lists = await together(*(client.gateway_locks(gw.gateway_id) for gw in gateways))
     reach = Reach(gateways)
     for gateway, locks in zip(gateways, lists, strict=True):
         for item in locks:
