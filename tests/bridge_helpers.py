@@ -2,27 +2,36 @@
 
 The controller is aiohomekit (what Home Assistant uses), paired without mDNS by handing it
 the service description the bridge would advertise. Everything binds 127.0.0.1 only.
+``FakeCloud`` + ``make_hub`` drive a LockHub alone (no HAP server, no HTTP) for races that
+need exact timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from aiohomekit.controller import Controller
 from aiohomekit.controller.ip import IpDiscovery, IpPairing
 from aiohomekit.model.characteristics import CharacteristicsTypes
 from aiohomekit.zeroconf import HomeKitService
+from pyhap.accessory import Bridge
+from pyhap.loader import get_loader
 
+from hapbridge.bridge.identity import Identity
+from hapbridge.bridge.lock_hub import LockHub
 from hapbridge.bridge.server import BridgeServer, ServerOptions
 from hapbridge.config import AppConfig, BridgeConfig, PlatformConfig
 from hapbridge.simulator import SimulatorServer
 from hapbridge.storage import Storage
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
+from hapbridge.ttlock.models import Gateway, GatewayLock, Lock, LockDetail, LockState, OpenState
 
 LOOPBACK = "127.0.0.1"
 CURRENT = CharacteristicsTypes.LOCK_MECHANISM_CURRENT_STATE
@@ -39,10 +48,10 @@ def free_port() -> int:
 
 
 def sim_app_config(sim: SimulatorServer, *, base_url: str | None = None,
-                   **platform: Any) -> AppConfig:
+                   bridge: dict[str, Any] | None = None, **platform: Any) -> AppConfig:
     cfg = sim.config
     return AppConfig(
-        bridge=BridgeConfig(name="Test Bridge", bind=(LOOPBACK,)),
+        bridge=BridgeConfig(name="Test Bridge", bind=(LOOPBACK,), **(bridge or {})),
         platform=PlatformConfig(
             client_id=cfg.client_id, client_secret=cfg.client_secret, username=cfg.username,
             password=cfg.password, base_url=base_url or sim.url, **platform,
@@ -58,10 +67,11 @@ async def start_bridge(
     port: int | None = None,
     base_url: str | None = None,
     options: dict[str, Any] | None = None,
+    bridge: dict[str, Any] | None = None,
     **platform: Any,
 ) -> BridgeServer:
     """A started bridge on 127.0.0.1 with fast retries; stop it with ``await server.stop()``."""
-    config = sim_app_config(sim, base_url=base_url, **platform)
+    config = sim_app_config(sim, base_url=base_url, bridge=bridge, **platform)
     storage = Storage(storage_dir)
     client = TTLockClient(
         Credentials(config.platform.client_id, config.platform.client_secret,
@@ -168,3 +178,108 @@ class EventLog:
 
     def close(self) -> None:
         self._unsubscribe()
+
+
+# -- a hub without HAP server or HTTP -------------------------------------------------------
+
+
+class FakeCloud:
+    """A scripted stand-in for TTLockClient: every call is logged, may take ``delay`` seconds,
+    and raises ``fail[name]`` when set. Locks 1..n sit behind gateway 1 unless moved."""
+
+    def __init__(self, locks: int = 2, delay: float = 0.0) -> None:
+        self.locks = {i: Lock(lock_id=i, alias=f"Lock {i}", name=f"L{i}", mac=f"AA:00:{i:02X}",
+                              battery=80, feature_value="0", has_gateway=True)
+                      for i in range(1, locks + 1)}
+        self.gateways = {1: Gateway(1, "GW:1", "Hall", 1, locks, True, "wifi")}
+        self.behind = {1: list(self.locks)}  # gatewayId -> lock ids
+        self.states: dict[int, OpenState] = {}
+        self.auto_lock: dict[int, int] = {}
+        self.delay = delay
+        self.delays: dict[str, float] = {}  # per call name, overrides ``delay``
+        self.fail: dict[str, BaseException] = {}
+        self.raw_items: list[Any] | None = None  # what the lock list pages hold, if set
+        self.calls: list[tuple[str, int | None]] = []
+        self.usage = SimpleNamespace(total=0)
+
+    async def _call(self, name: str, lock_id: int | None = None) -> None:
+        self.calls.append((name, lock_id))
+        await asyncio.sleep(self.delays.get(name, self.delay))
+        if (err := self.fail.get(name)) is not None:
+            raise err
+
+    def count(self, name: str, lock_id: int | None = None) -> int:
+        return sum(1 for n, lid in self.calls if n == name and lock_id in (None, lid))
+
+    async def list_locks(self) -> list[Lock]:
+        await self._call("list_locks")
+        if self.raw_items is not None:
+            return [Lock.from_api(item) for item in self.raw_items]
+        return list(self.locks.values())
+
+    async def _pages(self, path: str, page_size: int, id_key: str) -> list[Any]:
+        await self._call("pages")
+        return list(self.raw_items or [])
+
+    async def lock_detail(self, lock_id: int) -> LockDetail:
+        await self._call("lock_detail", lock_id)
+        lock = self.locks[lock_id]
+        return LockDetail(**lock.__dict__, model="SN9161", firmware_revision="6.1",
+                          auto_lock_time=self.auto_lock.get(lock_id, -1))
+
+    async def list_gateways(self) -> list[Gateway]:
+        await self._call("list_gateways")
+        return list(self.gateways.values())
+
+    async def gateway_locks(self, gateway_id: int) -> list[GatewayLock]:
+        await self._call("gateway_locks", gateway_id)
+        return [GatewayLock(lid, f"Lock {lid}", "", -50) for lid in self.behind[gateway_id]]
+
+    async def unlock(self, lock_id: int) -> None:
+        await self._call("unlock", lock_id)
+        self.states[lock_id] = OpenState.UNLOCKED
+
+    async def lock(self, lock_id: int) -> None:
+        await self._call("lock", lock_id)
+        self.states[lock_id] = OpenState.LOCKED
+
+    async def query_open_state(self, lock_id: int) -> LockState:
+        await self._call("query", lock_id)
+        return LockState(self.states.get(lock_id, OpenState.LOCKED))
+
+    def move(self, lock_id: int, gateway_id: int) -> None:
+        """The lock is now reached (only) through ``gateway_id``."""
+        self.gateways.setdefault(gateway_id, dataclasses.replace(
+            self.gateways[1], gateway_id=gateway_id, name=f"GW {gateway_id}"))
+        for lock_ids in self.behind.values():
+            if lock_id in lock_ids:
+                lock_ids.remove(lock_id)
+        self.behind.setdefault(gateway_id, []).append(lock_id)
+
+
+def make_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:
+    """A hub on ``cloud`` with a stub driver (nothing listens, events are not sent)."""
+    storage = Storage(storage_dir)
+    driver = SimpleNamespace(loader=get_loader(), aio_stop_event=None,
+                             config_changed=lambda: None, publish=lambda *_a, **_k: None)
+    return LockHub(
+        client=cloud,  # type: ignore[arg-type]
+        storage=storage,
+        identity=Identity.load(storage, BridgeConfig()),
+        platform=PlatformConfig(client_id="id", client_secret="secret", username="user",
+                                password="pw", **platform),
+        driver=driver,
+        bridge=Bridge(driver, "Test Bridge"),
+        startup_timeout=1.0,
+        reconnect_delays=(0.01, 0.05),
+    )
+
+
+async def started_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:
+    """A loaded and started hub whose startup polls are done."""
+    hub = make_hub(storage_dir, cloud, **platform)
+    await hub.load()
+    hub.start()
+    await wait_for(lambda: hub._map_ready.is_set() and all(
+        a.current_state != 3 for a in hub.accessories.values()))
+    return hub

@@ -130,3 +130,38 @@ async def test_controller_discovers_bridge_over_mdns(sim: SimulatorServer,
 
 def _ignore(**_kwargs: object) -> None:
     """A browser needs a handler; the controller reads the records from the shared cache."""
+
+
+def test_reset_pairing_moves_a_damaged_state_file_aside(tmp_path: Path, capsys) -> None:
+    (tmp_path / "accessory.state").write_text("{not json")
+    assert main(["-U", str(tmp_path), "reset-pairing"]) == 0
+    assert "moved it to" in capsys.readouterr().out
+    assert not (tmp_path / "accessory.state").exists()
+    [backup] = tmp_path.glob("accessory.state.bak-*")
+    assert backup.read_text() == "{not json"  # pairing data is never deleted
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+def test_demo_keeps_out_of_the_real_storage(tmp_path: Path, monkeypatch,
+                                            explicit: bool) -> None:
+    """Without -U the demo must not take over the real bridge's storage (and Home)."""
+    from hapbridge.cli import run
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    (home / ".hapbridge").mkdir(parents=True)
+    (home / ".hapbridge" / "config.json").write_text(json.dumps(  # the real bridge's
+        {"bridge": {"name": "Real", "username": "0E:2C:44:7A:19:B3", "bind": [LOOPBACK]}}))
+    served: list[tuple[Path, object]] = []
+
+    async def serve(config, ctx, _args) -> None:  # type: ignore[no-untyped-def]
+        served.append((ctx.storage_dir, config.bridge))
+
+    monkeypatch.setattr(run, "_serve", serve)
+    config = home / ".hapbridge" / "config.json"
+    storage = ["-U", str(tmp_path / "mine"), "-c", str(config)] if explicit else []
+    assert main([*storage, "run", "--demo"]) == 0
+    [(storage_dir, bridge)] = served
+    expected = tmp_path / "mine" if explicit else home / ".hapbridge" / "demo"
+    assert storage_dir == expected
+    assert bridge.name == "Real" and not bridge.username  # never the real bridge's HomeKit id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from aiohomekit.controller.ip import IpPairing
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.errors import HapbridgeError
 from hapbridge.simulator import SimConfig, SimulatorServer
+from hapbridge.storage import StorageError
 from tests.bridge_helpers import (
     BATTERY,
     CURRENT,
@@ -24,6 +26,7 @@ from tests.bridge_helpers import (
     aids_by_serial,
     char_iid,
     char_value,
+    free_port,
     pair,
     reconnect,
     start_bridge,
@@ -325,3 +328,99 @@ async def test_port_in_use_is_a_clear_error(sim: SimulatorServer, bridge: Bridge
                                             tmp_path: Path) -> None:
     with pytest.raises(HapbridgeError, match=r"cannot listen on 127\.0\.0\.1 port"):
         await start_bridge(sim, tmp_path / "other", port=bridge.port)
+
+
+async def test_configured_username_makes_a_new_bridge_and_keeps_the_old_pairing(
+    sim: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = tmp_path / "storage"
+    server = await start_bridge(sim, storage)
+    old_mac = server.driver.state.mac if server.driver else ""
+    pairing = await pair(server)
+    await pairing.close()
+    await server.stop()
+
+    new_mac = "0E:2C:44:7A:19:B3"
+    with caplog.at_level(logging.WARNING, logger="hapbridge.bridge"):
+        server = await start_bridge(sim, storage, bridge={"username": new_mac})
+    try:
+        assert server.driver is not None
+        assert server.driver.state.mac == new_mac and not server.paired
+        backups = list(storage.glob("accessory.state.bak-*"))
+        assert len(backups) == 1
+        assert json.loads(backups[0].read_text())["mac"] == old_mac  # moved, not deleted
+        assert json.loads((storage / "accessory.state").read_text())["mac"] == new_mac
+        assert str(backups[0]) in caplog.text and "pair it again" in caplog.text
+    finally:
+        await server.stop()
+
+
+async def test_stop_stops_the_driver_before_the_hub_and_leaves_no_task(
+    sim: SimulatorServer, bridge: BridgeServer
+) -> None:
+    hub, driver = bridge.hub, bridge.driver
+    assert hub is not None and driver is not None
+    await settled(bridge)
+    order: list[str] = []
+    for name, owner in (("driver", driver), ("hub", hub)):
+        method = owner.async_stop if name == "driver" else owner.stop
+
+        async def stop(method=method, name=name) -> None:  # type: ignore[no-untyped-def]
+            order.append(name)
+            await method()
+
+        setattr(owner, "async_stop" if name == "driver" else "stop", stop)
+    hub.request(next(iter(hub.accessories)), UNSECURED)
+    await bridge.stop()
+    bridge.hub = None  # the fixture's stop() has nothing left to do
+    bridge.driver = None
+    assert order == ["driver", "hub"]
+    left = [t.get_name() for t in asyncio.all_tasks()
+            if t is not asyncio.current_task() and not t.done()
+            and t.get_name().startswith(("hapbridge-", "gateway-queue-"))]
+    assert left == []
+
+
+async def test_damaged_pairing_file_is_one_line_with_advice(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    for content in ("{not json", '{"mac": "0E:2C:44:7A:19:B3"}'):
+        (storage / "accessory.state").write_text(content)
+        with pytest.raises(StorageError, match=r"damaged.*hapbridge reset-pairing") as info:
+            await start_bridge(sim, storage)
+        assert "\n" not in str(info.value)
+
+
+async def test_failed_mdns_registration_frees_the_port(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    class RefusingZeroconf:
+        async def async_register_service(self, *_args: object, **_kwargs: object) -> None:
+            raise OSError(99, "Cannot assign requested address")
+
+    port = free_port()
+    with pytest.raises(HapbridgeError, match="cannot advertise the bridge over mDNS"):
+        await start_bridge(sim, tmp_path / "storage", port=port,
+                           options={"async_zeroconf": RefusingZeroconf()})
+    with pytest.raises(OSError):  # nobody listens any more
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()
+
+
+async def test_lost_bridge_json_keeps_the_paired_mac(sim: SimulatorServer, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    server = await start_bridge(sim, storage)
+    pairing = await pair(server)
+    await pairing.close()
+    mac = server.driver.state.mac if server.driver else ""
+    await server.stop()
+    (storage / "bridge.json").unlink()
+    server = await start_bridge(sim, storage)
+    try:
+        assert server.driver is not None and server.paired
+        assert server.driver.state.mac == mac
+        assert json.loads((storage / "bridge.json").read_text())["mac"] == mac
+    finally:
+        await server.stop()

@@ -20,7 +20,7 @@ from hapbridge.bridge.poll_plan import MIN_STATE_INTERVAL, MONTH_SECONDS, make_p
 from hapbridge.bridge.setup_code import setup_uri
 from hapbridge.config import BridgeConfig, is_trivial_pin
 from hapbridge.errors import ConfigError
-from hapbridge.storage import Storage
+from hapbridge.storage import Storage, StorageError
 
 # -- command queue ------------------------------------------------------------------------
 
@@ -233,3 +233,76 @@ async def test_accessory_starts_unknown_and_reverts_to_the_real_state() -> None:
     assert battery.get_characteristic("ChargingState").value == 2
     lock.set_available(False)
     assert not lock.available
+
+
+# -- review fixes: queue holder, plan budget, identity validation, mDNS interfaces -------------
+
+
+async def test_queues_find_the_queue_holding_a_locks_work() -> None:
+    queues, rec = CommandQueues(), Recorder()
+    running = queues.submit(("gw", 1), 5, rec.job(1, "5-unlock", 0.05))
+    await asyncio.sleep(0.01)
+    holder = queues.holding(("gw", 2), 5)  # asked under its new route: found where it runs
+    assert holder is not None and holder.key == ("gw", 1)
+    assert queues.holding(("gw", 1), 6) is None
+    await running
+    assert queues.holding(("gw", 1), 5) is None  # idle: free to move
+    await queues.close()
+    assert await queues.submit(("gw", 1), 5, rec.job(1, "late")) is False  # closed for good
+    assert rec.started() == ["5-unlock"]
+
+
+def test_over_budget_counts_what_this_month_already_used() -> None:
+    assert not make_plan(12, 30_000, gateways=2).over_budget
+    assert make_plan(12, 30_000, gateways=2, used=31_000, month_left=0.5).over_budget
+    assert "31,000 used this month" in make_plan(12, 30_000, used=31_000).describe()
+
+
+def test_startup_polls_and_rechecks_fit_the_budget() -> None:
+    assert make_plan(149, 30_000, gateways=10).startup_polls == 149
+    small = make_plan(149, 3_000, gateways=10)
+    assert small.startup_polls == 30  # 1% of the budget per restart
+    assert make_plan(149, 3_000, used=3_000).startup_polls == 0
+    rechecks = MONTH_SECONDS / small.recheck_interval
+    assert rechecks <= 3_000 * 0.30 * 0.05 + 1  # a share of the command reserve only
+
+
+@pytest.mark.parametrize("content", ["[]", "null", "0", '""', '{"aids": []}', '{"aids": [1]}',
+                                     '{"mac": 5}', '{"mac": "not a mac"}',
+                                     '{"pincode": "12345678x"}', '{"aids": {"1": 2, "2": 2}}',
+                                     '{"aids": {"1": 1}}', '{"next_aid": "x"}',
+                                     '{"aids": {"1": "two"}}'])
+def test_damaged_identity_is_an_error_never_a_new_bridge(tmp_path: Path, content: str) -> None:
+    (tmp_path / "bridge.json").write_text(content)
+    with pytest.raises(StorageError, match=r"bridge\.json .*(restore|backup)"):
+        Identity.load(Storage(tmp_path), BridgeConfig())
+    assert (tmp_path / "bridge.json").read_text() == content  # left alone
+
+
+def test_failed_save_rolls_the_aids_back(tmp_path: Path, monkeypatch) -> None:
+    storage = Storage(tmp_path)
+    identity = Identity.load(storage, BridgeConfig())
+    identity.assign([1])
+
+    def full(*_args: object) -> None:
+        raise StorageError("cannot write bridge.json: No space left on device")
+
+    monkeypatch.setattr(storage, "write_json", full)
+    with pytest.raises(StorageError):
+        identity.assign([2, 3])
+    assert identity.aids == {1: 2} and identity.next_aid == 3
+    monkeypatch.undo()
+    assert identity.aid_for(2) == 3
+
+
+async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path) -> None:
+    """An IPv6-only bind must not leave zeroconf to pick interfaces (no socket is opened)."""
+    from hapbridge.bridge.server import BridgeServer
+    from hapbridge.config import AppConfig, PlatformConfig
+
+    server = BridgeServer(AppConfig(bridge=BridgeConfig(), platform=PlatformConfig(),
+                                    path=None), Storage(tmp_path), client=None)  # type: ignore[arg-type]
+    for addresses in (["::1"], ["127.0.0.1", "::1"]):
+        server.addresses = addresses
+        driver = server._make_driver(Identity.load(server.storage, BridgeConfig()))
+        assert driver.interface_choice == addresses

@@ -5,6 +5,9 @@ call that travels through a gateway (lock, unlock, queryOpenState) waits in that
 queue. Queues of different gateways run in parallel. Commands go before polls; a newer
 command for a lock replaces its queued older one in place (a scene keeps its order), and a
 poll is pointless while a command for the same lock is waiting, so it is dropped.
+
+``holding`` finds the queue that has work for a lock: the hub keeps a lock's work there
+while its route changes (see ``LockHub.queue_key``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,11 @@ class GatewayQueue:
         """A newer command waits behind the running one: its wish must stay on show."""
         return lock_id in self._lanes[Priority.COMMAND]
 
+    def holds(self, lock_id: int) -> bool:
+        """Any work for the lock waits or runs here."""
+        in_flight = self.in_flight is not None and self.in_flight[0] == lock_id
+        return in_flight or any(lock_id in lane for lane in self._lanes.values())
+
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name=f"gateway-queue-{self.key}")
@@ -115,19 +123,31 @@ class GatewayQueue:
 
 
 class CommandQueues:
-    """The queues by gateway key, created on first use."""
+    """The queues by gateway key, created on first use; closed for good by ``close``."""
 
     def __init__(self) -> None:
         self._queues: dict[Hashable, GatewayQueue] = {}
+        self._closed = False
 
     def queue(self, key: Hashable) -> GatewayQueue:
         if (queue := self._queues.get(key)) is None:
             queue = self._queues[key] = GatewayQueue(key)
         return queue
 
+    def holding(self, key: Hashable, lock_id: int) -> GatewayQueue | None:
+        """The queue with work for the lock (``key``, its current route, is looked at first)."""
+        first = self._queues.get(key)
+        if first is not None and first.holds(lock_id):
+            return first
+        return next((q for q in self._queues.values() if q.holds(lock_id)), None)
+
     def submit(
         self, key: Hashable, lock_id: int, job: Job, priority: Priority = Priority.COMMAND
     ) -> asyncio.Future[bool]:
+        if self._closed:  # shutting down: nothing new may start a worker
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            done.set_result(False)
+            return done
         return self.queue(key).submit(lock_id, job, priority)
 
     def has_command(self, key: Hashable, lock_id: int) -> bool:
@@ -139,5 +159,6 @@ class CommandQueues:
         return queue is not None and queue.has_queued_command(lock_id)
 
     async def close(self) -> None:
+        self._closed = True
         await asyncio.gather(*(q.close() for q in self._queues.values()))
         self._queues.clear()

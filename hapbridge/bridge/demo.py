@@ -28,8 +28,9 @@ def demo_sim_config() -> SimConfig:
 
 
 def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None) -> AppConfig:
-    """A config pointed at the simulator; the bridge block (name, port, bind) may come from
-    the user's config so the demo can be bound where they want."""
+    """A config pointed at the simulator; the bridge block (name, port, bind, pin) may come
+    from the user's config so the demo can be bound where they want. Never its ``username``:
+    the demo would advertise the real bridge's HomeKit id."""
     sim_config = sim.config
     platform = PlatformConfig(
         name="TTLock demo",
@@ -40,7 +41,10 @@ def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None) ->
         base_url=sim.url,
     )
     bridge = bridge or BridgeConfig(name="TTLock Demo Bridge")
-    return AppConfig(bridge=dataclasses.replace(bridge), platform=platform, path=None)
+    if bridge.username:
+        _LOGGER.info("demo: ignoring bridge.username (the demo is a bridge of its own)")
+    return AppConfig(bridge=dataclasses.replace(bridge, username=None), platform=platform,
+                     path=None)
 
 
 @asynccontextmanager

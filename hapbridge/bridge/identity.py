@@ -8,6 +8,7 @@ rooms and scenes attached to the wrong lock. All of it lives in one private file
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import string
 from collections.abc import Iterable
@@ -23,6 +24,11 @@ IDENTITY_FILE = "bridge.json"
 FIRST_AID = 2  # 1 is the bridge itself
 SKIPPED_AIDS = frozenset({7})  # HAP-python skips 7 (an old iOS quirk): so do we
 SETUP_ID_CHARS = string.ascii_uppercase + string.digits
+_FORMATS = {
+    "mac": re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}"),
+    "pincode": re.compile(r"[0-9]{3}-[0-9]{2}-[0-9]{3}"),
+    "setup_id": re.compile(r"[0-9A-Z]{4}"),
+}
 
 
 def generate_pin() -> str:
@@ -63,24 +69,16 @@ class Identity:
         """Read ``bridge.json``, filling and saving whatever is missing.
 
         The config's ``username`` and ``pin`` win over stored values (Homebridge semantics);
-        generated ones are stored once so they survive restarts.
+        generated ones are stored once so they survive restarts. A damaged file is an error,
+        never a silent reset: a new MAC is a new bridge, reused AIDs move rooms and scenes.
         """
-        data: dict[str, Any] = storage.read_json(IDENTITY_FILE) or {}
-        if not isinstance(data, dict):
-            raise StorageError(
-                f"{storage.path(IDENTITY_FILE)} is not a JSON object; restore or delete it"
-            )
-        try:
-            aids = {int(k): int(v) for k, v in (data.get("aids") or {}).items()}
-            next_aid = int(data.get("next_aid") or FIRST_AID)
-        except (TypeError, ValueError):
-            raise StorageError(
-                f"{storage.path(IDENTITY_FILE)} has a damaged AID map; restore it from a backup"
-            ) from None
+        data = _read(storage)
+        stored = {key: _text(storage, data, key) for key in _FORMATS}
+        aids, next_aid = _aid_map(storage, data)
         identity = cls(
-            mac=bridge.username or str(data.get("mac") or "") or generate_mac(),
-            pincode=bridge.pin or str(data.get("pincode") or "") or generate_pin(),
-            setup_id=str(data.get("setup_id") or "") or generate_setup_id(),
+            mac=bridge.username or stored["mac"] or generate_mac(),
+            pincode=bridge.pin or stored["pincode"] or generate_pin(),
+            setup_id=stored["setup_id"] or generate_setup_id(),
             aids=aids,
             next_aid=max([next_aid, *(aid + 1 for aid in aids.values())]),
             _storage=storage,
@@ -104,21 +102,26 @@ class Identity:
 
     def aid_for(self, lock_id: int) -> int:
         """The lock's AID, allocating (and saving) a fresh one for a lock never seen."""
-        aid = self.aids.get(lock_id)
-        if aid is None:
-            aid = self._allocate()
-            self.aids[lock_id] = aid
-            self.save()
-        return aid
+        return self.assign([lock_id])[lock_id]
 
     def assign(self, lock_ids: Iterable[int]) -> dict[int, int]:
-        """AIDs for many locks with a single write (startup with 149 new locks)."""
-        fresh = [lid for lid in lock_ids if lid not in self.aids]
-        for lid in fresh:
-            self.aids[lid] = self._allocate()
+        """AIDs for many locks with a single write (startup with 149 new locks).
+
+        If the write fails nothing changes: an AID in use but not on disk could be handed to
+        another lock after a restart.
+        """
+        wanted = list(lock_ids)
+        fresh = [lid for lid in dict.fromkeys(wanted) if lid not in self.aids]
         if fresh:
-            self.save()
-        return {lid: self.aids[lid] for lid in lock_ids}
+            before = (dict(self.aids), self.next_aid)
+            for lid in fresh:
+                self.aids[lid] = self._allocate()
+            try:
+                self.save()
+            except BaseException:
+                self.aids, self.next_aid = before
+                raise
+        return {lid: self.aids[lid] for lid in wanted}
 
     def _allocate(self) -> int:
         aid = self.next_aid
@@ -126,3 +129,52 @@ class Identity:
             aid += 1
         self.next_aid = aid + 1
         return aid
+
+
+def _read(storage: Storage) -> dict[str, Any]:
+    """The stored object; {} only when there is no file yet."""
+    data = storage.read_json(IDENTITY_FILE)
+    if data is None and not storage.path(IDENTITY_FILE).exists():
+        return {}
+    if not isinstance(data, dict):
+        raise StorageError(
+            f"{storage.path(IDENTITY_FILE)} is not a JSON object (it holds the bridge's MAC, "
+            "setup code and lock AIDs): restore it from a backup, or move it away to start "
+            "over as a new bridge (then pair again)"
+        )
+    return data
+
+
+def _damaged(storage: Storage, what: str) -> StorageError:
+    return StorageError(
+        f"{storage.path(IDENTITY_FILE)} has a damaged {what}; restore it from a backup"
+    )
+
+
+def _text(storage: Storage, data: dict[str, Any], key: str) -> str:
+    """A stored string in its expected format, or "" when it is not stored yet."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not _FORMATS[key].fullmatch(value):
+        raise _damaged(storage, f"{key!r} ({value!r})")
+    return value
+
+
+def _aid_map(storage: Storage, data: dict[str, Any]) -> tuple[dict[int, int], int]:
+    """lockId -> AID and the next free AID, checked: integers, >= 2, each AID once."""
+    raw_aids = data.get("aids", {})
+    raw_next = data.get("next_aid", FIRST_AID)
+    if not isinstance(raw_aids, dict) or isinstance(raw_next, bool):
+        raise _damaged(storage, "AID map")
+    try:
+        aids = {int(k): int(v) for k, v in raw_aids.items()}
+        next_aid = int(raw_next)
+    except (TypeError, ValueError):
+        raise _damaged(storage, "AID map") from None
+    values = list(aids.values())
+    if any(isinstance(v, bool) for v in raw_aids.values()) or min(
+        [*values, next_aid]
+    ) < FIRST_AID or len(set(values)) != len(values):
+        raise _damaged(storage, "AID map (an AID below 2 or used twice)")
+    return aids, next_aid

@@ -2,6 +2,8 @@
 
 HomeKit drops an accessory (and its room and scenes) when a bridge stops exposing it; with
 this cache the bridge publishes the known locks as unavailable until the cloud answers.
+It also keeps each lock's details (model, firmware, auto-lock time), so a restart does not
+spend one ``lock/detail`` call per lock to learn them again.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class KnownLock:
     firmware: str = ""
     auto_lock_time: int = -1  # seconds; <= 0: off
     passage_mode: bool = False
+    detailed: bool = False  # model, firmware and auto-lock time came from lock/detail
 
     @classmethod
     def from_lock(cls, lock: Lock, previous: KnownLock | None = None) -> KnownLock:
@@ -54,6 +57,7 @@ class KnownLock:
             firmware=detail.firmware_revision or self.firmware,
             auto_lock_time=detail.auto_lock_time,
             passage_mode=detail.passage_mode,
+            detailed=True,
         )
 
     @property
@@ -71,14 +75,38 @@ class KnownLock:
 
 
 def load_cached_locks(storage: Storage) -> list[KnownLock]:
-    """The cached locks; a damaged cache is only a lost convenience, never fatal."""
+    """The cached locks; a damaged cache (or item) is only a lost convenience, never fatal."""
     try:
-        data = storage.read_json(CACHE_FILE) or {}
-        return [KnownLock.from_json(item) for item in data.get("locks", [])]
-    except (StorageError, TypeError, ValueError, AttributeError) as err:
+        data = storage.read_json(CACHE_FILE)
+    except StorageError as err:
         _LOGGER.warning("ignoring the lock cache (%s); it is rebuilt on the next sync", err)
         return []
+    items = data.get("locks") if isinstance(data, dict) else None
+    if data is not None and not isinstance(items, list):
+        _LOGGER.warning("ignoring the lock cache %s (unexpected shape); it is rebuilt on the "
+                        "next sync", storage.path(CACHE_FILE))
+        return []
+    locks: list[KnownLock] = []
+    for index, item in enumerate(items or []):
+        try:
+            lock = KnownLock.from_json(item)
+            if not isinstance(lock.lock_id, int) or not isinstance(lock.alias, str):
+                raise TypeError("lock_id or alias of the wrong type")
+        except (TypeError, ValueError, AttributeError) as err:
+            _LOGGER.warning("lock cache: skipping damaged item %d (%s)", index, err)
+            continue
+        locks.append(lock)
+    return locks
 
 
 def save_cached_locks(storage: Storage, locks: list[KnownLock]) -> None:
+    """Write the cache, except an empty list over a non-empty cache.
+
+    An empty list comes from a start that never saw the cloud's list (or an account emptied
+    on purpose, which costs only a stale cache); saving it would make the next start during
+    an outage publish no locks, and HomeKit would drop every room and scene.
+    """
+    if not locks and load_cached_locks(storage):
+        _LOGGER.debug("not replacing the lock cache with an empty list")
+        return
     storage.write_json(CACHE_FILE, {"locks": [lock.to_json() for lock in locks]})

@@ -3,7 +3,14 @@
 The hub owns the cloud client, the lock -> gateway map, the accessories, the per-gateway
 queues, the pollers and the auto-lock timers. HomeKit reads never reach it (accessories
 answer from memory); writes become queued commands. Every failure is logged with the lock,
-what failed and what to do, and never takes the bridge down.
+what failed and what to do, and never takes the bridge down: each background loop survives
+any exception (one log line, then a backoff), only cancellation ends it.
+
+Ordering rules that keep the shown state true:
+- a lock's work stays in the queue that holds it while its route changes (``queue_key``);
+- every command completion and auto-lock bumps the lock's generation, and a state answer
+  whose query started in an older generation is dropped (it may predate the change);
+- an auto-lock timer belongs to the unlock that armed it: arming cancels the previous one.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Coroutine, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -26,8 +33,8 @@ from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
 from hapbridge.bridge.poll_plan import PollPlan, make_plan
 from hapbridge.config import PlatformConfig
-from hapbridge.storage import Storage
-from hapbridge.ttlock.client import TTLockClient
+from hapbridge.storage import Storage, StorageError
+from hapbridge.ttlock.client import LOCK_PAGE_SIZE, TTLockClient
 from hapbridge.ttlock.errors import (
     BusyError,
     ConfigurationError,
@@ -45,6 +52,7 @@ _LOGGER = logging.getLogger(__name__)
 MAX_LOCKS = 149  # a bridge holds 150 accessories, itself included
 STARTUP_TIMEOUT = 15.0  # seconds to wait for the cloud before publishing cached locks
 RECONNECT_FIRST = 5.0
+PLAN_CHECK = 60.0  # with state polling off, how often the loop looks at the plan again
 RECONNECT_MAX = 300.0
 QUOTA_PAUSE = 3600.0  # after "API limit reached", polls rest this long
 MAP_WAIT = 10.0  # a command waits this long for the gateway map at startup
@@ -56,6 +64,12 @@ OPEN_STATE_TO_HOMEKIT = {
     OpenState.UNKNOWN: UNKNOWN,  # never Jammed: the lock just did not say
 }
 FATAL_ERRORS = (CredentialsError, ConfigurationError)
+PARSE_ERRORS = (KeyError, TypeError, ValueError)
+
+# Why a lock is unreachable: only the first two clear when the gateway map says so.
+GATEWAY_OFFLINE = "gateway offline"
+NO_GATEWAY = "no gateway"
+LOCK_SILENT = "lock silent"
 
 QueueKey = Hashable
 
@@ -73,6 +87,33 @@ def _advice(err: TTLockError) -> str:
     if isinstance(err, TransportError | ServerError):
         return "the TTLock cloud did not answer; check the internet connection and try again"
     return "HomeKit shows the lock's last known state again"
+
+
+def _describe(err: BaseException) -> str:
+    """One log line: TTLock errors speak for themselves, anything else also names its type."""
+    return str(err) if isinstance(err, TTLockError) else f"{type(err).__name__}: {err}"
+
+
+def _not_run() -> asyncio.Future[bool]:
+    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    done.set_result(False)
+    return done
+
+
+def _parse_locks(items: Iterable[Any]) -> tuple[list[Lock], set[int]]:
+    """``lock/list`` items one by one: the readable locks, and the ids of unreadable ones."""
+    locks: list[Lock] = []
+    unreadable: set[int] = set()
+    for index, item in enumerate(items):
+        try:
+            locks.append(Lock.from_api(item))
+        except (*PARSE_ERRORS, AttributeError) as err:
+            raw_id = item.get("lockId") if isinstance(item, dict) else None
+            _LOGGER.warning("lock list item %d (lockId %s) is unreadable (%s): skipped",
+                            index, raw_id, _describe(err))
+            with contextlib.suppress(TypeError, ValueError):
+                unreadable.add(int(raw_id))  # type: ignore[arg-type]
+    return locks, unreadable
 
 
 class LockHub:
@@ -107,15 +148,22 @@ class LockHub:
         self.cloud_up = False
         self.gateways: dict[int, Gateway] = {}
         self._routes: dict[int, QueueKey] = {}  # lockId -> queue key
-        self._unreachable: set[int] = set()
+        self._unreachable: dict[int, str] = {}  # lockId -> cause
         self._left_out: tuple[int, ...] = ()
         self._auto_lock: dict[int, asyncio.TimerHandle] = {}
+        self._generation: dict[int, int] = {}  # lockId -> changes of state we caused or saw
+        self._pending: dict[int, int] = {}  # lockId -> target, waiting for the gateway map
+        self._cached: dict[int, KnownLock] = {}  # the lock cache, until the first list
         self._tasks: set[asyncio.Task[Any]] = set()
         self._map_ready = asyncio.Event()
         self._connected = asyncio.Event()
         self._quiet_until = 0.0
+        self._poll_index = 0
+        self._last_recheck = time.monotonic()
         self._driver_started = False
         self._plan_logged = False
+        self._published = False
+        self._stopping = False
 
     # -- startup ----------------------------------------------------------------------
 
@@ -123,25 +171,42 @@ class LockHub:
         """Before the driver starts: publish the cloud's locks, or the cached ones unavailable.
 
         Costs one login (if no token is stored) and one ``lock/list`` page per 1,000 locks,
-        whatever the number of locks: details, gateways and states follow in the background.
+        whatever the number of locks: gateways and states follow in the background, and
+        details only for locks the cache knows none of.
         """
+        cached = load_cached_locks(self.storage)
+        self._cached = {lock.lock_id: lock for lock in cached}
         try:
-            locks = await asyncio.wait_for(self.client.list_locks(), self.startup_timeout)
+            listing = await asyncio.wait_for(self._list_locks(), self.startup_timeout)
         except FATAL_ERRORS:
             raise
         except (TTLockError, TimeoutError) as err:
-            cached = load_cached_locks(self.storage)
+            known = [lock for lock in cached if not self._excluded(lock.lock_id, lock.alias)]
             _LOGGER.warning(
                 "the TTLock cloud is not answering (%s): publishing %d known locks as "
                 "unavailable and retrying in the background",
                 err or "timeout",
-                len(cached),
+                len(known),
             )
-            self._publish(cached)
+            self._publish(known if cached else self._placeholders())
             return
         self.cloud_up = True
         self._connected.set()
-        self._apply_list(locks)
+        self._apply_list(*listing)
+
+    def _placeholders(self) -> list[KnownLock]:
+        """Without a lock cache, the locks that have AIDs, named by id until the cloud answers.
+
+        Publishing none would make HomeKit drop every room and scene; a lock removed from the
+        account meanwhile only shows as No Response until the first lock list.
+        """
+        aids = self.identity.aids
+        lock_ids = [lid for lid in sorted(aids, key=aids.__getitem__)
+                    if not self._excluded(lid, "")]
+        if lock_ids:
+            _LOGGER.warning("no lock cache: publishing the %d locks this bridge published "
+                            "before, named by id until the cloud answers", len(lock_ids))
+        return [KnownLock(lock_id=lid, alias=f"Lock {lid}") for lid in lock_ids]
 
     def start(self) -> None:
         """After the driver started: reconnect if needed, then map, details, polls."""
@@ -149,49 +214,90 @@ class LockHub:
         self._spawn(self._background(), "hub")
 
     async def stop(self) -> None:
+        """Stop every task, timer and queue of the hub; nothing new starts afterwards.
+
+        The lock cache is saved only when this run published locks: a start that failed
+        before (bad credentials, a clock not set yet) knows nothing worth saving.
+        """
+        self._stopping = True
         for handle in self._auto_lock.values():
             handle.cancel()
         self._auto_lock.clear()
-        for task in list(self._tasks):
+        self._pending.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.queues.close()
-        with contextlib.suppress(Exception):
-            save_cached_locks(self.storage, list(self.locks.values()))
+        if self._published:
+            self._save_cache()
 
     async def _background(self) -> None:
         if not self.cloud_up:
             await self._reconnect()
         await self.refresh_gateways()
-        self._spawn(self._details_loop(), "details")
-        for lock_id in list(self.locks):
-            self.poll(lock_id)
-        self._spawn(self._list_loop(), "lock-list")
-        self._spawn(self._state_loop(), "state-poll")
+        self._first_polls()
+        missing = [lid for lid, lock in self.locks.items() if not lock.detailed]
+        if missing:
+            self._spawn(self.refresh_details(missing), "details")
+        self._spawn(self._every("lock list refresh", lambda: self.plan.list_interval,
+                                self._refresh_list), "lock-list")
+        self._spawn(self._every("gateway map and details refresh",
+                                lambda: self.plan.detail_interval, self._refresh_daily),
+                    "daily")
+        self._spawn(self._every("state poll", self._poll_wait, self._poll_next), "state-poll")
 
     async def _reconnect(self) -> None:
         delay, ceiling = self.reconnect_delays
         while True:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             try:
-                locks = await self.client.list_locks()
-            except TTLockError as err:
-                level = logging.ERROR if isinstance(err, FATAL_ERRORS) else logging.INFO
-                _LOGGER.log(level, "TTLock cloud still unavailable (%s); next try in %.0fs",
-                            err, min(delay * 2, ceiling))
+                listing = await self._list_locks()
+            except Exception as err:
+                quiet = isinstance(err, TTLockError) and not isinstance(err, FATAL_ERRORS)
+                _LOGGER.log(logging.INFO if quiet else logging.ERROR,
+                            "TTLock cloud still unavailable (%s); next try in %.0fs",
+                            _describe(err), min(delay * 2, ceiling))
                 delay = min(delay * 2, ceiling)
                 continue
-            _LOGGER.info("the TTLock cloud answers again: locks are live")
-            self.cloud_up = True
-            self._connected.set()
-            self._apply_list(locks)
-            return
+            break
+        _LOGGER.info("the TTLock cloud answers again: locks are live")
+        self.cloud_up = True
+        self._connected.set()
+        self._apply_list(*listing)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+    async def _every(
+        self, what: str, interval: Callable[[], float], step: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run ``step`` after every ``interval()`` seconds until cancelled.
+
+        A failure is one log line, never the end of the loop. The next try comes sooner (the
+        reconnect delay, doubling up to the interval): a passing problem heals quickly and a
+        lasting one costs no more calls than the plan.
+        """
+        first, _ceiling = self.reconnect_delays
+        failures = 0
+        while True:
+            wait = interval()
+            if failures:
+                wait = min(wait, first * 2 ** (failures - 1))
+            await asyncio.sleep(wait)
+            try:
+                await step()
+            except Exception as err:
+                failures += 1
+                _LOGGER.error("%s failed (%s); trying again in %.0fs", what, _describe(err),
+                              min(interval(), first * 2 ** (failures - 1)))
+            else:
+                failures = 0
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        if self._stopping:  # nothing may outlive stop()
+            coro.close()
+            return
         task = asyncio.create_task(coro, name=f"hapbridge-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
-        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -200,23 +306,50 @@ class LockHub:
 
     # -- publishing -------------------------------------------------------------------
 
-    def _excluded(self, lock: Lock) -> bool:
+    def _excluded(self, lock_id: int, alias: str) -> bool:
         wanted = {entry.casefold() for entry in self.platform.exclude}
-        return str(lock.lock_id) in wanted or lock.alias.casefold() in wanted
+        return str(lock_id) in wanted or (bool(alias) and alias.casefold() in wanted)
 
-    def _apply_list(self, listed: Iterable[Lock]) -> None:
-        """Reconcile the published accessories with a fresh ``lock/list``."""
+    async def _list_locks(self) -> tuple[list[Lock], set[int]]:
+        """``lock/list``: the readable locks and the ids of unreadable items.
+
+        The client parses every item at once, so one malformed item fails the whole list; then
+        the raw pages are read again and parsed one by one, skipping only the bad item.
+        """
+        try:
+            return await self.client.list_locks(), set()
+        except PARSE_ERRORS as err:
+            _LOGGER.warning("the lock list has an unreadable item (%s); reading it item by item",
+                            _describe(err))
+        items = await self.client._pages("/v3/lock/list", LOCK_PAGE_SIZE, "lockId")
+        return _parse_locks(items)
+
+    def _apply_list(self, listed: Iterable[Lock], unreadable: Iterable[int] = ()) -> None:
+        """Reconcile the published accessories with a fresh ``lock/list``.
+
+        A published lock whose item was unreadable stays as it was: dropping it would make
+        HomeKit forget its room and scenes over one bad answer.
+        """
         known = [
-            KnownLock.from_lock(lock, self.locks.get(lock.lock_id))
+            KnownLock.from_lock(lock, self.locks.get(lock.lock_id)
+                                or self._cached.get(lock.lock_id))
             for lock in listed
-            if not self._excluded(lock)
+            if not self._excluded(lock.lock_id, lock.alias)
         ]
+        known += [self.locks[lid] for lid in unreadable if lid in self.locks]
+        self._cached = {}
         self._publish(known)
         self.refresh_plan()
         for lock in self.locks.values():
             self.accessories[lock.lock_id].set_battery(lock.battery)
             self._update_available(lock.lock_id)
-        save_cached_locks(self.storage, list(self.locks.values()))
+        self._save_cache()
+
+    def _save_cache(self) -> None:
+        try:
+            save_cached_locks(self.storage, list(self.locks.values()))
+        except StorageError as err:
+            _LOGGER.warning("cannot save the lock cache (%s); going on without", err)
 
     def _choose(self, locks: list[KnownLock]) -> list[KnownLock]:
         """At most ``max_locks``: published ones first, then known AIDs, then list order."""
@@ -247,24 +380,36 @@ class LockHub:
 
     def _publish(self, locks: list[KnownLock]) -> None:
         chosen = self._choose(locks)
-        wanted = {lock.lock_id: lock for lock in chosen}
+        wanted = {lock.lock_id for lock in chosen}
         removed = [lid for lid in self.accessories if lid not in wanted]
-        added = [lock for lock in chosen if lock.lock_id not in self.accessories]
-        aids = self.identity.assign([lock.lock_id for lock in added])
+        new = [lock for lock in chosen if lock.lock_id not in self.accessories]
+        aids = self._assign_aids(new)
         for lock_id in removed:
             self._remove(lock_id)
-        for lock in added:
-            self._add(lock, aids[lock.lock_id])
-        fresh = {lock.lock_id for lock in added}
+        added = {lock.lock_id for lock in new
+                 if lock.lock_id in aids and self._add(lock, aids[lock.lock_id])}
         for lock in chosen:
-            self.locks[lock.lock_id] = lock
-            if lock.lock_id not in fresh:
-                self.accessories[lock.lock_id].set_info(name=lock.alias)
+            if lock.lock_id in self.accessories:
+                self.locks[lock.lock_id] = lock
+                if lock.lock_id not in added:
+                    self.accessories[lock.lock_id].set_info(name=lock.alias)
+        self._published = True
         if (added or removed) and self._driver_started:
             _LOGGER.info("locks changed: %d added, %d removed", len(added), len(removed))
             self.driver.config_changed()
             if added:
-                self._spawn(self._welcome([lock.lock_id for lock in added]), "new-locks")
+                self._spawn(self._welcome(sorted(added)), "new-locks")
+
+    def _assign_aids(self, new: list[KnownLock]) -> dict[int, int]:
+        """AIDs for new locks; none when they cannot be saved (retried at the next list)."""
+        if not new:
+            return {}
+        try:
+            return self.identity.assign([lock.lock_id for lock in new])
+        except StorageError as err:
+            _LOGGER.error("%d new locks are not published yet: their HomeKit IDs cannot be "
+                          "saved (%s); trying again at the next lock list", len(new), err)
+            return {}
 
     async def _welcome(self, lock_ids: list[int]) -> None:
         """New locks at runtime: route them (so polls queue right), then details and state."""
@@ -274,7 +419,7 @@ class LockHub:
             self.poll(lock_id)
         await self.refresh_details(lock_ids)
 
-    def _add(self, lock: KnownLock, aid: int) -> None:
+    def _add(self, lock: KnownLock, aid: int) -> bool:
         accessory = TTLockLock(
             self.driver,
             lock_id=lock.lock_id,
@@ -287,18 +432,24 @@ class LockHub:
             low_battery_threshold=self.platform.low_battery_threshold,
         )
         accessory.set_battery(lock.battery)
-        self.bridge.add_accessory(accessory)
+        try:
+            self.bridge.add_accessory(accessory)
+        except ValueError as err:  # HAP-python refuses a duplicate AID (a damaged bridge.json)
+            _LOGGER.error("cannot publish %s (%s) as HomeKit accessory %d (%s); restore "
+                          "bridge.json from a backup", lock.alias, lock.lock_id, aid, err)
+            return False
         self.accessories[lock.lock_id] = accessory
         self.locks[lock.lock_id] = lock
         self._update_available(lock.lock_id)
+        return True
 
     def _remove(self, lock_id: int) -> None:
         accessory = self.accessories.pop(lock_id)
         self.bridge.accessories.pop(accessory.aid, None)
         self.locks.pop(lock_id, None)
-        self._unreachable.discard(lock_id)
-        if (handle := self._auto_lock.pop(lock_id, None)) is not None:
-            handle.cancel()
+        self._unreachable.pop(lock_id, None)
+        self._pending.pop(lock_id, None)
+        self._cancel_auto_lock(lock_id)
         _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
                      accessory.display_name, lock_id)
 
@@ -327,17 +478,20 @@ class LockHub:
         if (accessory := self.accessories.get(lock_id)) is not None:
             accessory.set_available(self.cloud_up and lock_id not in self._unreachable)
 
-    def _mark_reachable(self, lock_id: int) -> None:
-        if lock_id in self._unreachable:
-            self._unreachable.discard(lock_id)
-            _LOGGER.info("%s answers again", self._name(lock_id))
+    def _mark_reachable(self, lock_id: int, causes: tuple[str, ...] | None = None,
+                        news: str = "answers again") -> None:
+        """Clear No Response (only when it was for one of ``causes``, if given)."""
+        cause = self._unreachable.get(lock_id)
+        if cause is not None and (causes is None or cause in causes):
+            del self._unreachable[lock_id]
+            _LOGGER.info("%s %s", self._name(lock_id), news)
         self._update_available(lock_id)
 
-    def _mark_unreachable(self, lock_id: int, err: TTLockError) -> None:
+    def _mark_unreachable(self, lock_id: int, err: TTLockError, cause: str = LOCK_SILENT) -> None:
         if lock_id not in self._unreachable:
             _LOGGER.warning("%s is unreachable: %s; HomeKit shows it as No Response until it "
                             "answers again", self._name(lock_id), err)
-        self._unreachable.add(lock_id)
+        self._unreachable[lock_id] = cause
         self._update_available(lock_id)
 
     def _name(self, lock_id: int) -> str:
@@ -347,15 +501,19 @@ class LockHub:
     # -- gateway map ------------------------------------------------------------------
 
     async def refresh_gateways(self) -> None:
-        """Lock -> gateway from the gateway list and each gateway's locks (1 + G calls)."""
+        """Lock -> gateway from the gateway list and each gateway's locks (1 + G calls).
+
+        It also clears No Response for locks that had it only because their gateway was
+        offline (or missing) and now is online: without state polling nothing else would.
+        """
         try:
             gateways = await self.client.list_gateways()
             seen = await asyncio.gather(*(self.client.gateway_locks(g.gateway_id)
                                           for g in gateways))
-        except TTLockError as err:
+        except Exception as err:
             _LOGGER.warning(
                 "cannot read the gateway list (%s): commands run one at a time per lock "
-                "until it works", err,
+                "until it works", _describe(err),
             )
             self._map_ready.set()
             self.refresh_plan()
@@ -372,18 +530,22 @@ class LockHub:
             if lock_id in best:
                 online, _rssi, gateway_id = best[lock_id]
                 routes[lock_id] = ("gateway", gateway_id)
-                if not online:
+                if online:
+                    self._mark_reachable(lock_id, (GATEWAY_OFFLINE, NO_GATEWAY),
+                                         "is reachable again: its gateway is online")
+                else:
                     self._mark_unreachable(lock_id, UnreachableError(
                         f"its gateway {self.gateways[gateway_id].name or gateway_id} is offline"
-                        ": check its power and Wi-Fi"))
+                        ": check its power and Wi-Fi"), GATEWAY_OFFLINE)
             elif lock.wifi:
                 routes[lock_id] = ("wifi", lock_id)
+                self._mark_reachable(lock_id, (GATEWAY_OFFLINE, NO_GATEWAY))
             else:
                 routes[lock_id] = ("lock", lock_id)
                 if not lock.has_gateway:
                     self._mark_unreachable(lock_id, UnreachableError(
                         "it is not connected to any gateway: add a gateway near it in the "
-                        "TTLock app"))
+                        "TTLock app"), NO_GATEWAY)
         self._routes = routes
         self._map_ready.set()
         self.refresh_plan()
@@ -398,28 +560,60 @@ class LockHub:
     def route(self, lock_id: int) -> QueueKey:
         return self._routes.get(lock_id, ("lock", lock_id))
 
+    def queue_key(self, lock_id: int) -> QueueKey:
+        """The lock's route, unless its earlier work still waits or runs in another queue.
+
+        A lock that moved to another gateway (or got its route only after the gateway map
+        arrived) keeps its queue until that queue is done with it: work in two queues would
+        let an older command run after a newer one.
+        """
+        route = self.route(lock_id)
+        holder = self.queues.holding(route, lock_id)
+        return holder.key if holder is not None else route
+
     # -- commands ---------------------------------------------------------------------
 
     def request(self, lock_id: int, target: int) -> None:
         """HomeKit asked for ``target``: queue the cloud call and return at once."""
-        if lock_id not in self.accessories:
+        if self._stopping or lock_id not in self.accessories:
             return
-        if (handle := self._auto_lock.pop(lock_id, None)) is not None:
-            handle.cancel()
+        self._cancel_auto_lock(lock_id)
         _LOGGER.info("%s: %s requested from HomeKit", self._name(lock_id), _verb(target))
-        if self._map_ready.is_set():
+        if self._map_ready.is_set() and not self._pending:
             self._submit_command(lock_id, target)
-        else:
-            self._spawn(self._submit_when_mapped(lock_id, target), f"command-{lock_id}")
+            return
+        first = not self._pending
+        self._pending[lock_id] = target  # the newest wish, in the first wish's place
+        if first:
+            self._spawn(self._submit_when_mapped(), "commands-before-map")
 
-    async def _submit_when_mapped(self, lock_id: int, target: int) -> None:
+    async def _submit_when_mapped(self) -> None:
+        """Commands from before the gateway map, queued together and in order once it is
+        there (or after MAP_WAIT): one waiter, so a later wish never overtakes an earlier."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._map_ready.wait(), MAP_WAIT)
-        self._submit_command(lock_id, target)
+        pending, self._pending = self._pending, {}
+        for lock_id, target in pending.items():
+            if lock_id in self.accessories:
+                self._submit_command(lock_id, target)
 
     def _submit_command(self, lock_id: int, target: int) -> asyncio.Future[bool]:
         job = partial(self._run_command, lock_id, target)
-        return self.queues.submit(self.route(lock_id), lock_id, job, Priority.COMMAND)
+        return self.queues.submit(self.queue_key(lock_id), lock_id, job, Priority.COMMAND)
+
+    def _has_command(self, lock_id: int) -> bool:
+        """A command for the lock waits (for the map or in a queue) or runs."""
+        return lock_id in self._pending or self.queues.has_command(self.queue_key(lock_id),
+                                                                   lock_id)
+
+    def _has_queued_command(self, lock_id: int) -> bool:
+        """A command for the lock waits to run: its wish is the one to show."""
+        return lock_id in self._pending or self.queues.has_queued_command(
+            self.queue_key(lock_id), lock_id)
+
+    def _bump(self, lock_id: int) -> None:
+        """The lock's state changed under us: state answers from before are stale."""
+        self._generation[lock_id] = self._generation.get(lock_id, 0) + 1
 
     async def _run_command(self, lock_id: int, target: int) -> None:
         accessory = self.accessories.get(lock_id)
@@ -435,8 +629,10 @@ class LockHub:
             _LOGGER.exception("%s: %s failed unexpectedly", self._name(lock_id), _verb(target))
             self._revert(lock_id)
             return
+        finally:
+            self._bump(lock_id)
         self._mark_reachable(lock_id)
-        newer = self.queues.has_queued_command(self.route(lock_id), lock_id)
+        newer = self._has_queued_command(lock_id)
         accessory.show_state(target, settle_target=not newer)
         _LOGGER.info("%s: %sed", self._name(lock_id), _verb(target))
         if target == UNSECURED:
@@ -452,23 +648,37 @@ class LockHub:
         self._revert(lock_id)
 
     def _revert(self, lock_id: int) -> None:
-        if self.queues.has_queued_command(self.route(lock_id), lock_id):
+        if self._has_queued_command(lock_id):
             return  # a newer wish is on its way: keep showing it
         if (accessory := self.accessories.get(lock_id)) is not None:
             accessory.revert_target()
 
     def _arm_auto_lock(self, lock_id: int) -> None:
+        """Show the lock secured once it secures itself (it does not report that).
+
+        A timer belongs to the unlock that armed it: arming cancels the lock's previous
+        timer, and none is armed while a newer command waits (that one decides the state).
+        """
+        self._cancel_auto_lock(lock_id)
         lock = self.locks.get(lock_id)
-        if lock is None or not lock.auto_lock_seconds:
+        if (self._stopping or lock is None or not lock.auto_lock_seconds
+                or self._has_queued_command(lock_id)):
             return
-        loop = asyncio.get_running_loop()
-        self._auto_lock[lock_id] = loop.call_later(
-            lock.auto_lock_seconds, self._auto_locked, lock_id
-        )
+
+        def fire() -> None:
+            if self._auto_lock.get(lock_id) is handle:  # only the timer that is still current
+                del self._auto_lock[lock_id]
+                self._auto_locked(lock_id)
+
+        handle = asyncio.get_running_loop().call_later(lock.auto_lock_seconds, fire)
+        self._auto_lock[lock_id] = handle
+
+    def _cancel_auto_lock(self, lock_id: int) -> None:
+        if (handle := self._auto_lock.pop(lock_id, None)) is not None:
+            handle.cancel()
 
     def _auto_locked(self, lock_id: int) -> None:
-        """The lock secured itself (it does not report that): show it."""
-        self._auto_lock.pop(lock_id, None)
+        self._bump(lock_id)
         if (accessory := self.accessories.get(lock_id)) is not None:
             accessory.show_state(SECURED)
             _LOGGER.info("%s: auto-locked", self._name(lock_id))
@@ -477,13 +687,16 @@ class LockHub:
 
     def poll(self, lock_id: int) -> asyncio.Future[bool]:
         """Queue a state query behind the lock's gateway (commands go first)."""
+        if self._stopping:
+            return _not_run()
         job = partial(self._run_poll, lock_id)
-        return self.queues.submit(self.route(lock_id), lock_id, job, Priority.POLL)
+        return self.queues.submit(self.queue_key(lock_id), lock_id, job, Priority.POLL)
 
     async def _run_poll(self, lock_id: int) -> None:
         accessory = self.accessories.get(lock_id)
         if accessory is None or time.monotonic() < self._quiet_until:
             return
+        generation = self._generation.get(lock_id, 0)
         try:
             state = await self.client.query_open_state(lock_id)
         except UnreachableError as err:
@@ -497,52 +710,82 @@ class LockHub:
             _LOGGER.info("%s: state query failed (%s); trying again at the next poll",
                          self._name(lock_id), err)
             return
+        except PARSE_ERRORS as err:
+            _LOGGER.warning("%s: unreadable state answer (%s)", self._name(lock_id),
+                            _describe(err))
+            return
         self._mark_reachable(lock_id)
+        if self._generation.get(lock_id, 0) != generation:
+            _LOGGER.debug("%s: state answer overtaken by a command or auto-lock: dropped",
+                          self._name(lock_id))
+            return
         current = OPEN_STATE_TO_HOMEKIT[state.state]
         if current == UNSECURED and lock_id in self._auto_lock:
             return  # unlocked on our command; the auto-lock timer will show it secured
-        busy = self.queues.has_command(self.route(lock_id), lock_id)
+        busy = self._has_command(lock_id)
         accessory.show_state(current, settle_target=not busy)
+        if current == SECURED:
+            self._cancel_auto_lock(lock_id)
+        elif current == UNSECURED and not busy:
+            self._arm_auto_lock(lock_id)  # opened by hand or in the app: it locks itself
 
-    async def _state_loop(self) -> None:
-        """Round-robin state queries, spread evenly over the plan's interval."""
-        index = 0
-        while True:
-            interval = self.plan.state_interval
+    def _first_polls(self) -> None:
+        """State at start for as many locks as the plan allows; the rest at the plan's pace."""
+        lock_ids = sorted(self.locks)
+        count = min(len(lock_ids), self.plan.startup_polls)
+        for lock_id in lock_ids[:count]:
+            self.poll(lock_id)
+        self._poll_index = count
+        if count < len(lock_ids):
+            _LOGGER.info("state of %d of %d locks queried at start (apiBudgetPerMonth); the "
+                         "others follow at the poll plan's pace", count, len(lock_ids))
+
+    def _poll_wait(self) -> float:
+        if self.plan.state_interval and self.locks:
+            return self.plan.state_interval / len(self.locks)
+        return min(PLAN_CHECK, self.plan.recheck_interval)
+
+    async def _poll_next(self) -> None:
+        """The next lock of the round-robin; with state polling off, the next unreachable
+        lock once per ``recheck_interval``, so No Response clears when it is back even if
+        nobody sends a command."""
+        now = time.monotonic()
+        if now < self._quiet_until:
+            return
+        if self.plan.state_interval:
             lock_ids = sorted(self.locks)
-            if not interval or not lock_ids:
-                await asyncio.sleep(60)
-                continue
-            await asyncio.sleep(interval / len(lock_ids))
-            index %= len(lock_ids)
-            if time.monotonic() >= self._quiet_until:
-                self.poll(lock_ids[index])
-            index += 1
+        elif now - self._last_recheck >= self.plan.recheck_interval:
+            self._last_recheck = now
+            lock_ids = sorted(lid for lid, cause in self._unreachable.items()
+                              if cause != NO_GATEWAY and lid in self.locks)
+        else:
+            return
+        if not lock_ids:
+            return
+        self._poll_index %= len(lock_ids)
+        self.poll(lock_ids[self._poll_index])
+        self._poll_index += 1
 
-    async def _list_loop(self) -> None:
-        """One ``lock/list`` sweep per interval: battery, names, added and removed locks."""
-        while True:
-            await asyncio.sleep(self.plan.list_interval)
-            if time.monotonic() < self._quiet_until:
-                continue
-            try:
-                locks = await self.client.list_locks()
-            except TTLockError as err:
-                if isinstance(err, QuotaError):
-                    self._quiet_until = time.monotonic() + QUOTA_PAUSE
-                _LOGGER.warning("lock list refresh failed (%s); keeping the last known list",
-                                err)
-                continue
-            self._apply_list(locks)
+    async def _refresh_list(self) -> None:
+        """One ``lock/list`` sweep: battery, names, added and removed locks."""
+        if time.monotonic() < self._quiet_until:
+            return
+        try:
+            listing = await self._list_locks()
+        except TTLockError as err:
+            if isinstance(err, QuotaError):
+                self._quiet_until = time.monotonic() + QUOTA_PAUSE
+            _LOGGER.warning("lock list refresh failed (%s); keeping the last known list", err)
+            return
+        self._apply_list(*listing)
 
-    async def _details_loop(self) -> None:
-        """Model, firmware and auto-lock time: once at start, then as the plan allows."""
-        while True:
-            await self.refresh_details()
-            await asyncio.sleep(self.plan.detail_interval)
-            await self.refresh_gateways()
+    async def _refresh_daily(self) -> None:
+        """Gateway map, then model, firmware and auto-lock time of every lock."""
+        await self.refresh_gateways()
+        await self.refresh_details()
 
     async def refresh_details(self, lock_ids: Iterable[int] | None = None) -> None:
+        """Details lock by lock: one unreadable answer skips that lock only."""
         limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
 
         async def one(lock_id: int) -> None:
@@ -552,6 +795,10 @@ class LockHub:
                 except TTLockError as err:
                     _LOGGER.info("%s: details unavailable (%s)", self._name(lock_id), err)
                     return
+                except PARSE_ERRORS as err:
+                    _LOGGER.warning("%s: details unreadable (%s); skipped",
+                                    self._name(lock_id), _describe(err))
+                    return
             lock = self.locks.get(lock_id)
             accessory = self.accessories.get(lock_id)
             if lock is None or accessory is None:
@@ -559,6 +806,6 @@ class LockHub:
             self.locks[lock_id] = lock = lock.with_detail(detail)
             accessory.set_info(model=lock.model, firmware=lock.firmware)
 
-        await asyncio.gather(*(one(lid) for lid in list(lock_ids or self.locks)))
-        save_cached_locks(self.storage, list(self.locks.values()))
-
+        wanted = list(self.locks if lock_ids is None else lock_ids)
+        await asyncio.gather(*(one(lid) for lid in wanted))
+        self._save_cache()

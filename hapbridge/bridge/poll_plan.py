@@ -3,6 +3,10 @@
 Free TTLock developer plans allow a few thousand calls a month. The plan keeps a share of the
 budget for commands, pays the fixed costs first (daily lock details and gateway map, one
 ``lock/list`` sweep for battery), then spends what is left on ``queryOpenState`` polls.
+
+A restart is not free either: its state queries are capped at ``STARTUP_SHARE`` of what is
+left of the month's budget (the other locks are polled at the plan's pace), and rechecks of
+unreachable locks while state polling is off come out of the command reserve.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ MIN_STATE_INTERVAL = 300.0  # each state query costs lock battery: never more of
 LIST_SHARE_CAP = 0.5  # the list sweep may take at most half of the spendable budget
 DETAIL_SHARE_CAP = 0.1  # lock details and the gateway map: at most a tenth
 MAX_LIST_INTERVAL = DAY_SECONDS
+STARTUP_SHARE = 0.01  # state queries right at start: at most 1% of the budget left
+RECHECK_SHARE = 0.05  # unreachable-lock rechecks without state polling: 5% (of the reserve)
+MIN_RECHECK_INTERVAL = 600.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,10 @@ class PollPlan:
     list_interval: float
     detail_interval: float
     projected_calls: int  # per month, polls and refreshes only
+    used: int = 0  # calls already made this month
+    month_left: float = 1.0  # share of the month still to go
+    startup_polls: int = 0  # locks whose state is queried right at start
+    recheck_interval: float = MONTH_SECONDS  # one unreachable lock per interval, polling off
 
     def describe(self) -> str:
         """One line for the startup log."""
@@ -41,15 +52,17 @@ class PollPlan:
                 "state polling off (" + ("no locks" if not self.locks else "budget too small") + ")"
             )
         over = " - OVER BUDGET, raise apiBudgetPerMonth" if self.over_budget else ""
+        used = f", {self.used:,} used this month" if self.used else ""
         return (
             f"{self.locks} {noun}, {state}, battery every {_duration(self.list_interval)}: "
             f"~{_round_calls(self.projected_calls):,} calls/month "
-            f"(budget {self.budget:,}, {COMMAND_RESERVE:.0%} kept for commands){over}"
+            f"(budget {self.budget:,}{used}, {COMMAND_RESERVE:.0%} kept for commands){over}"
         )
 
     @property
     def over_budget(self) -> bool:
-        return self.projected_calls > self.budget
+        """What was used plus this plan's pace for the rest of the month exceeds the budget."""
+        return self.used + self.projected_calls * self.month_left > self.budget
 
 
 def make_plan(
@@ -69,7 +82,8 @@ def make_plan(
     ``used`` calls already spent this month with ``month_left`` (0..1) of it to go turn the
     remainder into a monthly rate, so a budget half spent early stretches the intervals.
     """
-    rate = max(0.0, budget - used) / max(month_left, 1 / 30)
+    left_this_month = max(0.0, budget - used)
+    rate = left_this_month / max(month_left, 1 / 30)
     spendable = min(float(budget), rate) * (1.0 - reserve)
     per_month = MONTH_SECONDS
     refreshes = locks + 1 + gateways if locks else 0  # details + gateway list + listLock
@@ -95,6 +109,11 @@ def make_plan(
         list_interval=list_interval,
         detail_interval=detail_interval,
         projected_calls=round(fixed + list_calls + state_calls),
+        used=used,
+        month_left=month_left,
+        startup_polls=min(locks, math.floor(left_this_month * STARTUP_SHARE)),
+        recheck_interval=max(MIN_RECHECK_INTERVAL,
+                             per_month / max(budget * reserve * RECHECK_SHARE, 1.0)),
     )
 
 

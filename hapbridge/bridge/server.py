@@ -1,7 +1,8 @@
 """The running bridge: HAP-python's driver, the Bridge accessory, the hub, clean shutdown.
 
 Everything runs on the caller's event loop (``asyncio.run``), never on a loop HAP-python
-makes for itself, so the cloud client, the hub and the HAP server share one loop.
+makes for itself, so the cloud client, the hub and the HAP server share one loop. Pairing
+data is never deleted: a state file that must go is moved aside with a timestamp.
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import ipaddress
 import logging
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from hapbridge.bridge.network import resolve_bind
 from hapbridge.bridge.setup_code import setup_text
 from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
-from hapbridge.storage import FILE_MODE, Storage, write_private
+from hapbridge.storage import FILE_MODE, Storage, StorageError, write_private
 from hapbridge.ttlock.client import TTLockClient
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,21 +56,46 @@ class TTLockBridge(Bridge):
 
 
 def load_pairing_state(path: Path, state: State, encoder: Any) -> bool:
-    """Load the persisted pairings into ``state``; False when there is nothing to load."""
+    """Load the persisted pairings into ``state``; False when there is nothing to load.
+
+    A damaged file is a one-line StorageError with the way out, never a traceback.
+    """
     try:
         with path.open(encoding="utf-8") as handle:
             encoder.load_into(handle, state)
     except FileNotFoundError:
         return False
+    except OSError as err:
+        raise StorageError(f"cannot read {path}: {err.strerror or err}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError too
+        raise StorageError(
+            f"{path} (the HomeKit pairings) is damaged ({type(err).__name__}: {err}); restore "
+            "it from a backup, or run 'hapbridge reset-pairing' and pair again"
+        ) from None
     with contextlib.suppress(OSError):
         os.chmod(path, FILE_MODE)
     return True
 
 
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.bak-<timestamp>`` (never over an older backup)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.bak-{stamp}")
+    count = 1
+    while backup.exists():
+        backup = path.with_name(f"{path.name}.bak-{stamp}-{count}")
+        count += 1
+    try:
+        os.replace(path, backup)
+    except OSError as err:
+        raise StorageError(f"cannot move {path} aside: {err.strerror or err}") from None
+    return backup
+
+
 def is_paired(storage: Storage) -> bool:
     """Whether the stored state holds a pairing (for ``pair-info``; no driver needed)."""
-    data = storage.read_json(STATE_FILE) or {}
-    return bool(data.get("paired_clients"))
+    data = storage.read_json(STATE_FILE)
+    return isinstance(data, dict) and bool(data.get("paired_clients"))
 
 
 @dataclass(frozen=True)
@@ -136,20 +162,40 @@ class BridgeServer:
         self.driver, self.bridge = driver, bridge
         try:
             await driver.async_start()
-        except OSError as err:
-            self.driver = None  # nothing to stop
-            raise HapbridgeError(
-                f"cannot listen on {', '.join(self.addresses)} port {driver.state.port}: "
-                f"{err.strerror or err}; is another bridge running? Choose another bridge.port"
-            ) from None
+        except Exception as err:
+            listening = driver.http_server.server is not None
+            await self._abandon_start(driver)
+            if listening:
+                raise HapbridgeError(
+                    f"cannot advertise the bridge over mDNS on {', '.join(self.addresses)} "
+                    f"({type(err).__name__}: {err}); bind an address of an interface with "
+                    "multicast (bridge.bind)"
+                ) from None
+            if isinstance(err, OSError):
+                raise HapbridgeError(
+                    f"cannot listen on {', '.join(self.addresses)} port {driver.state.port}: "
+                    f"{err.strerror or err}; is another bridge running? Choose another "
+                    "bridge.port"
+                ) from None
+            raise
         self.hub.start()
         _LOGGER.info("bridge %r (%s) serving %d locks on %s port %d%s",
                      bridge_config.name, identity.mac, len(self.hub.accessories),
                      ", ".join(self.addresses), self.port,
                      "" if driver.state.paired else " - not paired yet")
 
+    async def _abandon_start(self, driver: PrivateStateDriver) -> None:
+        """Undo a half-done ``async_start``: close the HAP socket and the mDNS instance the
+        driver made, so a failed start leaks no listening port."""
+        self.driver = None  # nothing left for stop() to stop
+        http = driver.http_server
+        if http.server is not None:
+            http.async_stop()
+        if driver.advertiser is not None and self.options.async_zeroconf is None:
+            with contextlib.suppress(Exception):
+                await driver.advertiser.async_close()
+
     def _make_driver(self, identity: Identity) -> PrivateStateDriver:
-        ipv4 = [a for a in self.addresses if ipaddress.ip_address(a).version == 4]
         port = self.options.port or self.config.bridge.port
         driver = PrivateStateDriver(
             loop=asyncio.get_running_loop(),
@@ -160,7 +206,9 @@ class BridgeServer:
             persist_file=str(self.storage.path(STATE_FILE)),
             pincode=identity.pincode.encode(),
             mac=identity.mac,
-            interface_choice=ipv4 or None,
+            # mDNS on exactly the bound addresses (IPv6 too): None would let zeroconf pick
+            # interfaces by itself. One it cannot use fails the start with one line.
+            interface_choice=list(self.addresses),
             async_zeroconf_instance=self.options.async_zeroconf,
         )
         driver.state.setup_id = identity.setup_id
@@ -168,22 +216,47 @@ class BridgeServer:
         if load_pairing_state(path, driver.state, driver.encoder) and (
             driver.state.mac.upper() != identity.mac.upper()
         ):
-            _LOGGER.warning(
-                "the bridge username changed from %s to %s: that is a new HomeKit bridge, "
-                "pair it again (and remove the old one from the Home app)",
-                driver.state.mac, identity.mac,
-            )
-            driver.state = State(address=self.addresses, mac=identity.mac,
-                                 pincode=identity.pincode.encode(), port=port)
-            driver.state.setup_id = identity.setup_id
+            self._reconcile_mac(driver, identity, port)
         return driver
 
+    def _reconcile_mac(self, driver: PrivateStateDriver, identity: Identity, port: int) -> None:
+        """The pairing data belongs to another MAC than the identity.
+
+        With ``bridge.username`` set, the configured MAC wins: the old state is moved aside
+        (``driver.add_accessory`` would otherwise load it and bring the old MAC back) and a
+        fresh one is made: a new HomeKit bridge. Without it, ``bridge.json`` was lost or
+        replaced: the paired MAC is kept so the Home keeps working.
+        """
+        old = driver.state.mac
+        if not self.config.bridge.username:
+            _LOGGER.warning("bridge.json names MAC %s but the pairings belong to %s: keeping "
+                            "%s so the paired Home keeps working", identity.mac, old, old)
+            identity.mac = old
+            identity.save()
+            return
+        backup = move_aside(Path(driver.persist_file))
+        _LOGGER.warning(
+            "bridge.username changed from %s to %s: that is a new HomeKit bridge, pair it "
+            "again (and remove the old one from the Home app). The old pairings were moved to "
+            "%s (put it back and remove bridge.username to return to them)",
+            old, identity.mac, backup,
+        )
+        driver.state = State(address=self.addresses, mac=identity.mac,
+                             pincode=identity.pincode.encode(), port=port)
+        driver.state.setup_id = identity.setup_id
+
     async def stop(self) -> None:
-        if self.hub is not None:
-            await self.hub.stop()
-        if self.driver is not None and self.driver.aio_stop_event is not None:
-            await self.driver.async_stop()
-        await self.client.aclose()
+        """HAP driver first, so no HomeKit write reaches the hub while it stops; then the hub
+        (every task and timer); then the client they used."""
+        try:
+            if self.driver is not None and self.driver.aio_stop_event is not None:
+                await self.driver.async_stop()
+        finally:
+            try:
+                if self.hub is not None:
+                    await self.hub.stop()
+            finally:
+                await self.client.aclose()
 
 
 async def serve_until_signalled(server: BridgeServer) -> None:

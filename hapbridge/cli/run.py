@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import os
 from typing import Any
 
 from hapbridge.cli.context import Context
 from hapbridge.config import AppConfig, BridgeConfig
+from hapbridge.storage import StorageError
 
 _LOGGER = logging.getLogger(__name__)
+
+DEMO_STORAGE = "demo"
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +24,8 @@ def register(subparsers: Any) -> None:
         description="Publish every TTLock lock of the account to Apple Home. Stop with Ctrl-C.",
     )
     run.add_argument("--demo", action="store_true",
-                     help="use a built-in simulated TTLock cloud (no account needed)")
+                     help="use a built-in simulated TTLock cloud (no account needed); "
+                     "its pairing and locks live in STORAGE/demo unless -U is given")
     run.add_argument("--bind", action="append", metavar="ADDR",
                      help="listen and advertise only on this IP address or interface "
                      "(repeatable; overrides bridge.bind)")
@@ -48,11 +54,22 @@ def _bridge_config(ctx: Context) -> BridgeConfig:
     return ctx.load_config(require_credentials=False).bridge
 
 
+def demo_context(args: argparse.Namespace, ctx: Context) -> Context:
+    """The demo's own storage unless -U names one: in the real one it would take over the
+    paired bridge (its locks replaced by demo locks, rooms and scenes lost) and overwrite
+    locks.json and bridge.json. The config (bridge name, port, bind) is still read."""
+    if getattr(args, "user_storage_path", None):
+        return ctx
+    return dataclasses.replace(ctx, storage_dir=ctx.storage_dir / DEMO_STORAGE)
+
+
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
     if args.demo:
         from hapbridge.bridge.demo import demo_app_config, demo_cloud
 
         bridge = _bridge_config(ctx) if ctx.config_path.exists() else None
+        ctx = demo_context(args, ctx)
+        _LOGGER.info("demo: storage in %s", ctx.storage_dir)
         async with demo_cloud() as sim:
             await _serve(demo_app_config(sim, bridge), ctx, args)
         return 0
@@ -91,7 +108,14 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
     from hapbridge.bridge.server import STATE_FILE
 
     storage = ctx.storage
-    state = storage.read_json(STATE_FILE)
+    try:
+        state = storage.read_json(STATE_FILE)
+    except StorageError:
+        if not os.access(storage.path(STATE_FILE), os.R_OK):
+            raise  # unreadable for this user: not damaged, nothing to set aside
+        return _set_aside_damaged_state(ctx)
+    if state is not None and not isinstance(state, dict):
+        return _set_aside_damaged_state(ctx)
     if not state or not state.get("paired_clients"):
         print("The bridge is not paired: nothing to reset.")
         return 0
@@ -101,4 +125,15 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
     storage.write_json(STATE_FILE, state)
     print(f"Removed {count} pairing(s). Also remove the bridge from the Home app, then "
           "start it and pair again ('hapbridge pair-info' shows the code).")
+    return 0
+
+
+def _set_aside_damaged_state(ctx: Context) -> int:
+    """An unreadable state file cannot be edited: move it aside (never delete pairing data).
+    The next start makes a fresh one with the same MAC and setup code."""
+    from hapbridge.bridge.server import STATE_FILE, move_aside
+
+    backup = move_aside(ctx.storage.path(STATE_FILE))
+    print(f"The pairing file was damaged: moved it to {backup}. Remove the bridge from the "
+          "Home app, then start it and pair again ('hapbridge pair-info' shows the code).")
     return 0

@@ -1,0 +1,374 @@
+"""The hub alone against a scripted cloud: races, restarts and failures that need exact timing."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from accessories.ttlock_lock import SECURED, UNSECURED
+from hapbridge.bridge import lock_hub
+from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
+from hapbridge.bridge.lock_hub import GATEWAY_OFFLINE, NO_GATEWAY
+from hapbridge.storage import Storage, StorageError
+from hapbridge.ttlock.errors import ConfigurationError, TransportError
+from hapbridge.ttlock.models import OpenState
+from tests.bridge_helpers import FakeCloud, make_hub, started_hub, wait_for
+
+
+def with_auto_lock(hub: lock_hub.LockHub, lock_id: int, seconds: float) -> None:
+    """Sub-second auto-lock times keep these tests fast (the cloud speaks whole seconds)."""
+    hub.locks[lock_id] = dataclasses.replace(hub.locks[lock_id], auto_lock_time=seconds)
+
+
+def cache_ids(storage: Path) -> list[int]:
+    return [item["lock_id"] for item in json.loads((storage / "locks.json").read_text())["locks"]]
+
+
+def hub_tasks() -> list[str]:
+    return [t.get_name() for t in asyncio.all_tasks()
+            if t is not asyncio.current_task() and not t.done()
+            and t.get_name().startswith(("hapbridge-", "gateway-queue-"))]
+
+
+# -- 1. auto-lock timers ---------------------------------------------------------------------
+
+
+async def test_queued_second_unlock_leaves_no_orphan_auto_lock_timer(tmp_path: Path) -> None:
+    cloud = FakeCloud(1)
+    hub = await started_hub(tmp_path, cloud)
+    with_auto_lock(hub, 1, 0.4)
+    accessory = hub.accessories[1]
+    cloud.delays["unlock"] = 0.15
+    hub.request(1, UNSECURED)  # in flight until 0.15
+    await asyncio.sleep(0.02)
+    hub.request(1, UNSECURED)  # queued: done at 0.30, so the lock locks itself at 0.70
+    await wait_for(lambda: cloud.count("unlock") == 2)  # the first one is done
+    assert 1 not in hub._auto_lock  # a newer command was queued: the first unlock arms none
+    await asyncio.sleep(0.15 + 0.4 - 0.15 + 0.05)  # past where the first unlock's timer was
+    assert accessory.current_state == UNSECURED
+    await wait_for(lambda: accessory.current_state == SECURED, 1)
+    assert hub._auto_lock == {}
+    await hub.stop()
+
+
+async def test_arming_again_cancels_the_previous_timer(tmp_path: Path) -> None:
+    hub = await started_hub(tmp_path, FakeCloud(1))
+    with_auto_lock(hub, 1, 0.1)
+    hub._arm_auto_lock(1)
+    first = hub._auto_lock[1]
+    hub._arm_auto_lock(1)
+    assert first.cancelled() and hub._auto_lock[1] is not first
+    await wait_for(lambda: hub.accessories[1].current_state == SECURED and not hub._auto_lock)
+    await hub.stop()
+
+
+# -- 2 and 12. the lock cache across failed starts and outages ------------------------------
+
+
+async def test_fatal_start_keeps_the_cache_and_outage_start_publishes_it(tmp_path: Path) -> None:
+    cloud = FakeCloud(3)
+    hub = await started_hub(tmp_path, cloud)
+    await hub.stop()
+    assert cache_ids(tmp_path) == [1, 2, 3]
+
+    cloud.fail["list_locks"] = ConfigurationError("the clock is off (TTLock error 80000)")
+    hub = make_hub(tmp_path, cloud)
+    with pytest.raises(ConfigurationError):
+        await hub.load()
+    await hub.stop()  # what the server does after a failed start
+    assert cache_ids(tmp_path) == [1, 2, 3]
+
+    cloud.fail["list_locks"] = TransportError("no network")
+    hub = make_hub(tmp_path, cloud, exclude=("2",))
+    await hub.load()
+    assert set(hub.accessories) == {1, 3}  # cached, minus what "exclude" names
+    assert not any(a.available for a in hub.accessories.values())
+    await hub.stop()
+
+
+def test_an_empty_list_never_replaces_a_cache(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    save_cached_locks(storage, [KnownLock(lock_id=7, alias="Gate")])
+    save_cached_locks(storage, [])
+    assert [lock.lock_id for lock in load_cached_locks(storage)] == [7]
+
+
+async def test_without_a_cache_an_outage_start_publishes_the_known_aids(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    aids = dict(hub.identity.aids)
+    await hub.stop()
+    (tmp_path / "locks.json").unlink()
+    cloud.fail["list_locks"] = TransportError("no network")
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    assert {lid: a.aid for lid, a in hub.accessories.items()} == aids
+    await hub.stop()
+
+
+def test_one_damaged_cache_item_loses_only_itself(tmp_path: Path) -> None:
+    (tmp_path / "locks.json").write_text(json.dumps(
+        {"locks": [{"lock_id": 1, "alias": "Front"}, {"alias": "no id"}, 5]}))
+    assert [lock.lock_id for lock in load_cached_locks(Storage(tmp_path))] == [1]
+
+
+# -- 3. a lock's work stays in one queue ------------------------------------------------------
+
+
+async def test_lock_moving_gateway_keeps_its_queue_while_busy(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.delays["unlock"] = 0.2
+    hub.request(2, UNSECURED)  # occupies gateway 1
+    await asyncio.sleep(0.02)
+    hub.request(1, UNSECURED)  # waits behind it
+    cloud.move(1, 2)
+    await hub.refresh_gateways()
+    assert hub.route(1) == ("gateway", 2) and hub.queue_key(1) == ("gateway", 1)
+    hub.request(1, SECURED)  # the newest wish replaces the queued unlock
+    await wait_for(lambda: not hub._has_command(1) and not hub._has_command(2), 2)
+    assert [name for name, lid in cloud.calls if name in ("lock", "unlock")] == ["unlock", "lock"]
+    assert cloud.calls.index(("lock", 1)) > cloud.calls.index(("unlock", 2))  # one queue
+    assert hub.accessories[1].current_state == SECURED
+    assert hub.queue_key(1) == ("gateway", 2)  # idle now: it moves
+    await hub.stop()
+
+
+async def test_commands_before_the_gateway_map_share_the_polls_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock_hub, "MAP_WAIT", 0.05)
+    cloud = FakeCloud(1)
+    cloud.delays.update(list_gateways=0.2, unlock=0.3)
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    hub.start()
+    hub.request(1, UNSECURED)  # no map for 0.2 s: queued on the lock's own queue at 0.05
+    await wait_for(lambda: hub._map_ready.is_set())
+    assert hub.route(1) == ("gateway", 1) and hub.queue_key(1) == ("lock", 1)
+    await wait_for(lambda: hub.accessories[1].current_state == UNSECURED, 2)
+    await asyncio.sleep(0.05)
+    # The startup poll joined the command's queue, where a command makes it pointless; on
+    # the gateway's queue it would have queried the lock in the middle of the unlock.
+    assert [name for name, lid in cloud.calls if name in ("unlock", "query")] == ["unlock"]
+    await hub.stop()
+
+
+# -- 5. nothing kills a background loop -------------------------------------------------------
+
+
+async def test_loop_survives_any_exception_with_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = make_hub(tmp_path, FakeCloud(1))
+    runs: list[int] = []
+
+    async def step() -> None:
+        runs.append(1)
+        if len(runs) <= 2:
+            raise StorageError("disk full")
+
+    with caplog.at_level(logging.ERROR, logger="hapbridge.bridge"):
+        task = asyncio.create_task(hub._every("cache save", lambda: 0.01, step))
+        await wait_for(lambda: len(runs) >= 4)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    failures = [r for r in caplog.records if "cache save failed" in r.getMessage()]
+    assert len(failures) == 2 and all(r.exc_info is None for r in failures)
+    assert "StorageError: disk full" in failures[0].getMessage()
+
+
+async def test_list_loop_survives_a_failing_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = FakeCloud(1)
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    hub.plan = dataclasses.replace(hub.plan, list_interval=0.02)
+    monkeypatch.setattr(hub, "refresh_plan", lambda: hub.plan)
+
+    def broken(*_args: object) -> None:
+        raise ValueError("Duplicate AID found when attempting to add accessory")
+
+    monkeypatch.setattr(hub, "_apply_list", broken)
+    before = cloud.count("list_locks")
+    hub.start()
+    await wait_for(lambda: cloud.count("list_locks") >= before + 3)
+    assert "hapbridge-lock-list" in hub_tasks()
+    await hub.stop()
+
+
+async def test_malformed_list_item_is_skipped_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud = FakeCloud(0)
+    good = {"lockId": 1, "lockAlias": "Front", "lockMac": "AA", "electricQuantity": 90}
+    cloud.raw_items = [good, {"lockAlias": "no id"}, {**good, "lockId": 2, "lockAlias": "Back"}]
+    hub = make_hub(tmp_path, cloud)
+    with caplog.at_level(logging.WARNING, logger="hapbridge.bridge"):
+        await hub.load()
+    assert set(hub.accessories) == {1, 2} and hub.cloud_up
+    assert "item 1 (lockId None) is unreadable" in caplog.text
+
+    # An unreadable item of a published lock keeps that lock (HomeKit would drop its room).
+    cloud.raw_items = [good, {"lockId": 2, "electricQuantity": "lots"}]
+    hub._apply_list(*await hub._list_locks())
+    assert set(hub.accessories) == {1, 2} and hub.locks[2].alias == "Back"
+    await hub.stop()
+
+
+async def test_unreadable_details_skip_only_that_lock(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    hub.locks[1] = dataclasses.replace(hub.locks[1], model="")
+    real = cloud.lock_detail
+
+    async def detail(lock_id: int):  # type: ignore[no-untyped-def]
+        if lock_id == 1:
+            raise ValueError("invalid literal for int() with base 10: 'x'")
+        return await real(lock_id)
+
+    cloud.lock_detail = detail  # type: ignore[method-assign]
+    await hub.refresh_details()
+    assert hub.locks[1].model == "" and hub.locks[2].model == "SN9161"
+    await hub.stop()
+
+
+async def test_reconnect_survives_unexpected_errors(tmp_path: Path) -> None:
+    cloud = FakeCloud(1)
+    cloud.fail["list_locks"] = TransportError("no network")
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    cloud.fail["list_locks"] = RuntimeError("unexpected")
+    hub.start()
+    await wait_for(lambda: cloud.count("list_locks") >= 3)
+    del cloud.fail["list_locks"]
+    await wait_for(lambda: hub.cloud_up and hub.accessories[1].available)
+    await hub.stop()
+
+
+async def test_duplicate_aid_or_unsavable_aids_skip_locks_not_the_bridge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = FakeCloud(2)
+    hub = make_hub(tmp_path, cloud)
+    hub.identity.aids.update({1: 5, 2: 5})  # a damaged map: HAP-python refuses the second
+    await hub.load()
+    assert len(hub.accessories) == 1
+    cloud.locks[3] = dataclasses.replace(cloud.locks[1], lock_id=3, alias="Shed")
+
+    def full(*_args: object) -> None:
+        raise StorageError("cannot write bridge.json: No space left on device")
+
+    monkeypatch.setattr(hub.storage, "write_json", full)
+    hub._apply_list(*await hub._list_locks())  # neither the AID nor the cache can be saved
+    assert 3 not in hub.accessories and 3 not in hub.identity.aids
+    monkeypatch.undo()
+    hub._apply_list(*await hub._list_locks())
+    assert 3 in hub.accessories
+    await hub.stop()
+
+
+# -- 6. stopping -------------------------------------------------------------------------------
+
+
+async def test_nothing_starts_or_survives_after_stop(tmp_path: Path) -> None:
+    cloud = FakeCloud(2, delay=0.05)
+    hub = await started_hub(tmp_path, cloud)
+    hub.request(1, UNSECURED)
+    await hub.stop()
+    calls = len(cloud.calls)
+    hub.accessories[2]._target_written(UNSECURED)  # a HomeKit write that arrives late
+    assert await hub.poll(2) is False
+    await asyncio.sleep(0.1)
+    assert hub_tasks() == [] and len(cloud.calls) == calls
+
+
+# -- 7. stale poll answers ---------------------------------------------------------------------
+
+
+async def test_poll_answer_older_than_the_auto_lock_is_dropped(tmp_path: Path) -> None:
+    cloud = FakeCloud(1)
+    hub = await started_hub(tmp_path, cloud)
+    with_auto_lock(hub, 1, 0.1)
+    accessory = hub.accessories[1]
+    hub.request(1, UNSECURED)
+    await wait_for(lambda: accessory.current_state == UNSECURED)
+    cloud.delays["query"] = 0.3  # the answer (unlocked) was true when the query started
+    poll = hub.poll(1)
+    await wait_for(lambda: accessory.current_state == SECURED)  # auto-lock at 0.1
+    assert await poll
+    assert accessory.current_state == SECURED and accessory.target_state == SECURED
+    await hub.stop()
+
+
+async def test_unlock_seen_by_a_poll_arms_the_auto_lock(tmp_path: Path) -> None:
+    cloud = FakeCloud(1)
+    hub = await started_hub(tmp_path, cloud)
+    with_auto_lock(hub, 1, 0.1)
+    cloud.states[1] = OpenState.UNLOCKED  # opened with a key or in the TTLock app
+    assert await hub.poll(1)
+    assert hub.accessories[1].current_state == UNSECURED and 1 in hub._auto_lock
+    await wait_for(lambda: hub.accessories[1].current_state == SECURED)
+    await hub.stop()
+
+
+# -- 9. No Response clears without state polling ----------------------------------------------
+
+
+async def test_gateway_back_online_clears_no_response(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=False)
+    await hub.refresh_gateways()
+    assert hub._unreachable == {1: GATEWAY_OFFLINE, 2: GATEWAY_OFFLINE}
+    cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=True)
+    queries = cloud.count("query")
+    await hub.refresh_gateways()
+    assert hub._unreachable == {} and all(a.available for a in hub.accessories.values())
+    assert cloud.count("query") == queries  # no state query needed
+    await hub.stop()
+
+
+async def test_without_state_polling_unreachable_locks_are_rechecked(tmp_path: Path) -> None:
+    cloud = FakeCloud(3)
+    hub = await started_hub(tmp_path, cloud)
+    hub.plan = dataclasses.replace(hub.plan, state_interval=None, recheck_interval=60.0)
+    hub._mark_unreachable(1, TransportError("no answer"))
+    hub._mark_unreachable(2, TransportError("no answer"))
+    hub._unreachable[3] = NO_GATEWAY  # polling it is pointless until a gateway appears
+    hub._last_recheck -= 60.0
+    hub._poll_index = 0
+    await hub._poll_next()
+    await hub._poll_next()  # too soon after the first: no second query
+    await wait_for(lambda: 1 not in hub._unreachable)
+    assert [cloud.count("query", lid) for lid in (1, 2, 3)] == [2, 1, 1]  # 1 = startup poll
+    await hub.stop()
+
+
+# -- 10. what a restart costs -----------------------------------------------------------------
+
+
+async def test_restart_reuses_cached_details_and_caps_startup_polls(tmp_path: Path) -> None:
+    cloud = FakeCloud(20)
+    hub = make_hub(tmp_path, cloud, api_budget_per_month=500)
+    await hub.load()
+    hub.start()
+    await wait_for(lambda: cloud.count("lock_detail") == 20 and cloud.count("query") == 5)
+    assert hub.plan.startup_polls == 5  # 1% of the budget
+    await hub.stop()
+
+    cloud.calls.clear()
+    hub = make_hub(tmp_path, cloud, api_budget_per_month=500)
+    await hub.load()
+    hub.start()
+    await wait_for(lambda: cloud.count("query") == 5)
+    await asyncio.sleep(0.05)
+    assert cloud.count("lock_detail") == 0 and cloud.count("query") == 5
+    assert hub.locks[1].model == "SN9161"
+    await hub.stop()
