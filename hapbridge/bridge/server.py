@@ -26,6 +26,7 @@ from hapbridge import __version__
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_hub import RECONNECT_FIRST, RECONNECT_MAX, STARTUP_TIMEOUT, LockHub
 from hapbridge.bridge.network import resolve_bind
+from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
 from hapbridge.bridge.setup_code import setup_text
 from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
@@ -38,7 +39,15 @@ STATE_FILE = "accessory.state"
 
 
 class PrivateStateDriver(AccessoryDriver):
-    """HAP-python's driver, writing its state file (pairings, keys) atomically with 0600."""
+    """HAP-python's driver: state file (pairings, keys) written atomically with 0600, and
+    pair-setup SRP with fixed widths so that no pairing fails at random."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        install()
+        super().__init__(*args, **kwargs)
+
+    def setup_srp_verifier(self) -> None:
+        self.srp_verifier = FixedWidthSrpServer(self.state.pincode)
 
     def persist(self) -> None:
         buffer = io.StringIO()
