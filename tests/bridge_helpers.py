@@ -31,7 +31,15 @@ from hapbridge.config import AppConfig, BridgeConfig, PlatformConfig
 from hapbridge.simulator import SimulatorServer
 from hapbridge.storage import Storage
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
-from hapbridge.ttlock.models import Gateway, GatewayLock, Lock, LockDetail, LockState, OpenState
+from hapbridge.ttlock.models import (
+    Gateway,
+    GatewayLock,
+    Lock,
+    LockDetail,
+    LockListing,
+    LockState,
+    OpenState,
+)
 
 LOOPBACK = "127.0.0.1"
 CURRENT = CharacteristicsTypes.LOCK_MECHANISM_CURRENT_STATE
@@ -211,15 +219,14 @@ class FakeCloud:
     def count(self, name: str, lock_id: int | None = None) -> int:
         return sum(1 for n, lid in self.calls if n == name and lock_id in (None, lid))
 
-    async def list_locks(self) -> list[Lock]:
+    async def lock_listing(self) -> LockListing:
         await self._call("list_locks")
         if self.raw_items is not None:
-            return [Lock.from_api(item) for item in self.raw_items]
-        return list(self.locks.values())
+            return LockListing.from_items(self.raw_items)
+        return LockListing(list(self.locks.values()))
 
-    async def _pages(self, path: str, page_size: int, id_key: str) -> list[Any]:
-        await self._call("pages")
-        return list(self.raw_items or [])
+    async def list_locks(self) -> list[Lock]:
+        return (await self.lock_listing()).locks
 
     async def lock_detail(self, lock_id: int) -> LockDetail:
         await self._call("lock_detail", lock_id)
@@ -255,6 +262,12 @@ class FakeCloud:
             if lock_id in lock_ids:
                 lock_ids.remove(lock_id)
         self.behind.setdefault(gateway_id, []).append(lock_id)
+
+
+async def apply_listing(hub: LockHub) -> None:
+    """One lock-list sweep's reconciliation, as the hub's sweep does it."""
+    listing = await hub.client.lock_listing()
+    hub._apply_list(listing.locks, listing.unreadable)
 
 
 def make_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:

@@ -819,3 +819,16 @@ def test_library_child_loggers_are_redacted(
         logger.debug("send_request_body.started request=%s", "accessToken=leaky-value")
     assert "leaky-value" not in caplog.text
     assert "accessToken=***" in caplog.text
+
+
+async def test_malformed_lock_item_is_skipped_alone(
+    client: TTLockClient, sim: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = next(iter(sim.world.locks.values()))
+    broken.battery = "lots"  # type: ignore[assignment]  # what a cloud glitch might send
+    with caplog.at_level(logging.WARNING, logger="hapbridge.ttlock"):
+        listing = await client.lock_listing()
+    assert {lock.lock_id for lock in listing.locks} == set(sim.world.locks) - {broken.lock_id}
+    assert listing.unreadable == {broken.lock_id}
+    assert f"(lockId {broken.lock_id}) is unreadable" in caplog.text
+    assert len(await client.list_locks()) == len(sim.world.locks) - 1

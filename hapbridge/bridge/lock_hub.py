@@ -34,7 +34,7 @@ from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cache
 from hapbridge.bridge.poll_plan import PollPlan, make_plan
 from hapbridge.config import PlatformConfig
 from hapbridge.storage import Storage, StorageError
-from hapbridge.ttlock.client import LOCK_PAGE_SIZE, TTLockClient
+from hapbridge.ttlock.client import TTLockClient
 from hapbridge.ttlock.errors import (
     BusyError,
     ConfigurationError,
@@ -45,7 +45,7 @@ from hapbridge.ttlock.errors import (
     TTLockError,
     UnreachableError,
 )
-from hapbridge.ttlock.models import Gateway, GatewayLock, Lock, OpenState
+from hapbridge.ttlock.models import PARSE_ERRORS, Gateway, GatewayLock, Lock, OpenState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,8 +64,6 @@ OPEN_STATE_TO_HOMEKIT = {
     OpenState.UNKNOWN: UNKNOWN,  # never Jammed: the lock just did not say
 }
 FATAL_ERRORS = (CredentialsError, ConfigurationError)
-PARSE_ERRORS = (KeyError, TypeError, ValueError)
-
 # Why a lock is unreachable: only the first two clear when the gateway map says so.
 GATEWAY_OFFLINE = "gateway offline"
 NO_GATEWAY = "no gateway"
@@ -98,22 +96,6 @@ def _not_run() -> asyncio.Future[bool]:
     done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     done.set_result(False)
     return done
-
-
-def _parse_locks(items: Iterable[Any]) -> tuple[list[Lock], set[int]]:
-    """``lock/list`` items one by one: the readable locks, and the ids of unreadable ones."""
-    locks: list[Lock] = []
-    unreadable: set[int] = set()
-    for index, item in enumerate(items):
-        try:
-            locks.append(Lock.from_api(item))
-        except (*PARSE_ERRORS, AttributeError) as err:
-            raw_id = item.get("lockId") if isinstance(item, dict) else None
-            _LOGGER.warning("lock list item %d (lockId %s) is unreadable (%s): skipped",
-                            index, raw_id, _describe(err))
-            with contextlib.suppress(TypeError, ValueError):
-                unreadable.add(int(raw_id))  # type: ignore[arg-type]
-    return locks, unreadable
 
 
 class LockHub:
@@ -177,7 +159,7 @@ class LockHub:
         cached = load_cached_locks(self.storage)
         self._cached = {lock.lock_id: lock for lock in cached}
         try:
-            listing = await asyncio.wait_for(self._list_locks(), self.startup_timeout)
+            listing = await asyncio.wait_for(self.client.lock_listing(), self.startup_timeout)
         except FATAL_ERRORS:
             raise
         except (TTLockError, TimeoutError) as err:
@@ -192,7 +174,7 @@ class LockHub:
             return
         self.cloud_up = True
         self._connected.set()
-        self._apply_list(*listing)
+        self._apply_list(listing.locks, listing.unreadable)
 
     def _placeholders(self) -> list[KnownLock]:
         """Without a lock cache, the locks that have AIDs, named by id until the cloud answers.
@@ -252,7 +234,7 @@ class LockHub:
         while True:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             try:
-                listing = await self._list_locks()
+                listing = await self.client.lock_listing()
             except Exception as err:
                 quiet = isinstance(err, TTLockError) and not isinstance(err, FATAL_ERRORS)
                 _LOGGER.log(logging.INFO if quiet else logging.ERROR,
@@ -264,7 +246,7 @@ class LockHub:
         _LOGGER.info("the TTLock cloud answers again: locks are live")
         self.cloud_up = True
         self._connected.set()
-        self._apply_list(*listing)
+        self._apply_list(listing.locks, listing.unreadable)
 
     async def _every(
         self, what: str, interval: Callable[[], float], step: Callable[[], Awaitable[None]]
@@ -309,20 +291,6 @@ class LockHub:
     def _excluded(self, lock_id: int, alias: str) -> bool:
         wanted = {entry.casefold() for entry in self.platform.exclude}
         return str(lock_id) in wanted or (bool(alias) and alias.casefold() in wanted)
-
-    async def _list_locks(self) -> tuple[list[Lock], set[int]]:
-        """``lock/list``: the readable locks and the ids of unreadable items.
-
-        The client parses every item at once, so one malformed item fails the whole list; then
-        the raw pages are read again and parsed one by one, skipping only the bad item.
-        """
-        try:
-            return await self.client.list_locks(), set()
-        except PARSE_ERRORS as err:
-            _LOGGER.warning("the lock list has an unreadable item (%s); reading it item by item",
-                            _describe(err))
-        items = await self.client._pages("/v3/lock/list", LOCK_PAGE_SIZE, "lockId")
-        return _parse_locks(items)
 
     def _apply_list(self, listed: Iterable[Lock], unreadable: Iterable[int] = ()) -> None:
         """Reconcile the published accessories with a fresh ``lock/list``.
@@ -771,13 +739,13 @@ class LockHub:
         if time.monotonic() < self._quiet_until:
             return
         try:
-            listing = await self._list_locks()
+            listing = await self.client.lock_listing()
         except TTLockError as err:
             if isinstance(err, QuotaError):
                 self._quiet_until = time.monotonic() + QUOTA_PAUSE
             _LOGGER.warning("lock list refresh failed (%s); keeping the last known list", err)
             return
-        self._apply_list(*listing)
+        self._apply_list(listing.locks, listing.unreadable)
 
     async def _refresh_daily(self) -> None:
         """Gateway map, then model, firmware and auto-lock time of every lock."""

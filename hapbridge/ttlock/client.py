@@ -36,6 +36,7 @@ from hapbridge.ttlock.models import (
     Lock,
     LockDetail,
     LockGateway,
+    LockListing,
     LockRecord,
     LockState,
     PassageModeConfig,
@@ -227,10 +228,17 @@ class TTLockClient:
 
     # -- locks ------------------------------------------------------------------------
 
-    async def list_locks(self, *, alias: str | None = None) -> list[Lock]:
-        """All locks of the account (one call per 1,000 locks)."""
+    async def lock_listing(self, *, alias: str | None = None) -> LockListing:
+        """All locks of the account (one call per 1,000 locks); bad items skipped and logged."""
         items = await self._pages("/v3/lock/list", LOCK_PAGE_SIZE, "lockId", lockAlias=alias)
-        return [Lock.from_api(item) for item in items]
+        listing = LockListing.from_items(items)
+        for problem in listing.problems:
+            _LOGGER.warning("%s: skipped", problem)
+        return listing
+
+    async def list_locks(self, *, alias: str | None = None) -> list[Lock]:
+        """All readable locks of the account."""
+        return (await self.lock_listing(alias=alias)).locks
 
     async def lock_detail(self, lock_id: int) -> LockDetail:
         return LockDetail.from_api(await self.call("GET", "/v3/lock/detail", lockId=lock_id))

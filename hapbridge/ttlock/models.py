@@ -6,6 +6,7 @@ kept: the bridge never needs it, and what is not held cannot be logged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,6 +159,38 @@ class Lock:
             has_gateway=bool(int(item.get("hasGateway") or 0)),
             group_id=int(item["groupId"]) if item.get("groupId") else None,
         )
+
+
+PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+
+
+@dataclass(frozen=True)
+class LockListing:
+    """``lock/list`` read item by item: one malformed item must not hide every other lock.
+
+    ``unreadable`` holds the ids of bad items that still had one, so that a caller can keep
+    what it knew of those locks instead of treating them as removed.
+    """
+
+    locks: list[Lock]
+    unreadable: frozenset[int] = frozenset()
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_items(cls, items: list[Any]) -> LockListing:
+        locks: list[Lock] = []
+        unreadable: set[int] = set()
+        problems: list[str] = []
+        for index, item in enumerate(items):
+            try:
+                locks.append(Lock.from_api(item))
+            except PARSE_ERRORS as err:
+                raw_id = item.get("lockId") if isinstance(item, dict) else None
+                problems.append(f"lock list item {index} (lockId {raw_id}) is unreadable "
+                                f"({type(err).__name__}: {err})")
+                with contextlib.suppress(TypeError, ValueError):
+                    unreadable.add(int(raw_id))  # type: ignore[arg-type]
+        return cls(locks, frozenset(unreadable), tuple(problems))
 
 
 @dataclass(frozen=True)
