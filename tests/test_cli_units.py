@@ -33,6 +33,7 @@ from hapbridge.cli.admin.timeparse import (
     parse_time,
     read_time,
 )
+from hapbridge.cli.main import build_parser
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock.models import Lock, Passcode
 
@@ -341,6 +342,23 @@ def test_random_type_choices(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parser().parse_args(["passcodes", "random", "X", "--type", "yearly", "--start", "now"])
     assert "one-time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--bogus"], "hapbridge: error: unrecognized arguments: --bogus; see 'hapbridge --help'"),
+        (["passcodes", "add"], "hapbridge: error: passcodes add: the following arguments are "
+                               "required: LOCK; see 'hapbridge passcodes add --help'"),
+    ],
+)
+def test_argument_mistakes_are_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [expected]
 
 
 def test_json_flag_before_or_after_a_subcommand() -> None:

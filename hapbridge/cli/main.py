@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from hapbridge import __version__
 from hapbridge.cli.context import Context
@@ -27,8 +28,21 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose mistakes read like every other error: one line, the fix, exit code 2.
+
+    Subcommand parsers inherit the class, so ``hapbridge passcodes add`` without a lock says
+    so in one line that names the command's help instead of printing the whole usage.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("hapbridge").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"hapbridge: error: {where}{message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hapbridge",
         description="TTLock smart locks in Apple Home, plus everyday lock administration.",
         epilog="Run 'hapbridge COMMAND --help' for a command's options. "
