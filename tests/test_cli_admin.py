@@ -23,6 +23,8 @@ from hapbridge.errors import HapbridgeError
 from hapbridge.simulator import SimConfig, SimulatorServer
 from hapbridge.simulator.world import SimLock
 from hapbridge.ttlock import TTLockClient
+from hapbridge.ttlock.auth import TokenManager
+from hapbridge.ttlock.errors import TransportError
 
 HOUR_MS = 3_600_000
 BERLIN = timezone(timedelta(hours=1))  # the simulated locks' timezoneRawOffset
@@ -801,6 +803,19 @@ async def test_check_bad_password(hb: Run, sim: SimulatorServer, tmp_path: Path)
     assert result.code == 1
     assert "FAIL  credentials: wrong TTLock account or password" in result.out
     assert "wrong" not in result.out.replace("wrong TTLock", "")  # the password is not echoed
+
+
+async def test_check_network_failure_is_not_a_password_verdict(
+    hb: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unreachable(_self: object) -> None:
+        raise TransportError("cannot reach the TTLock cloud (connection refused)")
+
+    monkeypatch.setattr(TokenManager, "login", unreachable)
+    result = await hb("check")
+    assert result.code == 1
+    assert "FAIL  network: cannot reach the TTLock cloud" in result.out
+    assert "credentials" not in result.out
 
 
 async def test_check_clock_rejected(hb: Run, sim: SimulatorServer) -> None:

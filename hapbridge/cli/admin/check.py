@@ -33,7 +33,13 @@ from hapbridge.cli.admin.reach import Reach, gateway_reach
 from hapbridge.cli.context import Context
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
-from hapbridge.ttlock.errors import ConfigurationError, CredentialsError, TTLockError
+from hapbridge.ttlock.errors import (
+    ConfigurationError,
+    CredentialsError,
+    ServerError,
+    TransportError,
+    TTLockError,
+)
 from hapbridge.ttlock.models import Feature, Lock, has_feature
 
 MAX_SKEW = 300.0  # the cloud answers 80000 beyond 5 minutes
@@ -145,6 +151,8 @@ async def _login(checker: Checker, client: TTLockClient, username: str) -> None:
 
 
 def _classified(checker: Checker, topic: str, err: TTLockError) -> Stop:
+    if isinstance(err, (TransportError, ServerError)):
+        return checker.fail("network", str(err))  # not a verdict on the credentials
     if isinstance(err, ConfigurationError) and err.errcode == 80000:
         return checker.fail("clock", str(err))
     if isinstance(err, ConfigurationError) and err.errcode == 30008:
