@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import re
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +89,19 @@ ENTRY = {
 
 
 def spawn(storage: Path, entry: str = "cli") -> subprocess.Popen[bytes]:
+    """The bridge process; its log goes to ``storage/bridge.log``."""
     argv = [arg.replace("{storage}", str(storage)) for arg in ENTRY[entry]]
-    return subprocess.Popen(
-        [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with (storage / "bridge.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
+        )
+
+
+def calls_before_publishing(storage: Path) -> int | None:
+    """From the bridge's own log line: cloud calls made before the locks were published."""
+    found = re.search(r"locks published after (\d+) cloud calls",
+                      (storage / "bridge.log").read_text(errors="replace"))
+    return int(found.group(1)) if found else None
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -167,9 +180,10 @@ async def bench_startup(locks: int, entry: str = "cli") -> dict[str, Any]:
             rss_later = rss_mb(proc.pid)
         finally:
             stop(proc)
+        published_after = calls_before_publishing(storage)
     await sim.stop()
     return {"locks": locks, "served_s": served, "calls": calls_at_served,
-            "rss_mb": rss_served, "rss_3s_mb": rss_later}
+            "published_after": published_after, "rss_mb": rss_served, "rss_3s_mb": rss_later}
 
 
 # -- 2 and 3: latency and scene, in process ---------------------------------------------------
@@ -191,19 +205,41 @@ class CloudClock:
         sim.physics.remote = remote  # type: ignore[method-assign]
 
 
-async def bench_latency(iterations: int) -> dict[str, float]:
-    sim = SimulatorServer(SimConfig(locks=3, gateways=1, command_seconds=0.05))
+@dataclass
+class Rig:
+    sim: SimulatorServer
+    pairing: IpPairing
+    accs: list[dict[str, Any]]
+    log: EventLog
+
+
+@contextlib.asynccontextmanager
+async def paired_rig(config: SimConfig, settle_s: float) -> AsyncIterator[Rig]:
+    """Simulator + bridge + paired controller, every lock's first state known."""
+    sim = SimulatorServer(config)
     await sim.start(LOOPBACK, 0)
     with tempfile.TemporaryDirectory() as tmp:
         server = await start_bridge(sim, Path(tmp))
         pairing = await pair(server)
         hub = server.hub
         assert hub is not None
-        await wait_for(lambda: all(a.current_state != 3 for a in hub.accessories.values()), 10)
-        accs = await accessories(pairing)
+        await wait_for(lambda: all(a.current_state != 3 for a in hub.accessories.values()),
+                       settle_s)
+        log = EventLog(pairing)
+        try:
+            yield Rig(sim, pairing, await accessories(pairing), log)
+        finally:
+            log.close()
+            await pairing.close()
+            await server.stop()
+            await sim.stop()
+
+
+async def bench_latency(iterations: int) -> dict[str, float]:
+    async with paired_rig(SimConfig(locks=3, gateways=1, command_seconds=0.05), 10) as rig:
+        sim, pairing, accs, log = rig.sim, rig.pairing, rig.accs, rig.log
         aid = min(a["aid"] for a in accs if a["aid"] != 1)
         current, target = char_iid(accs, aid, CURRENT), char_iid(accs, aid, TARGET)
-        log = EventLog(pairing)
         await pairing.subscribe([(aid, current)])
         clock = CloudClock(sim)
         to_cloud: list[float] = []
@@ -218,10 +254,6 @@ async def bench_latency(iterations: int) -> dict[str, float]:
             event_at = next(t for t, k, v in log.events[seen:] if k == (aid, current))
             to_cloud.append(clock.starts[-1] - written)
             to_event.append(event_at - clock.ends[-1])
-        log.close()
-        await pairing.close()
-        await server.stop()
-    await sim.stop()
     return {
         "write_to_cloud_median_ms": statistics.median(to_cloud) * 1000,
         "write_to_cloud_p95_ms": _p95(to_cloud) * 1000,
@@ -231,18 +263,11 @@ async def bench_latency(iterations: int) -> dict[str, float]:
 
 
 async def bench_scene(command_seconds: float) -> dict[str, Any]:
-    sim = SimulatorServer(SimConfig(locks=10, gateways=1, command_seconds=command_seconds))
-    await sim.start(LOOPBACK, 0)
-    with tempfile.TemporaryDirectory() as tmp:
-        server = await start_bridge(sim, Path(tmp))
-        pairing = await pair(server)
-        hub = server.hub
-        assert hub is not None
-        await wait_for(lambda: all(a.current_state != 3 for a in hub.accessories.values()), 30)
-        accs = await accessories(pairing)
+    config = SimConfig(locks=10, gateways=1, command_seconds=command_seconds)
+    async with paired_rig(config, 30) as rig:
+        sim, pairing, accs, log = rig.sim, rig.pairing, rig.accs, rig.log
         locks = [a["aid"] for a in accs if a["aid"] != 1]
         keys = {aid: (char_iid(accs, aid, CURRENT), char_iid(accs, aid, TARGET)) for aid in locks}
-        log = EventLog(pairing)
         await pairing.subscribe([(aid, keys[aid][0]) for aid in locks])
 
         async def operate(aids: list[int], want: int) -> float:
@@ -261,10 +286,6 @@ async def bench_scene(command_seconds: float) -> dict[str, Any]:
         scene = await operate(locks, UNSECURED)
         successes = sum(1 for lock in sim.world.locks.values() if lock.state == 1)
         busy = sim.world.errcodes[-3003] - busy_before
-        log.close()
-        await pairing.close()
-        await server.stop()
-    await sim.stop()
     single = statistics.mean(singles)
     return {"successes": successes, "busy_3003": busy, "scene_s": scene, "single_s": single,
             "ratio": scene / (10 * single)}
@@ -278,13 +299,18 @@ def _p95(values: list[float]) -> float:
 async def run(args: argparse.Namespace) -> int:
     failures: list[str] = []
     print(f"startup (real process via {args.entry!r}, paired controller, simulated cloud)")
-    print(f"{'locks':>6} {'served':>9} {'cloud calls':>12} {'peak RSS':>10} {'RSS +3s':>9}")
+    print(f"{'locks':>6} {'served':>9} {'calls to publish':>17} {'calls by served':>16} "
+          f"{'peak RSS':>10} {'RSS +3s':>9}")
+    publish_calls = set()
     for locks in args.sizes:
         r = await bench_startup(locks, args.entry)
-        print(f"{r['locks']:>6} {r['served_s']:>8.3f}s {r['calls']:>12} "
-              f"{r['rss_mb']:>8.1f}MB {r['rss_3s_mb']:>7.1f}MB")
+        print(f"{r['locks']:>6} {r['served_s']:>8.3f}s {r['published_after']!s:>17} "
+              f"{r['calls']:>16} {r['rss_mb']:>8.1f}MB {r['rss_3s_mb']:>7.1f}MB")
+        publish_calls.add(r["published_after"])
         if r["served_s"] >= 1.0 or r["rss_3s_mb"] >= 60:
             failures.append(f"startup with {locks} locks")
+    if len(publish_calls) != 1 or None in publish_calls:
+        failures.append(f"calls before publishing vary with the locks: {sorted(publish_calls)}")
     lat = await bench_latency(args.iterations)
     print(f"HomeKit write -> cloud request: median {lat['write_to_cloud_median_ms']:.1f} ms, "
           f"p95 {lat['write_to_cloud_p95_ms']:.1f} ms")

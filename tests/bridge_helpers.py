@@ -208,7 +208,7 @@ class FakeCloud:
         self.fail: dict[str, BaseException] = {}
         self.raw_items: list[Any] | None = None  # what the lock list pages hold, if set
         self.calls: list[tuple[str, int | None]] = []
-        self.usage = SimpleNamespace(total=0)
+        self.usage = SimpleNamespace(total=0, session_total=0)
 
     async def _call(self, name: str, lock_id: int | None = None) -> None:
         self.calls.append((name, lock_id))

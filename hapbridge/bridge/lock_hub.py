@@ -175,6 +175,9 @@ class LockHub:
         self.cloud_up = True
         self._connected.set()
         self._apply_list(listing.locks, listing.unreadable)
+        _LOGGER.info("%d locks published after %d cloud calls; gateway map, details and "
+                     "first states follow in the background", len(self.accessories),
+                     self.client.usage.session_total)
 
     def _placeholders(self) -> list[KnownLock]:
         """Without a lock cache, the locks that have AIDs, named by id until the cloud answers.
