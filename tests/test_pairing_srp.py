@@ -84,3 +84,19 @@ def test_install_is_idempotent_and_leaves_other_values_alone() -> None:
     assert pyhap.hap_handler.long_to_bytes is first
     assert first(0x00FF) == b"\xff"  # ordinary ints: HAP-python's own conversion
     assert first(SessionKey(b"\x00" * 63 + b"\x01")) == b"\x00" * 63 + b"\x01"
+
+
+@pytest.mark.parametrize("bad_a", ["zero", "n", "two_n", "too_long"])
+def test_degenerate_controller_key_is_refused(bad_a: str) -> None:
+    """A = 0 (mod N) would make the session key public: pairing without the setup code."""
+    server = FixedWidthSrpServer(PIN, SALT, secret(b"b0"))
+    width = SRP_BITS // 8
+    values = {
+        "zero": bytes(width),
+        "n": server.N.to_bytes(width, "big"),
+        "two_n": (2 * server.N).to_bytes(width + 1, "big"),
+        "too_long": b"\x01" + bytes(width),
+    }
+    with pytest.raises(ValueError):
+        server.set_A(values[bad_a])
+    assert server.verify(b"\x00" * 64) is None

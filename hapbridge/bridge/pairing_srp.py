@@ -50,8 +50,16 @@ class FixedWidthSrpServer(Server):
         self.Bb = self.B.to_bytes(_WIDTH, "big")
 
     def set_A(self, bytes_A: bytes) -> None:
+        if len(bytes_A) > _WIDTH:
+            # One group element at most: a longer A only burns CPU in the big-int arithmetic.
+            raise ValueError(f"controller public key A is longer than {_WIDTH} bytes")
+        A = int.from_bytes(bytes_A, "big")
+        if A % self.N == 0:
+            # RFC 5054 2.5.1.3: with A = 0 (mod N) the shared secret is 0, the session key is
+            # public and the proof could be forged: pairing without the setup code.
+            raise ValueError("invalid controller public key A (A mod N == 0)")
         self.Ab = bytes(bytes_A)
-        self.A = int.from_bytes(self.Ab, "big")
+        self.A = A
         self.S = self._derive_premaster_secret()
         self.Sb = self.S.to_bytes(_WIDTH, "big")
         self.Kb = hashlib.sha512(self.Sb).digest()

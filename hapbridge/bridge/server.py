@@ -42,6 +42,10 @@ class PrivateStateDriver(AccessoryDriver):
     """HAP-python's driver: state file (pairings, keys) written atomically with 0600, and
     pair-setup SRP with fixed widths so that no pairing fails at random."""
 
+    # A plain attribute on every HAP-python 5.x: 5.2 made it a read-only property over
+    # ``_srp_verifier``, which shadowing here keeps assignable without touching private names.
+    srp_verifier: FixedWidthSrpServer | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         install()
         super().__init__(*args, **kwargs)
