@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean constraints
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,6 +25,17 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_bridge.py
+
+# Newest releases within pyproject's ranges, in a scratch venv; rewrite constraints.txt only
+# when the suite passes on them.
+constraints:
+	rm -rf .venv-new && $(PYTHON) -m venv .venv-new
+	.venv-new/bin/python -m pip install --quiet --upgrade pip
+	.venv-new/bin/python -m pip install --quiet -e '.[test]'
+	.venv-new/bin/ruff check . && .venv-new/bin/python -m pytest -q
+	{ sed -n '1,3p' constraints.txt; .venv-new/bin/python -m pip freeze --exclude-editable \
+	  | grep -vi '^hapbridge'; } > constraints.new && mv constraints.new constraints.txt
+	rm -rf .venv-new
 
 clean:
 	rm -rf $(VENV) .demo-storage .pytest_cache
