@@ -24,6 +24,8 @@ from hapbridge.ttlock import RetryPolicy, TTLockClient, password_md5
 from hapbridge.ttlock import auth as tokens_module
 from hapbridge.ttlock.auth import TOKENS_FILE
 from hapbridge.ttlock.errors import (
+    ERRCODES,
+    AuthError,
     BusyError,
     ConfigurationError,
     CredentialsError,
@@ -32,6 +34,7 @@ from hapbridge.ttlock.errors import (
     PermissionDeniedError,
     ServerError,
     TransportError,
+    UnknownError,
     UnreachableError,
 )
 from hapbridge.ttlock.models import OpenState, PasscodeType
@@ -395,11 +398,181 @@ async def test_secrets_never_logged(
         entry["refresh_token"],
         lock.lock_data,
         lock.admin_pwd,
+        lock.lock_key,
+        lock.aes_key,
     ]
     text = caplog.text + "\n".join(errors) + repr(client) + repr(client.tokens._credentials)
     assert "HTTP Request" in caplog.text  # the library did log its requests
     for secret in secrets:
         assert secret and secret not in text
+
+
+# -- every errcode of the table, answered over HTTP ------------------------------------
+
+AUTH_CODES = {code for code, info in ERRCODES.items() if info.kind is AuthError}
+RETRIED = (BusyError, ServerError)
+
+
+@pytest.mark.parametrize("code", sorted(set(ERRCODES) - AUTH_CODES))
+async def test_each_errcode_is_its_kind_with_its_advice(
+    make_client: Factory, sim: SimulatorServer, code: int
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = make_client(retries=2)
+    await client.list_locks()
+    info = ERRCODES[code]
+    sim.config.scripted_errcodes["/v3/lock/detail"] = [code] * 3
+    with pytest.raises(info.kind) as caught:
+        await client.lock_detail(lock_id)
+    assert caught.value.errcode == code
+    assert str(caught.value) == f"{info.message} (TTLock error {code})"
+    expected = 3 if issubclass(info.kind, RETRIED) else 1  # 1 + maximumApiRetry, or once
+    assert sim.world.calls["/v3/lock/detail"] == expected
+
+
+@pytest.mark.parametrize("code", [-3003, -3037, 1, 90000])
+async def test_retryable_errcodes_succeed_when_they_pass(
+    make_client: Factory, sim: SimulatorServer, code: int
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = make_client(retries=3)
+    sim.config.scripted_errcodes["/v3/lock/detail"] = [code, code]
+    assert (await client.lock_detail(lock_id)).lock_id == lock_id
+    assert sim.world.calls["/v3/lock/detail"] == 3
+
+
+@pytest.mark.parametrize("code", sorted(AUTH_CODES))
+async def test_refused_token_is_renewed_once_then_given_up(
+    make_client: Factory, sim: SimulatorServer, code: int
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = make_client(retries=3)
+    await client.list_locks()
+    sim.config.scripted_errcodes["/v3/lock/detail"] = [code]
+    assert (await client.lock_detail(lock_id)).lock_id == lock_id
+    assert client.tokens.refreshes == 1
+    sim.config.scripted_errcodes["/v3/lock/detail"] = [code, code]
+    with pytest.raises(AuthError):
+        await client.lock_detail(lock_id)
+    assert client.tokens.refreshes == 2  # one renewal per call, never a loop
+
+
+async def test_unknown_errcode_keeps_the_clouds_words(
+    make_client: Factory, sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    sim.config.scripted_errcodes["/v3/lock/unlock"] = [-9999]
+    with pytest.raises(UnknownError, match=r"TTLock error -9999: failed or means no"):
+        await make_client().unlock(lock_id)
+    assert sim.world.calls["/v3/lock/unlock"] == 1
+
+
+async def test_a_skewed_clock_is_a_configuration_error(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    client = tapped(clock=lambda: time.time() - 3600)
+    with pytest.raises(ConfigurationError, match="80000"):
+        await client.list_locks()
+    assert sim.world.errcodes[80000] == 1  # not retried: the clock will not fix itself
+
+
+async def test_every_attempt_carries_a_fresh_date(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    dates: list[int] = []
+
+    async def record_dates(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == "/v3/lock/unlock":
+            dates.append(int(form_of(request)["date"]))
+        return await forward(request)
+
+    client = tapped(record_dates, retries=3)
+    sim.config.scripted_errcodes["/v3/lock/unlock"] = [-3003, -3003]
+    await client.unlock(lock_id)
+    assert len(dates) == 3
+    assert dates == sorted(set(dates))  # three different, increasing
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "attempts"),
+    [
+        (httpx.Response(200, text="<html>maintenance</html>"), ServerError, 3),
+        (httpx.Response(429, text="<html>slow down</html>"), ServerError, 3),
+        (httpx.Response(200, json=[1, 2]), ServerError, 3),
+    ],
+    ids=["non-json-200", "http-429", "json-not-an-object"],
+)
+async def test_odd_answers_join_the_hierarchy(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer,
+    answer: httpx.Response, kind: type[Exception], attempts: int,
+) -> None:
+    sent: list[int] = []
+
+    async def odd(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == "/v3/lock/list":
+            sent.append(1)
+            return answer
+        return await forward(request)
+
+    with pytest.raises(kind):
+        await tapped(odd, retries=2).list_locks()
+    assert len(sent) == attempts
+
+
+async def test_http_401_on_a_call_renews_the_token(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    refused: list[int] = []
+
+    async def unauthorized_once(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == "/v3/lock/list" and not refused:
+            refused.append(1)
+            return httpx.Response(401, json={"error": "invalid_token"})
+        return await forward(request)
+
+    client = tapped(unauthorized_once)
+    assert await client.list_locks()
+    assert client.tokens.refreshes == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "call"),
+    [
+        ("/v3/lock/queryElectricQuantity", {}, "query_battery"),
+        ("/v3/lock/queryOpenState", {"state": "open"}, "query_open_state"),
+        ("/v3/lock/detail", {"lockAlias": "x"}, "lock_detail"),
+        ("/v3/lock/getPassageModeConfig", {"passageMode": 1, "weekDays": "[1,"},
+         "get_passage_mode"),
+        ("/v3/gateway/listByLock", {"list": [{"rssi": -50}]}, "lock_gateways"),
+    ],
+)
+async def test_malformed_answers_are_ttlock_errors(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer, path: str, body: object,
+    call: str,
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+
+    async def malformed(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == path:
+            return httpx.Response(200, json=body)
+        return await forward(request)
+
+    with pytest.raises(UnknownError, match=f"unexpected answer to {path}"):
+        await getattr(tapped(malformed), call)(lock_id)
+
+
+async def test_transport_errors_do_not_chain_the_request(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    """httpx's exception holds the request (URL with the token, the login form): it must
+    not ride along as the context of our error."""
+    async def drop(request: httpx.Request, forward: Forward) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(TransportError) as caught:
+        await tapped(drop, retries=0).list_locks()
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
 
 
 # -- test plumbing: the real transport with a hook in front ------------------------------
@@ -588,6 +761,27 @@ async def test_transient_refresh_failure_keeps_the_valid_token(
     with pytest.raises(ServerError, match="HTTP 502"):
         await client.list_locks()
     assert client.tokens.logins == 1  # a cloud outage is no reason for a password login
+
+
+async def test_refused_token_with_refresh_briefly_down_is_renewed_on_retry(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    """The cloud refuses the token (10004) and the refresh meets a 502 once: the retry must
+    refresh again, not send the refused token a second time and give up."""
+    failed: list[int] = []
+
+    async def refresh_down_once(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if is_refresh(request) and not failed:
+            failed.append(1)
+            return httpx.Response(502, text="<html>bad gateway</html>")
+        return await forward(request)
+
+    client = tapped(refresh_down_once, retries=2)
+    await client.list_locks()
+    sim.world.expire_all_tokens()  # the client's clock still thinks the token is fine
+    assert await client.list_locks()
+    assert (len(failed), client.tokens.refreshes, client.tokens.logins) == (1, 1, 1)
+    assert sim.world.errcodes[10004] == 1  # the refused token was sent once, not again
 
 
 # -- tokens shared between processes -----------------------------------------------------

@@ -6,7 +6,7 @@ A plain mutable dataclass on purpose: tests flip ``busy_rate``, ``latency`` or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -26,3 +26,7 @@ class SimConfig:
     username: str = "demo@hapbridge.local"
     password: str = "hapbridge-demo"  # plain; the API receives its md5, hex lowercase
     max_clock_skew: float = 300.0  # seconds; a `date` farther off answers 80000
+    # path -> errcodes answered, one per request (after the client/token/date checks),
+    # before the endpoint runs: the cloud's rarer answers (30006, 30008, -2025, 90000...)
+    # on demand. An emptied list means normal answers again.
+    scripted_errcodes: dict[str, list[int]] = field(default_factory=dict)

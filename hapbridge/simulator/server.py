@@ -139,6 +139,8 @@ class SimulatorServer:
             params = await _params(request)
             try:
                 uid = self._authenticate(params)
+                if scripted := self.config.scripted_errcodes.get(request.path):
+                    raise ApiError(scripted.pop(0))
                 call = Call(params, self.world, self.physics, self.config, uid)
                 return web.json_response(await route.handler(call))
             except ApiError as err:

@@ -146,8 +146,9 @@ class World:
     gateways: dict[int, SimGateway] = field(default_factory=dict)
     passcodes: dict[int, dict[int, SimPasscode]] = field(default_factory=dict)  # by lock
     records: dict[int, list[SimRecord]] = field(default_factory=dict)  # by lock, oldest first
-    access_tokens: dict[str, tuple[int, float]] = field(default_factory=dict)  # -> uid, expiry
-    refresh_tokens: dict[str, tuple[int, str]] = field(default_factory=dict)  # -> uid, access
+    # token -> (uid, expiry) and refresh token -> (uid, access token); kept out of repr
+    access_tokens: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
+    refresh_tokens: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
     calls: Counter[str] = field(default_factory=Counter)  # requests by path
     errcodes: Counter[int] = field(default_factory=Counter)  # nonzero errcodes answered
     rng: random.Random = field(init=False, repr=False)

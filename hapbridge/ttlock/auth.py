@@ -22,7 +22,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hapbridge.errors import HapbridgeError
@@ -148,7 +148,11 @@ class TokenManager:
         token = self._token
         if token is not None and token.access_token != stale_access_token:
             return
-        await self._shared(lambda: self._renew(token, refused=True))
+        renewed = await self._shared(lambda: self._renew(token, refused=True))
+        if renewed.access_token == stale_access_token:
+            # We joined a proactive renewal that kept the token after a transient failure;
+            # the cloud has refused that token, so renew for ourselves.
+            await self._shared(lambda: self._renew(renewed, refused=True))
 
     async def login(self) -> Token:
         """A password login (or the outcome of the renewal already in flight)."""
@@ -200,6 +204,10 @@ class TokenManager:
                     _LOGGER.info("TTLock token refresh failed (%s); logging in again with "
                                  "the password", err)
                 elif refused or token.expired(now):
+                    if refused:
+                        # Never hand the refused token out again: the caller's retry (the
+                        # outage may be over by then) must renew, not send it once more.
+                        self._token = replace(token, expires_at=0.0)
                     raise
                 else:
                     self._refresh_not_before = now + REFRESH_RETRY_SECONDS
@@ -220,7 +228,7 @@ class TokenManager:
         )
         token = self._token_from(answer, uid=None)
         self.logins += 1
-        self._save(token)
+        await asyncio.to_thread(self._save, token)  # flock + fsync: not on the event loop
         _LOGGER.info("Logged in to the TTLock cloud as %s", creds.username)
         return token
 
@@ -237,7 +245,7 @@ class TokenManager:
         new = self._token_from(answer, uid=token.uid)
         self.refreshes += 1
         self._refresh_not_before = 0.0
-        self._save(new)
+        await asyncio.to_thread(self._save, new)
         _LOGGER.debug("Refreshed the TTLock access token")
         return new
 

@@ -18,7 +18,8 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self, TypeVar
@@ -28,7 +29,7 @@ import httpx
 from hapbridge.redact import install_log_redaction
 from hapbridge.storage import Storage
 from hapbridge.ttlock.auth import Credentials, TokenManager
-from hapbridge.ttlock.errors import AuthError, TTLockError
+from hapbridge.ttlock.errors import AuthError, TTLockError, UnknownError
 from hapbridge.ttlock.models import (
     Gateway,
     GatewayLock,
@@ -45,7 +46,7 @@ from hapbridge.ttlock.models import (
     to_ms,
 )
 from hapbridge.ttlock.retry import RetryPolicy
-from hapbridge.ttlock.transport import bad_url_error, exchange
+from hapbridge.ttlock.transport import OAUTH_PATH, bad_url_error, exchange
 from hapbridge.ttlock.usage import UsageCounter
 
 _LOGGER = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class TTLockClient:
 
     async def _oauth(self, form: dict[str, str]) -> dict[str, Any]:
         """One OAuth exchange, deliberately without retries (see the module docstring)."""
-        return await self._send("POST", "/oauth2/token", form)
+        return await self._send("POST", OAUTH_PATH, form)
 
     async def _send(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
         self.usage.record(path)
@@ -214,13 +215,14 @@ class TTLockClient:
         seen: set[object] = set()
         for page in range(1, MAX_PAGES + 1):
             answer = await self.call("GET", path, pageNo=page, pageSize=page_size, **params)
-            batch = answer.get("list") or []
+            with answer_of(path):
+                batch = [item for item in answer.get("list") or [] if isinstance(item, dict)]
+                pages = int(answer.get("pages") or 0)
+                total = int(answer.get("total") or 0)
             fresh = [item for item in batch if not _seen_before(item.get(id_key), seen)]
             items.extend(fresh)
             if limit is not None and len(items) >= limit:
                 return items[:limit]
-            pages = int(answer.get("pages") or 0)
-            total = int(answer.get("total") or 0)
             if not fresh or page >= pages or (total and len(items) >= total):
                 return items
         _LOGGER.warning("%s: stopped after %d pages (%d items)", path, MAX_PAGES, len(items))
@@ -241,7 +243,9 @@ class TTLockClient:
         return (await self.lock_listing(alias=alias)).locks
 
     async def lock_detail(self, lock_id: int) -> LockDetail:
-        return LockDetail.from_api(await self.call("GET", "/v3/lock/detail", lockId=lock_id))
+        answer = await self.call("GET", "/v3/lock/detail", lockId=lock_id)
+        with answer_of("/v3/lock/detail"):
+            return LockDetail.from_api(answer)
 
     async def unlock(self, lock_id: int) -> None:
         """Send unlock through the gateway; success means the command went out."""
@@ -252,13 +256,14 @@ class TTLockClient:
 
     async def query_open_state(self, lock_id: int) -> LockState:
         """Live state through the gateway: costs lock battery and seconds."""
-        return LockState.from_api(
-            await self.call("GET", "/v3/lock/queryOpenState", lockId=lock_id)
-        )
+        answer = await self.call("GET", "/v3/lock/queryOpenState", lockId=lock_id)
+        with answer_of("/v3/lock/queryOpenState"):
+            return LockState.from_api(answer)
 
     async def query_battery(self, lock_id: int) -> int:
         answer = await self.call("GET", "/v3/lock/queryElectricQuantity", lockId=lock_id)
-        return int(answer["electricQuantity"])
+        with answer_of("/v3/lock/queryElectricQuantity"):
+            return int(answer["electricQuantity"])
 
     async def set_auto_lock_time(self, lock_id: int, seconds: int) -> None:
         await self.call(
@@ -267,9 +272,9 @@ class TTLockClient:
         )
 
     async def get_passage_mode(self, lock_id: int) -> PassageModeConfig:
-        return PassageModeConfig.from_api(
-            await self.call("GET", "/v3/lock/getPassageModeConfig", lockId=lock_id)
-        )
+        answer = await self.call("GET", "/v3/lock/getPassageModeConfig", lockId=lock_id)
+        with answer_of("/v3/lock/getPassageModeConfig"):
+            return PassageModeConfig.from_api(answer)
 
     async def configure_passage_mode(
         self,
@@ -300,15 +305,18 @@ class TTLockClient:
 
     async def list_gateways(self) -> list[Gateway]:
         items = await self._pages("/v3/gateway/list", GATEWAY_PAGE_SIZE, "gatewayId")
-        return [Gateway.from_api(item) for item in items]
+        with answer_of("/v3/gateway/list"):
+            return [Gateway.from_api(item) for item in items]
 
     async def gateway_locks(self, gateway_id: int) -> list[GatewayLock]:
         answer = await self.call("GET", "/v3/gateway/listLock", gatewayId=gateway_id)
-        return [GatewayLock.from_api(item) for item in answer.get("list") or []]
+        with answer_of("/v3/gateway/listLock"):
+            return [GatewayLock.from_api(item) for item in answer.get("list") or []]
 
     async def lock_gateways(self, lock_id: int) -> list[LockGateway]:
         answer = await self.call("GET", "/v3/gateway/listByLock", lockId=lock_id)
-        return [LockGateway.from_api(item) for item in answer.get("list") or []]
+        with answer_of("/v3/gateway/listByLock"):
+            return [LockGateway.from_api(item) for item in answer.get("list") or []]
 
     # -- passcodes --------------------------------------------------------------------
 
@@ -348,7 +356,8 @@ class TTLockClient:
                 raise
             _LOGGER.info("passcode add: %s, but the code is on the lock (id %d)", err, found)
             return found
-        return int(answer["keyboardPwdId"])
+        with answer_of("/v3/keyboardPwd/add"):
+            return int(answer["keyboardPwdId"])
 
     async def _added_anyway(self, lock_id: int, code: str, name: str | None) -> int | None:
         """The id of ``code`` (named ``name``) on the lock, if it is there; None if unknown."""
@@ -381,9 +390,10 @@ class TTLockClient:
             startDate=to_ms(start),
             endDate=to_ms(end) if end else None,
         )
-        return GeneratedPasscode(
-            passcode_id=int(answer["keyboardPwdId"]), code=str(answer["keyboardPwd"])
-        )
+        with answer_of("/v3/keyboardPwd/get"):
+            return GeneratedPasscode(
+                passcode_id=int(answer["keyboardPwdId"]), code=str(answer["keyboardPwd"])
+            )
 
     async def change_passcode(
         self,
@@ -427,7 +437,8 @@ class TTLockClient:
             searchStr=search or None,
             orderBy=1,
         )
-        return [Passcode.from_api(item, lock_id) for item in items]
+        with answer_of("/v3/lock/listKeyboardPwd"):
+            return [Passcode.from_api(item, lock_id) for item in items]
 
     # -- records ----------------------------------------------------------------------
 
@@ -449,7 +460,8 @@ class TTLockClient:
             startDate=to_ms(since) if since else None,
             endDate=to_ms(until) if until else None,
         )
-        return [LockRecord.from_api(item, lock_id) for item in items]
+        with answer_of("/v3/lockRecord/list"):
+            return [LockRecord.from_api(item, lock_id) for item in items]
 
 
 def _seen_before(ident: object, seen: set[object]) -> bool:
@@ -460,3 +472,26 @@ def _seen_before(ident: object, seen: set[object]) -> bool:
         return True
     seen.add(ident)
     return False
+
+
+@contextmanager
+def answer_of(path: str) -> Iterator[None]:
+    """Turn a malformed answer (a missing key, a wrong type) into a TTLockError.
+
+    Callers handle one family of errors; a KeyError from deep in the parsing would pass
+    them by and, in the bridge, end a task that should only have logged a failed poll.
+    Only the kind of problem is named, never a value (it could be key material).
+    """
+    failure: TTLockError | None = None
+    try:
+        yield
+    except KeyError as err:
+        failure = UnknownError(
+            f"the TTLock cloud sent an unexpected answer to {path} (no {err}); "
+            "try again later, and report it if it persists", path=path)
+    except (TypeError, ValueError, AttributeError) as err:
+        failure = UnknownError(
+            f"the TTLock cloud sent an unexpected answer to {path} ({type(err).__name__}); "
+            "try again later, and report it if it persists", path=path)
+    if failure is not None:
+        raise failure

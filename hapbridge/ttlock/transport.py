@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from hapbridge.ttlock.errors import (
+    AuthError,
     ConfigurationError,
     ServerError,
     TransportError,
@@ -24,6 +25,7 @@ from hapbridge.ttlock.errors import (
 _LOGGER = logging.getLogger(__name__)
 
 CHECK_URL = "check baseUrl/region in the config"
+OAUTH_PATH = "/oauth2/token"
 # What httpx (or the socket layer under it) raises for a URL it cannot use: a port out of
 # range surfaces as OverflowError/ValueError, sometimes wrapped in an ExceptionGroup by anyio.
 _BAD_URL_ERRORS = (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, OverflowError)
@@ -41,33 +43,41 @@ def bad_url_error(base_url: object, err: BaseException, path: str | None = None)
 async def _request(
     http: httpx.AsyncClient, method: str, path: str, params: dict[str, Any]
 ) -> httpx.Response:
+    """Send, or raise a TTLockError that does not chain httpx's exception.
+
+    The error is raised after the ``except`` block on purpose: ``raise ... from None`` only
+    hides the context, and httpx's exception keeps the request (the URL with the access
+    token, or the login form with the client secret) for any tool that walks the chain.
+    """
     try:
         if method == "GET":
             return await http.get(path, params=params)
         return await http.post(path, data=params)
     except httpx.TimeoutException as err:
-        raise TransportError(
+        failure: TTLockError = TransportError(
             f"the TTLock cloud did not answer in time ({path})",
             path=path,
             not_executed=isinstance(err, httpx.ConnectTimeout | httpx.PoolTimeout),
-        ) from None
+        )
     except _BAD_URL_ERRORS as err:
-        raise bad_url_error(http.base_url, err, path) from None
+        failure = bad_url_error(http.base_url, err, path)
     except httpx.HTTPError as err:
-        raise TransportError(
+        failure = TransportError(
             f"cannot reach the TTLock cloud ({type(err).__name__}); check the network",
             path=path,
             not_executed=isinstance(err, httpx.ConnectError),
-        ) from None
+        )
     except ExceptionGroup as group:
         _, other = group.split(_BAD_URL_ERRORS)
         if other is None:
-            raise bad_url_error(http.base_url, group.exceptions[0], path) from None
-        raise TransportError(
-            f"cannot reach the TTLock cloud ({type(other.exceptions[0]).__name__}); "
-            "check the network",
-            path=path,
-        ) from None
+            failure = bad_url_error(http.base_url, group.exceptions[0], path)
+        else:
+            failure = TransportError(
+                f"cannot reach the TTLock cloud ({type(other.exceptions[0]).__name__}); "
+                "check the network",
+                path=path,
+            )
+    raise failure
 
 
 def _redirect_or_refusal(response: httpx.Response, path: str) -> ConfigurationError:
@@ -97,6 +107,8 @@ async def exchange(
     status = response.status_code
     if status >= 500:
         raise ServerError(f"the TTLock cloud failed (HTTP {status})", path=path)
+    if status == 429:  # a rate limiter in front of the API: it passes, so wait and retry
+        raise ServerError("the TTLock cloud is limiting the request rate (HTTP 429)", path=path)
     if 300 <= status < 400:
         raise _redirect_or_refusal(response, path)
     try:
@@ -121,6 +133,8 @@ async def exchange(
         raise error_for(code, str(body.get("errmsg") or ""), path=path)
     if status >= 400:
         detail = body.get("error_description") or body.get("errmsg") or body.get("error")
+        if status == 401 and path != OAUTH_PATH:  # OAuth-style refusal of the access token
+            raise AuthError(f"the TTLock cloud refused the access token ({detail})", path=path)
         raise UnknownError(
             f"the TTLock cloud refused the request (HTTP {status}: {detail})", path=path
         )
