@@ -468,6 +468,21 @@ async def test_add_reads_times_in_each_locks_time_zone(
     assert "2030-12-24 09:00" in listed.out
 
 
+async def test_times_with_an_offset_are_shown_as_typed(
+    hb: Run, sim: SimulatorServer, new_york: None
+) -> None:
+    garage = lock_named(sim, "Garage")
+    result = await hb("passcodes", "add", "Garage", "--code", "314159",
+                      "--start", "2030-12-24T15:00+01:00", "--end", "2030-12-27T11:00+01:00")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == (
+        "Passcode 314159, valid from 2030-12-24 15:00 to 2030-12-27 11:00, "
+        "times in the offset you gave (UTC+01:00)")
+    (stored,) = sim.world.passcodes[garage.lock_id].values()
+    assert stored.start_date == ms(datetime.fromisoformat("2030-12-24T14:00+00:00"))
+    assert sim.world.calls["/v3/lock/detail"] == 0  # an explicit offset needs no zone
+
+
 async def test_passcode_times_follow_the_lock_on_a_utc_machine(
     hb: Run, sim: SimulatorServer, utc_machine: None
 ) -> None:
@@ -546,15 +561,20 @@ async def test_add_duplicate_code(hb: Run, sim: SimulatorServer) -> None:
         (["--code", "1234567890"], "4 to 9 digits", True),
         (["--start", "+1"], "go together", True),
         (["--start", "24/12/2030", "--end", "+2"], "not a time", True),
-        # these need the lock's time zone: checked after lock/detail, before any command
-        (["--start", "2020-01-01T10:00", "--end", "2020-01-02T10:00"], "in the past", False),
-        (["--start", "+1", "--end", "+0"], "must be after --start", False),
+        # past in every time zone, or wrong in any: refused before the first call
+        (["--start", "2020-01-01T10:00", "--end", "2020-01-02T10:00"], "in the past", True),
+        (["--start", "+1", "--end", "+0"], "must be after --start", True),
+        (["--start", "now", "--end", "2020-01-05"], "in the past", True),
+        (["--code", "271828", "--name", "Smith\nJones"], "printable", True),
+        (["--code", "271828", "--name", "  "], "cannot be empty", True),
+        # past in some zones only: needs the lock's zone (lock/detail), still before a command
+        (["--start", "-0.1", "--end", "+1"], "in the past", False),
     ],
 )
 async def test_add_refuses_bad_input_before_any_command(
     hb: Run, sim: SimulatorServer, extra: list[str], message: str, typed: bool
 ) -> None:
-    argv = [later(days=int(x[1:])) if x.startswith("+") else x for x in extra]
+    argv = [later(days=float(x)) if x[:1] in "+-" and x[1:2].isdigit() else x for x in extra]
     result = await hb("passcodes", "add", "Garage", *argv)
     assert result.code == 2
     assert message in result.err and result.err.startswith("hapbridge: error: ")

@@ -9,16 +9,21 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-from datetime import datetime, timedelta
+import unicodedata
+from datetime import datetime, timedelta, timezone
 
 from hapbridge.cli.admin.errors import AdminUsageError
-from hapbridge.cli.admin.timeparse import LOCAL, Zone, format_time
+from hapbridge.cli.admin.timeparse import LOCAL, TypedTime, Zone, format_time
 from hapbridge.ttlock.models import Passcode, PasscodeType
 
 CODE_RE = re.compile(r"[0-9]{4,9}")
 RANDOM_LENGTH = 6
 # A start typed to the minute ("15:00") is a few seconds old by the time it is checked.
 START_GRACE = timedelta(minutes=1)
+# Where on Earth a lock's clock may be: a wall time is past everywhere once it is past at
+# UTC-12, the last zone to reach it.
+LAST_ZONE = timezone(timedelta(hours=-12))
+NAME_MAX = 100
 
 TYPE_NAMES: dict[PasscodeType, str] = {
     kind: kind.name.lower().replace("_", "-") for kind in PasscodeType
@@ -93,6 +98,42 @@ def validate_window(
         raise AdminUsageError(
             f"--end ({format_time(end, zone)}) is in the past: the code would never work"
         )
+
+
+def precheck_window(
+    start: TypedTime | None, end: TypedTime | None, *, now: datetime, future_start: bool
+) -> None:
+    """What is wrong in every time zone, checked before the lock's zone is known (a cloud
+    call): --end not after --start (both typed the same way), a time past even at UTC-12."""
+    def latest(typed: TypedTime) -> datetime:  # range-checked; 'now' is now
+        return typed.at(Zone(LAST_ZONE, "UTC-12:00"), clock=lambda: now)
+
+    if start is not None and end is not None:
+        walls = (start.wall, end.wall)
+        comparable = (None not in walls and
+                      (start.wall.tzinfo is None) == (end.wall.tzinfo is None))  # type: ignore[union-attr]
+        if comparable and end.wall <= start.wall:  # type: ignore[operator]
+            raise AdminUsageError(f"--end ({end.text}) must be after --start ({start.text})")
+    if future_start and start is not None and latest(start) < now - START_GRACE:
+        raise AdminUsageError(
+            f"--start ({start.text}) is in the past; use a later time or 'now'")
+    if end is not None and latest(end) <= now:
+        raise AdminUsageError(
+            f"--end ({end.text}) is in the past: the code would never work")
+
+
+def validate_name(name: str | None) -> str | None:
+    """A name the lock's app and our tables can show: printable, one line, not empty."""
+    if name is None:
+        return None
+    name = unicodedata.normalize("NFC", name.strip())
+    if not name:
+        raise AdminUsageError("--name: give a name (it cannot be empty)")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise AdminUsageError("--name: use printable characters only (no tabs or newlines)")
+    if len(name) > NAME_MAX:
+        raise AdminUsageError(f"--name: at most {NAME_MAX} characters, not {len(name)}")
+    return name
 
 
 def check_pair(start: object, end: object, *, pair: bool = True) -> None:

@@ -13,10 +13,12 @@ from hapbridge.cli.admin.codes import (
     NEEDS_END,
     RANDOM_TYPES,
     check_pair,
+    precheck_window,
     random_code,
     status,
     type_name,
     validate_code,
+    validate_name,
     validate_window,
 )
 from hapbridge.cli.admin.common import LOCK_HELP, TIME_HELP, add_parser, together, with_client
@@ -31,6 +33,7 @@ from hapbridge.cli.admin.timeparse import (
     lock_zone,
     now,
     read_time,
+    typed_zone,
 )
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -201,10 +204,13 @@ class Window:
         return self.zone.name if self.zone else None
 
 
-def _typed(args: argparse.Namespace) -> tuple[TypedTime | None, TypedTime | None]:
-    """--start and --end checked as text, before any cloud call."""
+def _typed(
+    args: argparse.Namespace, *, future_start: bool
+) -> tuple[TypedTime | None, TypedTime | None]:
+    """--start and --end checked as text and in every time zone, before any cloud call."""
     start = read_time(args.start, option="--start") if args.start else None
     end = read_time(args.end, option="--end") if args.end else None
+    precheck_window(start, end, now=now(), future_start=future_start)
     return start, end
 
 
@@ -223,7 +229,7 @@ async def _windows(
         details = await together(*(client.lock_detail(lock.lock_id) for lock in locks))
         zones: list[Zone | None] = [lock_zone(d.timezone_offset_ms) for d in details]
     else:
-        zones = [None] * len(locks)
+        zones = [typed_zone(start, end)] * len(locks)
     windows = [
         Window(start.at(zone or LOCAL) if start else None,
                end.at(zone or LOCAL) if end else None, zone)
@@ -244,7 +250,8 @@ async def _windows(
 async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     # Everything the user typed is checked before the first (slow, gateway) call.
     code = validate_code(args.code) if args.code is not None else random_code()
-    start, end = _typed(args)
+    name = validate_name(args.name)
+    start, end = _typed(args, future_start=True)
     check_pair(start, end)
     locks = await resolve_locks(client, args.locks)
     windows = await _windows(client, locks, start, end, future_start=True)
@@ -258,7 +265,7 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
                                "time_zone": window.time_zone}
         try:
             row["passcode_id"] = await client.add_passcode(
-                lock.lock_id, code, name=args.name, start=window.start, end=window.end
+                lock.lock_id, code, name=name, start=window.start, end=window.end
             )
             row["ok"] = True
         except HapbridgeError as err:
@@ -269,13 +276,13 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     kind = "period" if start else "permanent"
     same = len({(w.start, w.end, w.zone) for w in windows}) == 1
     if args.json:
-        print_json({"code": code, "name": args.name, "type": kind,
+        print_json({"code": code, "name": name, "type": kind,
                     "start": windows[0].start if same else None,
                     "end": windows[0].end if same else None,
                     "results": [{k: v for k, v in r.items() if k != "result"} for r in rows]})
     else:
         chosen = " (chosen at random)" if args.code is None else ""
-        label = f" '{args.name}'" if args.name else ""
+        label = f" '{name}'" if name else ""
         first = windows[0]
         validity = "permanent" if not start else f"valid {first.span()}" + (
             first.zone_note() if same else ", times in each lock's own time zone")
@@ -293,7 +300,8 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
 
 async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     kind = RANDOM_TYPES[args.type]
-    start, end = _typed(args)  # --start is required by the parser
+    name = validate_name(args.name)
+    start, end = _typed(args, future_start=True)  # --start is required by the parser
     if kind in NEEDS_END and end is None:
         raise AdminUsageError(f"--type {args.type} needs --end")
     if kind not in NEEDS_END and end is not None:
@@ -306,11 +314,11 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     (window,) = await _windows(client, [lock], start, end, future_start=True, pair=False)
     assert window.start is not None
     generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
-                                               end=window.end, name=args.name)
+                                               end=window.end, name=name)
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,
                     "passcode_id": generated.passcode_id, "code": generated.code,
-                    "type": args.type, "name": args.name, "start": window.start,
+                    "type": args.type, "name": name, "start": window.start,
                     "end": window.end,
                     "time_zone": window.time_zone})
         return 0
@@ -327,13 +335,14 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     if args.name is None and args.code is None and args.start is None and args.end is None:
         raise AdminUsageError("nothing to change: give --name, --code or --start/--end")
     code = validate_code(args.code) if args.code is not None else None
-    start, end = _typed(args)
+    name = validate_name(args.name)
+    start, end = _typed(args, future_start=False)
     check_pair(start, end)
     lock = await resolve_lock(client, args.lock)
     (window,) = await _windows(client, [lock], start, end, future_start=False)
-    await client.change_passcode(lock.lock_id, args.passcode_id, name=args.name, code=code,
+    await client.change_passcode(lock.lock_id, args.passcode_id, name=name, code=code,
                                  start=window.start, end=window.end)
-    changed = [what for what, value in (("name", args.name), ("code", code),
+    changed = [what for what, value in (("name", name), ("code", code),
                                         ("validity", start)) if value is not None]
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,

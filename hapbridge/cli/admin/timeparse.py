@@ -99,6 +99,17 @@ class TypedTime:
         return in_range(lambda: _place(wall, zone), self.text, self.option)
 
 
+def typed_zone(*typed: TypedTime | None) -> Zone | None:
+    """The zone of the first time typed with an explicit offset: the times are shown back in
+    it, as typed, not converted to this machine's time (None when no time has an offset)."""
+    for item in typed:
+        if item is not None and item.wall is not None and item.wall.tzinfo is not None:
+            offset = item.wall.utcoffset()
+            if offset is not None:
+                return Zone(timezone(offset), f"the offset you gave ({offset_text(offset)})")
+    return None
+
+
 def _place(wall: datetime, zone: Zone) -> datetime:
     if wall.tzinfo is not None:
         return wall
