@@ -15,6 +15,8 @@ from pyhap.accessory import Accessory
 from pyhap.characteristic import Characteristic
 from pyhap.const import CATEGORY_DOOR_LOCK
 
+from accessories.homekit_name import homekit_name
+
 _LOGGER = logging.getLogger(__name__)
 
 # HomeKit LockCurrentState / LockTargetState values.
@@ -50,7 +52,7 @@ class TTLockLock(Accessory):
         firmware: str = "",
         low_battery_threshold: int = 20,
     ) -> None:
-        super().__init__(driver, name, aid=aid)
+        super().__init__(driver, homekit_name(name, f"Lock {lock_id}"), aid=aid)
         self.lock_id = lock_id
         self._on_target = on_target
         self._low_battery_threshold = low_battery_threshold
@@ -138,8 +140,8 @@ class TTLockLock(Accessory):
     def set_info(self, *, name: str | None = None, model: str = "", firmware: str = "") -> None:
         """Details that arrive after publishing (values only: the layout hash is unchanged)."""
         if name:
-            self.display_name = name
-            self._name.set_value(name)
+            self.display_name = homekit_name(name, f"Lock {self.lock_id}")
+            self._name.set_value(self.display_name)
         if model:
             self._model.set_value(model)
         if firmware:

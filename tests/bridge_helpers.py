@@ -250,7 +250,7 @@ class FakeCloud:
         await self._call("lock", lock_id)
         self.states[lock_id] = OpenState.LOCKED
 
-    async def query_open_state(self, lock_id: int) -> LockState:
+    async def query_open_state(self, lock_id: int, *, retries: int | None = None) -> LockState:
         await self._call("query", lock_id)
         return LockState(self.states.get(lock_id, OpenState.LOCKED))
 

@@ -44,6 +44,7 @@ def test_pair_info_prints_code_and_qr_and_writes_svg(tmp_path: Path, capsys) -> 
     assert identity["pincode"] in out and "X-HM://" in out
     assert "\u2588" in out or "\x1b[" in out  # the terminal QR code
     assert svg.read_text().lstrip().startswith("<?xml")
+    assert svg.stat().st_mode & 0o777 == 0o600  # it carries the setup code
     assert main(["-U", str(tmp_path), "pair-info"]) == 0
     assert identity["pincode"] in capsys.readouterr().out  # same code every time
 
@@ -58,7 +59,10 @@ async def test_reset_pairing_forgets_pairings(sim: SimulatorServer, tmp_path: Pa
     assert json.loads((storage / "accessory.state").read_text())["paired_clients"]
     assert main(["-U", str(storage), "reset-pairing"]) == 0
     assert "Removed 1 pairing" in capsys.readouterr().out
-    assert json.loads((storage / "accessory.state").read_text())["paired_clients"] == {}
+    state = json.loads((storage / "accessory.state").read_text())
+    assert all(state[key] == {} for key in ("paired_clients", "client_properties",
+                                            "client_uuid_to_bytes", "accessory_states"))
+    assert state["private_key"] and state["mac"]  # the bridge's own identity stays
     assert main(["-U", str(storage), "pair-info"]) == 0
     assert "X-HM://" in capsys.readouterr().out  # unpaired again: the QR code is back
 
@@ -96,6 +100,38 @@ def test_run_demo_prints_qr_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     assert "serving 6 locks" in output and f"port {port}" in output, output
     assert proc.returncode == 0, output
     assert "Traceback" not in output, output
+
+
+def test_ctrl_c_while_the_cloud_hangs_at_start_stops_at_once(tmp_path: Path) -> None:
+    """The cloud accepts the connection and never answers: Ctrl-C must not wait out the
+    start-up timeout, nor publish and advertise the bridge first."""
+    with socket.socket() as silent:
+        silent.bind((LOOPBACK, 0))
+        silent.listen(8)
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({
+            "bridge": {"name": "Hung", "port": free_port(), "bind": [LOOPBACK]},
+            "platforms": [{"platform": "TTLock", "clientid": "id", "clientsecret": "secret",
+                           "username": "user", "password": "pw",
+                           "baseUrl": f"http://{LOOPBACK}:{silent.getsockname()[1]}"}],
+        }))
+        config.chmod(0o600)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hapbridge", "-U", str(tmp_path), "-c", str(config), "run"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            time.sleep(2.0)  # well inside the 15 s the bridge waits for the cloud
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGINT)
+            output, _ = proc.communicate(timeout=10)  # before the start-up timeout ends
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, output
+    assert "serving" not in output and "publishing" not in output, output
+    assert "serving" not in output and "Traceback" not in output, output
 
 
 @pytest.mark.skipif(not lo_has_multicast(),

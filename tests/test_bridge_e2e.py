@@ -24,6 +24,7 @@ from tests.bridge_helpers import (
     EventLog,
     accessories,
     aids_by_serial,
+    apply_listing,
     char_iid,
     char_value,
     free_port,
@@ -200,7 +201,13 @@ async def test_restart_keeps_pairing_and_aids_across_list_changes(
     try:
         again = reconnect(pairing)  # no new pair-setup: the old keys still work
         after = aids_by_serial(await accessories(again))
-        assert locks[0].mac not in after
+        hub = server.hub
+        assert hub is not None
+        # missing from one list: still there as No Response; from a second: gone
+        assert after[locks[0].mac] == before[locks[0].mac]
+        assert not hub.accessories[locks[0].lock_id].available
+        await apply_listing(hub)
+        assert locks[0].mac not in aids_by_serial(await accessories(again))
         for lock in locks[1:]:
             assert after[lock.mac] == before[lock.mac]
         assert after[added.mac] not in before.values()  # a fresh AID, never a reused one
@@ -219,10 +226,13 @@ async def test_new_and_removed_locks_appear_without_restart(
     gone = next(iter(sim.world.locks.values()))
     sim.world.remove_lock(gone.lock_id)
     new = sim.world.add_lock("Shed")
-    hub._apply_list(await hub.client.list_locks())
+    await apply_listing(hub)
     assert bridge.driver.state.config_version > version
     by_mac = aids_by_serial(await accessories(paired))
-    assert new.mac in by_mac and gone.mac not in by_mac
+    assert new.mac in by_mac and gone.mac in by_mac  # one list without it: No Response
+    assert not hub.accessories[gone.lock_id].available
+    await apply_listing(hub)
+    assert gone.mac not in aids_by_serial(await accessories(paired))
     await wait_for(lambda: hub.route(new.lock_id)[0] == "gateway", 3)
 
 

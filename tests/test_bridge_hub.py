@@ -113,7 +113,10 @@ async def test_without_a_cache_an_outage_start_publishes_the_known_aids(tmp_path
 
 def test_one_damaged_cache_item_loses_only_itself(tmp_path: Path) -> None:
     (tmp_path / "locks.json").write_text(json.dumps(
-        {"locks": [{"lock_id": 1, "alias": "Front"}, {"alias": "no id"}, 5]}))
+        {"locks": [{"lock_id": 1, "alias": "Front", "battery": None}, {"alias": "no id"}, 5,
+                   {"lock_id": 2, "alias": "Back", "battery": "x"},
+                   {"lock_id": True, "alias": "Shed"},
+                   {"lock_id": 4, "alias": "Gate", "wifi": 1}]}))
     assert [lock.lock_id for lock in load_cached_locks(Storage(tmp_path))] == [1]
 
 
@@ -367,4 +370,130 @@ async def test_restart_reuses_cached_details_and_caps_startup_polls(tmp_path: Pa
     await asyncio.sleep(0.05)
     assert cloud.count("lock_detail") == 0 and cloud.count("query") == 5
     assert hub.locks[1].model == "SN9161"
+    await hub.stop()
+
+
+# -- one odd answer never wipes a Home; partial maps; polls that can work ----------------------
+
+
+async def test_an_empty_list_once_keeps_every_lock_as_no_response(tmp_path: Path) -> None:
+    cloud = FakeCloud(3)
+    hub = await started_hub(tmp_path, cloud)
+    everything = dict(cloud.locks)
+    cloud.locks.clear()  # a cloud hiccup answers "no locks"
+    await apply_listing(hub)
+    assert set(hub.accessories) == {1, 2, 3}
+    assert not any(a.available for a in hub.accessories.values())
+    cloud.locks.update(everything)  # the next sweep is normal again
+    await apply_listing(hub)
+    assert all(a.available for a in hub.accessories.values())
+    del cloud.locks[2]  # really removed: gone after two lists without it
+    await apply_listing(hub)
+    assert 2 in hub.accessories
+    await apply_listing(hub)
+    assert set(hub.accessories) == {1, 3}
+    await hub.stop()
+
+
+async def test_a_failing_gateway_keeps_its_locks_routes_and_the_map_is_retried(
+    tmp_path: Path,
+) -> None:
+    cloud = FakeCloud(2)
+    cloud.move(2, 2)
+    hub = await started_hub(tmp_path, cloud)
+    assert (hub.route(1), hub.route(2)) == (("gateway", 1), ("gateway", 2))
+    real = cloud.gateway_locks
+    broken = {2}
+
+    async def gateway_locks(gateway_id: int) -> list:  # type: ignore[type-arg]
+        if gateway_id in broken:
+            raise TransportError("timeout")
+        return await real(gateway_id)
+
+    cloud.gateway_locks = gateway_locks  # type: ignore[method-assign]
+    before = cloud.count("list_gateways")
+    await hub._map_gateways()
+    assert hub.route(2) == ("gateway", 2)  # not split off into a queue of its own
+    assert hub._map_retry is not None
+    await wait_for(lambda: cloud.count("list_gateways") >= before + 2)
+    broken.clear()
+    await wait_for(lambda: hub._map_retry is None)
+    calls = cloud.count("list_gateways")
+    await asyncio.sleep(0.15)
+    assert cloud.count("list_gateways") == calls  # complete: no more retries
+    await hub.stop()
+
+
+async def test_locks_without_gateway_are_not_polled_and_polls_do_not_retry(
+    tmp_path: Path,
+) -> None:
+    cloud = FakeCloud(3)
+    cloud.locks[3] = dataclasses.replace(cloud.locks[3], has_gateway=False)
+    cloud.behind[1].remove(3)
+    seen: list[int | None] = []
+    real = cloud.query_open_state
+
+    async def query(lock_id: int, *, retries: int | None = None):  # type: ignore[no-untyped-def]
+        seen.append(retries)
+        return await real(lock_id)
+
+    cloud.query_open_state = query  # type: ignore[method-assign]
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    hub.start()
+    await wait_for(lambda: cloud.count("query") == 2)
+    assert hub._pollable() == [1, 2] and hub.plan.locks == 2
+    assert hub._unreachable[3] == NO_GATEWAY
+    assert set(seen) == {0}
+    for done in range(3, 7):  # the round-robin: 1, 2, 1, 2, never 3
+        await hub._poll_next()
+        await wait_for(lambda done=done: cloud.count("query") == done)  # type: ignore[misc]
+    assert cloud.count("query", 3) == 0
+    await hub.stop()
+
+
+async def test_cloud_lost_after_start_shows_no_response_until_it_answers(
+    tmp_path: Path,
+) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.fail["list_locks"] = TransportError("no network")
+    for _ in range(lock_hub.CLOUD_LOST_AFTER):
+        with pytest.raises(TransportError):
+            await hub._refresh_list()
+    assert not hub.cloud_up
+    assert not any(a.available for a in hub.accessories.values())
+    del cloud.fail["list_locks"]
+    await hub._refresh_list()
+    assert hub.cloud_up and all(a.available for a in hub.accessories.values())
+    await hub.stop()
+
+
+async def test_a_failing_layout_announcement_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    cloud = FakeCloud(1)
+    hub = await started_hub(tmp_path, cloud)
+
+    def broken() -> None:
+        raise StorageError("disk full")
+
+    hub.driver.config_changed = broken
+    cloud.locks[2] = dataclasses.replace(cloud.locks[1], lock_id=2, alias="Shed")
+    await apply_listing(hub)
+    assert set(hub.accessories) == {1, 2}
+    await hub.stop()
+
+
+async def test_unchanged_sweeps_do_not_rewrite_the_cache(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cache = tmp_path / "locks.json"
+    stamp = cache.stat().st_mtime_ns
+    cache.write_text(cache.read_text())  # same content, newer time: we can see a rewrite
+    touched = cache.stat().st_mtime_ns
+    assert touched >= stamp
+    await apply_listing(hub)
+    assert cache.stat().st_mtime_ns == touched
+    cloud.locks[1] = dataclasses.replace(cloud.locks[1], battery=12)
+    await apply_listing(hub)
+    assert json.loads(cache.read_text())["locks"][0]["battery"] == 12
     await hub.stop()

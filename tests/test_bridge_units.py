@@ -12,6 +12,7 @@ import pytest
 from pyhap.accessory import Accessory
 from pyhap.accessory_driver import AccessoryDriver
 
+from accessories.homekit_name import homekit_name
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, TTLockLock
 from hapbridge.bridge import network
 from hapbridge.bridge.command_queue import CommandQueues, Priority
@@ -306,3 +307,20 @@ async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path) -> None:
         server.addresses = addresses
         driver = server._make_driver(Identity.load(server.storage, BridgeConfig()))
         assert driver.interface_choice == addresses
+
+
+@pytest.mark.parametrize(
+    ("alias", "shown"),
+    [
+        ("Front Door", "Front Door"),
+        ("Room #12 (2nd floor)", "Room 12 2nd floor"),
+        ("_garage_", "garage"),
+        ("🏠 Home", "Home"),
+        ("Café d'Angelo - side", "Café d'Angelo - side"),
+        ("客房 103", "客房 103"),
+        ("!!!", "Lock 7"),
+        ("x" * 80, "x" * 64),
+    ],
+)
+def test_names_are_what_the_home_app_accepts(alias: str, shown: str) -> None:
+    assert homekit_name(alias, "Lock 7") == shown

@@ -70,8 +70,23 @@ class KnownLock:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KnownLock:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        """Every field type-checked: a damaged value must cost this item, not the start."""
+        values = {k: v for k, v in data.items() if k in _FIELD_TYPES}
+        for key, value in values.items():
+            expected = _FIELD_TYPES[key]
+            if (isinstance(value, bool) and bool not in expected) or not isinstance(
+                    value, expected):
+                raise TypeError(f"{key} is {type(value).__name__}")
+        return cls(**values)
+
+
+def _field_types() -> dict[str, tuple[type, ...]]:
+    """KnownLock's field -> accepted JSON types (from its annotations: one source)."""
+    accepted = {"int": (int,), "str": (str,), "bool": (bool,), "int | None": (int, type(None))}
+    return {f.name: accepted[str(f.type)] for f in dataclasses.fields(KnownLock)}
+
+
+_FIELD_TYPES = _field_types()
 
 
 def load_cached_locks(storage: Storage) -> list[KnownLock]:
@@ -90,8 +105,6 @@ def load_cached_locks(storage: Storage) -> list[KnownLock]:
     for index, item in enumerate(items or []):
         try:
             lock = KnownLock.from_json(item)
-            if not isinstance(lock.lock_id, int) or not isinstance(lock.alias, str):
-                raise TypeError("lock_id or alias of the wrong type")
         except (TypeError, ValueError, AttributeError) as err:
             _LOGGER.warning("lock cache: skipping damaged item %d (%s)", index, err)
             continue

@@ -16,6 +16,7 @@ Ordering rules that keep the shown state true:
 from __future__ import annotations
 
 import asyncio
+import calendar
 import contextlib
 import logging
 import random
@@ -57,6 +58,12 @@ RECONNECT_MAX = 300.0
 QUOTA_PAUSE = 3600.0  # after "API limit reached", polls rest this long
 MAP_WAIT = 10.0  # a command waits this long for the gateway map at startup
 DETAIL_CONCURRENCY = 4
+# A lock left out of this many lock lists in a row is removed from HomeKit (with its room
+# and scenes); before that it shows No Response. One odd answer (an empty list in a cloud
+# hiccup) must not wipe a Home.
+REMOVE_AFTER_SWEEPS = 2
+# Failed lock-list sweeps in a row (cloud unreachable) before every lock shows No Response.
+CLOUD_LOST_AFTER = 2
 
 OPEN_STATE_TO_HOMEKIT = {
     OpenState.LOCKED: SECURED,
@@ -68,6 +75,8 @@ FATAL_ERRORS = (CredentialsError, ConfigurationError)
 GATEWAY_OFFLINE = "gateway offline"
 NO_GATEWAY = "no gateway"
 LOCK_SILENT = "lock silent"
+NOT_LISTED = "not listed"
+CAUSE_BY_ERRCODE = {-2012: NO_GATEWAY, -3002: GATEWAY_OFFLINE}
 
 QueueKey = Hashable
 
@@ -132,6 +141,10 @@ class LockHub:
         self._routes: dict[int, QueueKey] = {}  # lockId -> queue key
         self._unreachable: dict[int, str] = {}  # lockId -> cause
         self._left_out: tuple[int, ...] = ()
+        self._missing: dict[int, int] = {}  # lockId -> lock lists in a row without it
+        self._list_failures = 0
+        self._cache_written: list[dict[str, Any]] | None = None
+        self._map_retry: asyncio.Task[None] | None = None
         self._auto_lock: dict[int, asyncio.TimerHandle] = {}
         self._generation: dict[int, int] = {}  # lockId -> changes of state we caused or saw
         self._pending: dict[int, int] = {}  # lockId -> target, waiting for the gateway map
@@ -165,10 +178,10 @@ class LockHub:
         except (TTLockError, TimeoutError) as err:
             known = [lock for lock in cached if not self._excluded(lock.lock_id, lock.alias)]
             _LOGGER.warning(
-                "the TTLock cloud is not answering (%s): publishing %d known locks as "
+                "the TTLock cloud is not answering (%s): publishing %s as "
                 "unavailable and retrying in the background",
-                err or "timeout",
-                len(known),
+                _describe(err) or f"no answer within {self.startup_timeout:.0f}s",
+                f"{len(known)} known locks" if cached else "the locks published before",
             )
             self._publish(known if cached else self._placeholders())
             return
@@ -220,7 +233,7 @@ class LockHub:
     async def _background(self) -> None:
         if not self.cloud_up:
             await self._reconnect()
-        await self.refresh_gateways()
+        await self._map_gateways()
         self._first_polls()
         missing = [lid for lid, lock in self.locks.items() if not lock.detailed]
         if missing:
@@ -238,6 +251,8 @@ class LockHub:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             try:
                 listing = await self.client.lock_listing()
+                self.cloud_up = True
+                self._apply_list(listing.locks, listing.unreadable)
             except Exception as err:
                 quiet = isinstance(err, TTLockError) and not isinstance(err, FATAL_ERRORS)
                 _LOGGER.log(logging.INFO if quiet else logging.ERROR,
@@ -247,9 +262,7 @@ class LockHub:
                 continue
             break
         _LOGGER.info("the TTLock cloud answers again: locks are live")
-        self.cloud_up = True
         self._connected.set()
-        self._apply_list(listing.locks, listing.unreadable)
 
     async def _every(
         self, what: str, interval: Callable[[], float], step: Callable[[], Awaitable[None]]
@@ -276,13 +289,14 @@ class LockHub:
             else:
                 failures = 0
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any] | None:
         if self._stopping:  # nothing may outlive stop()
             coro.close()
-            return
+            return None
         task = asyncio.create_task(coro, name=f"hapbridge-{name}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
@@ -301,13 +315,16 @@ class LockHub:
         A published lock whose item was unreadable stays as it was: dropping it would make
         HomeKit forget its room and scenes over one bad answer.
         """
+        listed = list(listed)
         known = [
             KnownLock.from_lock(lock, self.locks.get(lock.lock_id)
                                 or self._cached.get(lock.lock_id))
             for lock in listed
             if not self._excluded(lock.lock_id, lock.alias)
         ]
+        answered = {lock.lock_id for lock in listed} | set(unreadable)
         known += [self.locks[lid] for lid in unreadable if lid in self.locks]
+        known += self._not_yet_removed(answered)
         self._cached = {}
         self._publish(known)
         self.refresh_plan()
@@ -316,11 +333,42 @@ class LockHub:
             self._update_available(lock.lock_id)
         self._save_cache()
 
+    def _not_yet_removed(self, answered: set[int]) -> list[KnownLock]:
+        """Published (or, at the first list, cached) locks this list left out, until they
+        have been missing REMOVE_AFTER_SWEEPS times: meanwhile they show No Response."""
+        for lock_id in answered:
+            self._missing.pop(lock_id, None)
+            if self._unreachable.get(lock_id) == NOT_LISTED:
+                del self._unreachable[lock_id]
+        kept = []
+        for lock_id, lock in (self.locks or self._cached).items():
+            if lock_id in answered or self._excluded(lock_id, lock.alias):
+                continue
+            misses = self._missing.get(lock_id, 0) + 1
+            if misses >= REMOVE_AFTER_SWEEPS:
+                self._missing.pop(lock_id, None)
+                continue
+            if misses == 1:
+                _LOGGER.warning("%s is missing from the TTLock lock list: shown as No Response,"
+                                " removed from HomeKit if the next list lacks it too",
+                                f"{lock.alias} ({lock_id})")
+            self._missing[lock_id] = misses
+            self._unreachable[lock_id] = NOT_LISTED
+            kept.append(lock)
+        return kept
+
     def _save_cache(self) -> None:
+        """Write ``locks.json`` when its content changed (a sweep usually changes nothing)."""
+        locks = list(self.locks.values())
+        content = [lock.to_json() for lock in locks]
+        if content == self._cache_written:
+            return
         try:
-            save_cached_locks(self.storage, list(self.locks.values()))
+            save_cached_locks(self.storage, locks)
         except StorageError as err:
             _LOGGER.warning("cannot save the lock cache (%s); going on without", err)
+            return
+        self._cache_written = content
 
     def _choose(self, locks: list[KnownLock]) -> list[KnownLock]:
         """At most ``max_locks``: published ones first, then known AIDs, then list order."""
@@ -367,7 +415,11 @@ class LockHub:
         self._published = True
         if (added or removed) and self._driver_started:
             _LOGGER.info("locks changed: %d added, %d removed", len(added), len(removed))
-            self.driver.config_changed()
+            try:
+                self.driver.config_changed()  # new layout: persist it, tell the controllers
+            except Exception as err:
+                _LOGGER.error("cannot announce the changed locks to HomeKit (%s); they show "
+                              "after the next change or restart", _describe(err))
             if added:
                 self._spawn(self._welcome(sorted(added)), "new-locks")
 
@@ -385,7 +437,7 @@ class LockHub:
     async def _welcome(self, lock_ids: list[int]) -> None:
         """New locks at runtime: route them (so polls queue right), then details and state."""
         if any(lock_id not in self._routes for lock_id in lock_ids):
-            await self.refresh_gateways()
+            await self._map_gateways()
         for lock_id in lock_ids:
             self.poll(lock_id)
         await self.refresh_details(lock_ids)
@@ -426,10 +478,10 @@ class LockHub:
 
     def refresh_plan(self) -> PollPlan:
         now = datetime.now(tz=UTC)
-        days = 30  # the plan's month; the usage counter resets on the calendar month
+        days = calendar.monthrange(now.year, now.month)[1]  # as the usage counter's month
         month_left = max(0.0, 1.0 - (now.day - 1 + now.hour / 24) / days)
         plan = make_plan(
-            len(self.locks),
+            len(self._pollable()),
             self.platform.api_budget_per_month,
             gateways=len(self.gateways),
             used=self.client.usage.total,
@@ -458,7 +510,8 @@ class LockHub:
             _LOGGER.info("%s %s", self._name(lock_id), news)
         self._update_available(lock_id)
 
-    def _mark_unreachable(self, lock_id: int, err: TTLockError, cause: str = LOCK_SILENT) -> None:
+    def _mark_unreachable(self, lock_id: int, err: TTLockError, cause: str | None = None) -> None:
+        cause = cause or CAUSE_BY_ERRCODE.get(err.errcode or 0, LOCK_SILENT)
         if lock_id not in self._unreachable:
             _LOGGER.warning("%s is unreachable: %s; HomeKit shows it as No Response until it "
                             "answers again", self._name(lock_id), err)
@@ -471,34 +524,69 @@ class LockHub:
 
     # -- gateway map ------------------------------------------------------------------
 
-    async def refresh_gateways(self) -> None:
-        """Lock -> gateway from the gateway list and each gateway's locks (1 + G calls).
+    async def _map_gateways(self) -> None:
+        """The gateway map; when incomplete, keep retrying with backoff in the background:
+        without it a scene's commands to one gateway run side by side and meet -3003."""
+        if await self.refresh_gateways() or self._map_retry is not None:
+            return
 
-        It also clears No Response for locks that had it only because their gateway was
-        offline (or missing) and now is online: without state polling nothing else would.
+        async def retry() -> None:
+            delay, ceiling = self.reconnect_delays
+            try:
+                while True:
+                    await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+                    if await self.refresh_gateways():
+                        return
+                    delay = min(delay * 2, ceiling)
+            finally:
+                self._map_retry = None
+
+        self._map_retry = self._spawn(retry(), "gateway-map-retry")
+
+    async def refresh_gateways(self) -> bool:
+        """Lock -> gateway from the gateway list and each gateway's locks (1 + G calls);
+        True when every gateway answered.
+
+        A gateway whose lock list fails leaves its locks on their last route. It also clears
+        No Response for locks that had it only because their gateway was offline (or
+        missing) and now is online: without state polling nothing else would.
         """
         try:
             gateways = await self.client.list_gateways()
-            seen = await asyncio.gather(*(self.client.gateway_locks(g.gateway_id)
-                                          for g in gateways))
         except Exception as err:
             _LOGGER.warning(
-                "cannot read the gateway list (%s): commands run one at a time per lock "
-                "until it works", _describe(err),
+                "cannot read the gateway list (%s): %s until it works", _describe(err),
+                "locks keep their last gateway" if self._routes
+                else "commands run one at a time per lock",
             )
             self._map_ready.set()
             self.refresh_plan()
-            return
+            return False
+        seen = await asyncio.gather(*(self.client.gateway_locks(g.gateway_id)
+                                      for g in gateways), return_exceptions=True)
         self.gateways = {g.gateway_id: g for g in gateways}
+        failed: set[int] = set()
         best: dict[int, tuple[bool, int, int]] = {}  # lockId -> (online, rssi, gatewayId)
         for gateway, reached in zip(gateways, seen, strict=True):
+            if isinstance(reached, BaseException):
+                if not isinstance(reached, Exception):
+                    raise reached  # cancellation
+                failed.add(gateway.gateway_id)
+                _LOGGER.warning("cannot read the locks of gateway %s (%s); they keep their "
+                                "last route", gateway.name or gateway.gateway_id,
+                                _describe(reached))
+                continue
             for item in reached:
                 score = self._score(gateway, item)
                 if item.lock_id not in best or score > best[item.lock_id]:
                     best[item.lock_id] = score
         routes: dict[int, QueueKey] = {}
         for lock_id, lock in self.locks.items():
-            if lock_id in best:
+            previous = self._routes.get(lock_id)
+            if lock_id not in best and previous is not None and previous[1] in failed \
+                    and previous[0] == "gateway":
+                routes[lock_id] = previous
+            elif lock_id in best:
                 online, _rssi, gateway_id = best[lock_id]
                 routes[lock_id] = ("gateway", gateway_id)
                 if online:
@@ -523,6 +611,7 @@ class LockHub:
         _LOGGER.info("%d gateways; %d locks behind a gateway, %d on their own",
                      len(gateways), sum(1 for k in routes.values() if k[0] == "gateway"),
                      sum(1 for k in routes.values() if k[0] != "gateway"))
+        return not failed
 
     @staticmethod
     def _score(gateway: Gateway, item: GatewayLock) -> tuple[bool, int, int]:
@@ -669,7 +758,9 @@ class LockHub:
             return
         generation = self._generation.get(lock_id, 0)
         try:
-            state = await self.client.query_open_state(lock_id)
+            # No retries: a retry would hold the gateway's queue (and a waiting command)
+            # for up to maximumApiRetry timeouts; the next poll is the retry.
+            state = await self.client.query_open_state(lock_id, retries=0)
         except UnreachableError as err:
             self._mark_unreachable(lock_id, err)
             return
@@ -700,9 +791,16 @@ class LockHub:
         elif current == UNSECURED and not busy:
             self._arm_auto_lock(lock_id)  # opened by hand or in the app: it locks itself
 
+    def _pollable(self) -> list[int]:
+        """Locks a state query can reach: behind a gateway, or on Wi-Fi. Asking one without
+        either costs a call that can only answer -2012."""
+        return sorted(lid for lid, lock in self.locks.items()
+                      if (lock.has_gateway or lock.wifi)
+                      and self._unreachable.get(lid) != NO_GATEWAY)
+
     def _first_polls(self) -> None:
         """State at start for as many locks as the plan allows; the rest at the plan's pace."""
-        lock_ids = sorted(self.locks)
+        lock_ids = self._pollable()
         count = min(len(lock_ids), self.plan.startup_polls)
         for lock_id in lock_ids[:count]:
             self.poll(lock_id)
@@ -712,8 +810,8 @@ class LockHub:
                          "others follow at the poll plan's pace", count, len(lock_ids))
 
     def _poll_wait(self) -> float:
-        if self.plan.state_interval and self.locks:
-            return self.plan.state_interval / len(self.locks)
+        if self.plan.state_interval and self.plan.locks:
+            return self.plan.state_interval / self.plan.locks
         return min(PLAN_CHECK, self.plan.recheck_interval)
 
     async def _poll_next(self) -> None:
@@ -724,7 +822,7 @@ class LockHub:
         if now < self._quiet_until:
             return
         if self.plan.state_interval:
-            lock_ids = sorted(self.locks)
+            lock_ids = self._pollable()
         elif now - self._last_recheck >= self.plan.recheck_interval:
             self._last_recheck = now
             lock_ids = sorted(lid for lid, cause in self._unreachable.items()
@@ -746,13 +844,30 @@ class LockHub:
         except TTLockError as err:
             if isinstance(err, QuotaError):
                 self._quiet_until = time.monotonic() + QUOTA_PAUSE
-            _LOGGER.warning("lock list refresh failed (%s); keeping the last known list", err)
-            return
+            if isinstance(err, TransportError | ServerError):
+                self._list_failures += 1
+                if self._list_failures == CLOUD_LOST_AFTER and self.cloud_up:
+                    self._set_cloud_up(False)
+            raise  # the loop logs it and tries again sooner
+        self._list_failures = 0
+        if not self.cloud_up:
+            self._set_cloud_up(True)
         self._apply_list(listing.locks, listing.unreadable)
+
+    def _set_cloud_up(self, up: bool) -> None:
+        """The cloud stopped (or started again) answering: every lock shows it."""
+        self.cloud_up = up
+        if up:
+            _LOGGER.info("the TTLock cloud answers again: locks are live")
+        else:
+            _LOGGER.warning("the TTLock cloud is not answering: every lock shows No Response "
+                            "until it does (its state here could be stale)")
+        for lock_id in self.accessories:
+            self._update_available(lock_id)
 
     async def _refresh_daily(self) -> None:
         """Gateway map, then model, firmware and auto-lock time of every lock."""
-        await self.refresh_gateways()
+        await self._map_gateways()
         await self.refresh_details()
 
     async def refresh_details(self, lock_ids: Iterable[int] | None = None) -> None:

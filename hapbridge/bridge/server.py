@@ -22,6 +22,7 @@ from pyhap.accessory import Bridge
 from pyhap.accessory_driver import AccessoryDriver
 from pyhap.state import State
 
+from accessories.homekit_name import homekit_name
 from hapbridge import __version__
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_hub import RECONNECT_FIRST, RECONNECT_MAX, STARTUP_TIMEOUT, LockHub
@@ -157,7 +158,7 @@ class BridgeServer:
         self.addresses = resolve_bind(self.options.bind or bridge_config.bind)
         self.identity = identity = Identity.load(self.storage, bridge_config)
         driver = self._make_driver(identity)
-        bridge = TTLockBridge(driver, bridge_config.name)
+        bridge = TTLockBridge(driver, homekit_name(bridge_config.name, "TTLock Bridge"))
         bridge.set_info_service(
             firmware_revision=__version__, manufacturer="hapbridge", model="TTLock Bridge",
             serial_number=identity.mac,
@@ -282,8 +283,19 @@ async def serve_until_signalled(server: BridgeServer) -> None:
             loop.add_signal_handler(sig, stopping.set)
             installed.append(sig)
     try:
-        await server.start()
-        await stopping.wait()
+        # A signal during start-up (the cloud can take STARTUP_TIMEOUT to answer) stops it
+        # there, rather than after the bridge was published and advertised.
+        starting = asyncio.ensure_future(server.start())
+        signalled = asyncio.ensure_future(stopping.wait())
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            signalled.cancel()
+            starting.result()  # a failed start raises here
+            await stopping.wait()
+        else:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         _LOGGER.info("stopping the bridge")
     finally:
         for sig in installed:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import base36
 import pyqrcode
 from pyhap.const import CATEGORY_BRIDGE
+
+from hapbridge.storage import write_private
 
 FLAG_IP = 2  # the accessory pairs over IP
 
@@ -33,4 +38,7 @@ def setup_text(name: str, pincode: str, setup_id: str, *, paired: bool) -> str:
 
 
 def write_svg(path: str, pincode: str, setup_id: str) -> None:
-    pyqrcode.create(setup_uri(pincode, setup_id), error="L").svg(path, scale=8)
+    """The QR code as SVG, private to its owner (it carries the setup code)."""
+    buffer = io.BytesIO()
+    pyqrcode.create(setup_uri(pincode, setup_id), error="L").svg(buffer, scale=8)
+    write_private(Path(path), buffer.getvalue())

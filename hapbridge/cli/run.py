@@ -15,6 +15,10 @@ from hapbridge.storage import StorageError
 _LOGGER = logging.getLogger(__name__)
 
 DEMO_STORAGE = "demo"
+# What HAP-python's state file holds per controller; accessory_states go with the last
+# admin, as HAP-python itself clears them when the last controller unpairs.
+PAIRING_KEYS = ("paired_clients", "client_properties", "client_uuid_to_bytes",
+                "accessory_states")
 
 
 def register(subparsers: Any) -> None:
@@ -120,7 +124,7 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
         print("The bridge is not paired: nothing to reset.")
         return 0
     count = len(state["paired_clients"])
-    for key in ("paired_clients", "client_properties", "uuid_to_bytes"):
+    for key in PAIRING_KEYS:
         state[key] = {}
     storage.write_json(STATE_FILE, state)
     print(f"Removed {count} pairing(s). Also remove the bridge from the Home app, then "

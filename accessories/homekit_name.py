@@ -1,0 +1,24 @@
+"""Names HomeKit accepts: lock aliases from the TTLock app often do not qualify.
+
+The Home app refuses to add a bridge whose accessories have names with characters such as
+``#``, ``_``, ``()`` or emoji, or that start or end with punctuation, and says only
+"unknown error". Names are cleaned where they enter HomeKit, never in the TTLock data.
+"""
+
+from __future__ import annotations
+
+ALLOWED_PUNCTUATION = " '-.,"
+MAX_LENGTH = 64
+
+
+def homekit_name(name: str, fallback: str) -> str:
+    """``name`` with other characters turned into spaces, trimmed to start and end with a
+    letter or digit, at most MAX_LENGTH long; ``fallback`` when nothing is left."""
+    kept = "".join(c if c.isalnum() or c in ALLOWED_PUNCTUATION else " " for c in name)
+    words = " ".join(kept.split())[:MAX_LENGTH]
+    start, end = 0, len(words)
+    while start < end and not words[start].isalnum():
+        start += 1
+    while end > start and not words[end - 1].isalnum():
+        end -= 1
+    return words[start:end] or fallback
