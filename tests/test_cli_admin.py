@@ -146,6 +146,38 @@ def test_help_explains_the_commands(
         assert word in out
 
 
+@pytest.mark.parametrize("argv", [["check"], ["locks"], ["gateways"], ["passcodes"],
+                                  ["passcodes", "add"], ["passcodes", "random"], ["usage"]])
+def test_help_fits_the_terminal_and_keeps_examples_whole(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    out = capsys.readouterr().out
+    prose, _, examples = out.partition("\nexample")
+    assert max(len(line) for line in prose.splitlines()) <= 80
+    assert examples.splitlines()[1].startswith("  hapbridge ")  # each example on its line
+
+
+@pytest.mark.parametrize(
+    ("argv", "corrected"),
+    [
+        (["locks", "-U", "/tmp/x"], "hapbridge -U /tmp/x locks"),
+        (["passcodes", "list", "Room 12", "-D", "--config=/etc/c.json"],
+         "hapbridge -D --config=/etc/c.json passcodes list 'Room 12'"),
+        (["-D", "unlock", "Garage", "-c"], "hapbridge -D -c CONFIG unlock Garage"),
+    ],
+)
+def test_global_options_after_the_command_say_where_they_go(
+    argv: list[str], corrected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"hapbridge: error: global options go before the command: {corrected}"
+    ]
+
+
 # -- locks --------------------------------------------------------------------------------
 
 
@@ -158,6 +190,25 @@ async def test_locks_table(hb: Run) -> None:
     assert any("Front Door" in line and "yes" in line for line in lines)
     orphan = next(line for line in lines if "Room 103" in line)
     assert orphan.split()[-1] == "no"
+
+
+async def test_table_of_wide_and_odd_aliases_stays_aligned(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    # terminal columns: CJK and emoji take 2, a combining accent 0; tabs, newlines a space
+    shown = {"前門 A": 6, "Cafe\u0301 🚪 B": 9}
+    lock_named(sim, "Front Door").alias = "前門\tA"
+    lock_named(sim, "Garage").alias = "Cafe\u0301 🚪\nB"
+    result = await hb("locks")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert len(lines) == 1 + 7  # each row on one line
+    for alias, columns in shown.items():
+        assert sum(alias in line for line in lines) == 1
+        lines = [line.replace(alias, "x" * columns) for line in lines]  # now 1 char, 1 column
+    gateway_at = lines[0].index("GATEWAY")
+    for line in lines[1:]:
+        assert line[gateway_at - 2:gateway_at] == "  " and line[gateway_at] != " ", line
 
 
 async def test_locks_json_with_state(hb: Run, sim: SimulatorServer) -> None:
@@ -191,12 +242,28 @@ async def test_locks_show_by_alias_without_secrets(hb: Run, sim: SimulatorServer
 
 async def test_unknown_lock_is_one_line(hb: Run) -> None:
     result = await hb("locks", "show", "Frnt Door")
-    assert result.code == 1
+    assert result.code == 2  # a mistake in the command line: nothing was done
     assert result.err.strip().splitlines() == [
         "hapbridge: error: no lock 'Frnt Door' in this account: did you mean 'Front Door'? "
         "('hapbridge locks' lists them)"
     ]
     assert result.out == ""
+
+
+async def test_suggestion_ignores_case(hb: Run) -> None:
+    result = await hb("locks", "show", "FRONT DOR")
+    assert result.code == 2
+    assert "did you mean 'Front Door'?" in one_error_line(result)
+
+
+async def test_alias_matches_whatever_the_accents_encoding(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    office = lock_named(sim, "Office")
+    office.alias = "Cafe\u0301"  # "Café" as the app may store it: e + combining accent
+    result = await hb("unlock", "CAF\u00c9")  # typed precomposed, in capitals
+    assert result.code == 0, result.err
+    assert office.state == 1
 
 
 async def test_ambiguous_alias_lists_candidates_and_does_nothing(
@@ -205,7 +272,7 @@ async def test_ambiguous_alias_lists_candidates_and_does_nothing(
     first, second = lock_named(sim, "Garage"), lock_named(sim, "Office")
     second.alias = "GARAGE"
     result = await hb("unlock", "garage")
-    assert result.code == 1
+    assert result.code == 2
     assert "ambiguous" in result.err
     assert f"{first.lock_id} (Garage)" in result.err and f"{second.lock_id} (GARAGE)" in result.err
     assert sim.world.calls["/v3/lock/unlock"] == 0
@@ -389,12 +456,39 @@ async def test_gateways_list_and_show(hb: Run, sim: SimulatorServer) -> None:
     assert result.code == 0, result.err
     shown = result.json()
     assert shown["gateway_id"] == gateway.gateway_id and shown["online"] is True
-    assert {lk["lock_id"]: lk["rssi"] for lk in shown["locks"]} == gateway.rssi
+    assert {lk["lock_id"]: lk["rssi"] for lk in shown["lock_list"]} == gateway.rssi
+    assert shown["locks"] == len(gateway.rssi)  # the count, as in the listing
     table = await hb("gateways", "show", str(gateway.gateway_id))
     assert "RSSI" in table.out and "SIGNAL" in table.out
 
     missing = await hb("gateways", "show", "nope")
-    assert missing.code == 1 and "no gateway 'nope'" in missing.err
+    assert missing.code == 2 and "no gateway 'nope'" in missing.err
+
+
+@pytest.mark.parametrize(("rssi", "word", "warned"), [(-82, "fair", False), (-90, "weak", True)])
+async def test_weak_signal_means_the_same_in_gateways_show_and_check(
+    hb: Run, sim: SimulatorServer, rssi: int, word: str, warned: bool
+) -> None:
+    front = lock_named(sim, "Front Door")
+    gateway = sim.world.gateways[front.gateway_id or 0]
+    gateway.rssi[front.lock_id] = rssi
+    shown = (await hb("gateways", "show", str(gateway.gateway_id), "--json")).json()
+    signal = next(lk["signal"] for lk in shown["lock_list"] if lk["lock_id"] == front.lock_id)
+    assert signal.split(":")[0] == word
+    checks = (await hb("check", "--json")).json()["checks"]
+    finding = next(c for c in checks if c["topic"] == f"lock Front Door ({front.lock_id})")
+    assert (finding["status"] == "warn") is warned
+    assert ("weak" in finding["detail"]) is warned
+
+
+async def test_gateway_show_prints_the_lock_count_and_the_locks(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    gateway = next(iter(sim.world.gateways.values()))
+    result = await hb("gateways", "show", str(gateway.gateway_id))
+    assert result.code == 0, result.err
+    assert ["locks:", str(len(gateway.rssi))] in [line.split() for line in result.out.splitlines()]
+    assert sum(str(lock_id) in result.out for lock_id in gateway.rssi) == len(gateway.rssi)
 
 
 # -- passcodes ----------------------------------------------------------------------------
@@ -582,6 +676,19 @@ async def test_add_refuses_bad_input_before_any_command(
     if typed:
         assert sum(sim.world.calls.values()) == 0  # not even a login
     assert sim.world.calls["/v3/keyboardPwd/add"] == 0
+
+
+@pytest.mark.parametrize(("start", "noted"), [("10:00", True), ("10:30", False)])
+async def test_random_code_hour_note_follows_utc_in_a_half_hour_zone(
+    hb: Run, sim: SimulatorServer, start: str, noted: bool
+) -> None:
+    lock_named(sim, "Garage").timezone_raw_offset = 19_800_000  # UTC+05:30, as in India
+    day = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%d")
+    result = await hb("passcodes", "random", "Garage", "--type", "permanent",
+                      "--start", f"{day}T{start}")
+    assert result.code == 0, result.err
+    # 10:00 there is 04:30 UTC, which the cloud cuts to the hour; 10:30 is 05:00 UTC
+    assert ("counts these times to the hour" in result.err) is noted
 
 
 async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:

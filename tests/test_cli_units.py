@@ -262,6 +262,14 @@ def test_match_by_id_then_alias_ignoring_case() -> None:
     assert match_lock(LOCKS, "3000001").alias == "Front Door"  # an id wins over an alias
 
 
+def test_alias_match_ignores_how_accents_are_encoded() -> None:
+    cafes = [lock(3000001, "Cafe\u0301"), lock(3000002, "Straße")]
+    assert match_lock(cafes, "CAF\u00c9").lock_id == 3000001
+    assert match_lock(cafes, "STRASSE").lock_id == 3000002
+    with pytest.raises(NotFoundError, match="did you mean 'Cafe\u0301'"):
+        match_lock(cafes, "Cafés")
+
+
 def test_numeric_alias_is_found_when_no_id_matches() -> None:
     rooms = [lock(3000001, "101"), lock(3000002, "102")]
     assert match_lock(rooms, "102").lock_id == 3000002
@@ -278,6 +286,8 @@ def test_ambiguous_alias_lists_candidates() -> None:
 def test_unknown_lock_suggests_a_near_alias() -> None:
     with pytest.raises(NotFoundError, match="did you mean 'Front Door'"):
         match_lock(LOCKS, "Frnt Door")
+    with pytest.raises(NotFoundError, match="did you mean 'Front Door'"):
+        match_lock(LOCKS, "FRONT DOR")
     with pytest.raises(NotFoundError, match="hapbridge locks"):
         match_lock(LOCKS, "9999999")
 
@@ -307,6 +317,19 @@ def test_table_aligns_columns_and_numbers() -> None:
         "   ID  ALIAS       OK   END",
         "    7  Front Door  yes  -",
         "12345  Garage      no   -",
+    ]
+
+
+def test_table_pads_by_terminal_columns() -> None:
+    rows = [{"id": 1, "alias": "東京 Room"}, {"id": 22, "alias": "Cafe\u0301"},
+            {"id": 333, "alias": "🚪 Door"}, {"id": 4, "alias": "Tab\there\nand\rthere"}]
+    text = render_table([Column("alias", "ALIAS"), Column("id", "ID", right=True)], rows)
+    assert text.splitlines() == [  # 23 terminal columns each; the widest alias takes 18
+        "ALIAS" + " " * 16 + "ID",
+        "東京 Room" + " " * 13 + "1",  # 東京 takes 4 columns: 9 in all
+        "Cafe\u0301" + " " * 17 + "22",  # the accent takes none: 4
+        "🚪 Door" + " " * 13 + "333",  # the emoji takes 2: 7
+        "Tab here and there    4",
     ]
 
 

@@ -34,6 +34,7 @@ from hapbridge.ttlock.errors import (
     PermissionDeniedError,
     ServerError,
     TransportError,
+    TTLockError,
     UnknownError,
     UnreachableError,
 )
@@ -467,6 +468,65 @@ async def test_unknown_errcode_keeps_the_clouds_words(
     assert sim.world.calls["/v3/lock/unlock"] == 1
 
 
+async def test_invalid_parameter_says_which_and_why(
+    make_client: Factory, sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    start = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+    with pytest.raises(UnknownError) as caught:
+        await make_client().generate_passcode(
+            lock_id, PasscodeType.PERIOD, start=start, end=start + timedelta(minutes=30)
+        )
+    assert str(caught.value) == (
+        "the TTLock cloud rejected a parameter of the request "
+        "(TTLock error -3: endDate must be at least an hour after startDate)"
+    )
+
+
+def answer_with(path: str, body: dict[str, object]) -> Hook:
+    """``path`` answers ``body`` (HTTP 200) once, as the cloud would."""
+    left = [1]
+
+    async def hook(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == path and left[0] > 0:
+            left[0] -= 1
+            return httpx.Response(200, json=body)
+        return await forward(request)
+
+    return hook
+
+
+@pytest.mark.parametrize(
+    ("errcode", "expected"),
+    [
+        (-3, "the TTLock cloud rejected a parameter of the request "
+             "(TTLock error -3: token *** refused, client_secret=***)"),
+        (1, "the TTLock cloud reported a failure; try again "
+            "(TTLock error 1: token *** refused, client_secret=***)"),
+        (-2018, "permission denied: the account is not allowed to use this lock "
+                "(is it the admin?) (TTLock error -2018)"),  # specific: nothing to add
+        (-9999, "TTLock error -9999: odd: token *** refused, client_secret=***"),
+    ],
+)
+async def test_the_clouds_description_without_secrets(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer, errcode: int, expected: str
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+
+    async def echo_token(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path != "/v3/lock/detail":
+            return await forward(request)
+        token = form_of(request)["accessToken"]
+        return httpx.Response(200, json={
+            "errcode": errcode, "errmsg": "odd",
+            "description": f"token {token}\n\trefused, client_secret=abc123",
+        })
+
+    with pytest.raises(TTLockError) as caught:
+        await tapped(echo_token, retries=0).lock_detail(lock_id)
+    assert str(caught.value) == expected
+
+
 async def test_a_skewed_clock_is_a_configuration_error(
     tapped: Callable[..., TTLockClient], sim: SimulatorServer
 ) -> None:
@@ -675,15 +735,39 @@ async def test_wrong_password_costs_one_login_for_concurrent_calls(
     assert sim.world.calls["/oauth2/token"] == 1
 
 
-async def test_closed_port_costs_one_plus_retries_attempts(tmp_path: Path) -> None:
-    client = TTLockClient(
-        credentials_for(SimConfig()), f"http://127.0.0.1:{closed_port()}",
-        storage=Storage(tmp_path), retry=RetryPolicy(max_retries=3, base_delay=0.01),
-    )
-    async with client:
-        with pytest.raises(TransportError, match="cannot reach"):
-            await client.list_locks()
-    assert client.usage.session == {"/oauth2/token": 4}
+async def test_closed_port_costs_one_plus_retries_attempts_and_no_api_calls(
+    tapped: Callable[..., TTLockClient]
+) -> None:
+    attempts: list[str] = []
+
+    async def count(request: httpx.Request, forward: Forward) -> httpx.Response:
+        attempts.append(request.url.path)
+        return await forward(request)
+
+    client = tapped(count, retries=3, base_url=f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(TransportError, match="cannot reach"):
+        await client.list_locks()
+    assert attempts == ["/oauth2/token"] * 4
+    assert client.usage.session == {}  # nothing reached a server: nothing against the limit
+
+
+async def test_usage_counts_what_reached_the_server(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    refused = [2]
+
+    async def refuse_twice(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == "/v3/lock/unlock" and refused[0] > 0:
+            refused[0] -= 1
+            raise httpx.ConnectError("connection refused", request=request)
+        return await forward(request)
+
+    client = tapped(refuse_twice, retries=4)
+    sim.config.scripted_errcodes["/v3/lock/unlock"] = [-3003]  # busy: it reached the cloud
+    await client.unlock(lock_id)
+    assert sim.world.calls["/v3/lock/unlock"] == 2
+    assert client.usage.session["/v3/lock/unlock"] == 2
 
 
 async def test_failed_refresh_is_shared_with_waiters(
@@ -870,6 +954,66 @@ async def test_add_passcode_with_lost_answer_finds_the_code(
     assert sim.world.calls["/v3/keyboardPwd/add"] == 1
     codes = [p for p in sim.world.passcodes[lock_id].values() if p.code == "604213"]
     assert [p.passcode_id for p in codes] == [pid]
+
+
+def fail_before_cloud(path: str, times: int = 1) -> Hook:
+    """``path`` answers HTTP 500 ``times`` times without reaching the cloud (the command
+    certainly did not run, but the client cannot know it from the answer)."""
+    left = [times]
+
+    async def hook(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == path and left[0] > 0:
+            left[0] -= 1
+            return httpx.Response(500, text="Internal Server Error")
+        return await forward(request)
+
+    return hook
+
+
+async def test_add_passcode_sent_again_when_the_lookup_confirms_it_did_not_run(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = tapped(fail_before_cloud("/v3/keyboardPwd/add"), retries=3)
+    pid = await client.add_passcode(lock_id, "730519", name="Second try")
+    assert sim.world.calls["/v3/keyboardPwd/add"] == 1  # the 500 never reached it
+    assert sim.world.calls["/v3/lock/listKeyboardPwd"] == 1  # one lookup: not there
+    codes = [p for p in sim.world.passcodes[lock_id].values() if p.code == "730519"]
+    assert [p.passcode_id for p in codes] == [pid]
+
+
+async def test_add_passcode_resent_within_the_retry_budget(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = tapped(fail_before_cloud("/v3/keyboardPwd/add", times=10), retries=2)
+    with pytest.raises(ServerError, match="HTTP 500"):
+        await client.add_passcode(lock_id, "730519")
+    assert sim.world.calls["/v3/lock/listKeyboardPwd"] == 3  # 1 + maximumApiRetry attempts
+    assert not [p for p in sim.world.passcodes[lock_id].values() if p.code == "730519"]
+
+
+async def test_add_passcode_not_sent_again_when_the_lookup_fails(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    client = tapped(fail_before_cloud("/v3/keyboardPwd/add"), retries=3)
+    sim.config.scripted_errcodes["/v3/lock/listKeyboardPwd"] = [-2018]
+    with pytest.raises(ServerError, match="HTTP 500"):  # the add's failure, not the lookup's
+        await client.add_passcode(lock_id, "730519")
+    assert sim.world.calls["/v3/lock/listKeyboardPwd"] == 1
+    assert sim.world.calls["/v3/keyboardPwd/add"] == 0
+
+
+async def test_add_passcode_not_sent_again_when_the_code_has_another_name(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    (lock_id,) = first_lock_on_gateway(sim)
+    sim.world.add_passcode(lock_id, "730519", name="Someone else")
+    client = tapped(fail_before_cloud("/v3/keyboardPwd/add"), retries=3)
+    with pytest.raises(ServerError, match="HTTP 500"):
+        await client.add_passcode(lock_id, "730519", name="Guest")
+    assert sim.world.calls["/v3/keyboardPwd/add"] == 0
 
 
 async def test_generated_passcode_not_sent_twice_after_lost_answer(

@@ -12,8 +12,10 @@ import importlib
 import inspect
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NoReturn
 
 from hapbridge import __version__
@@ -41,6 +43,85 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"hapbridge: error: {where}{message}; see '{self.prog} --help'\n")
 
 
+@dataclass(frozen=True)
+class GlobalOption:
+    """An option of ``hapbridge`` itself, which goes before the command."""
+
+    short: str
+    long: str
+    metavar: str | None  # None: a switch without a value
+    help: str
+
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        if self.metavar is None:
+            parser.add_argument(self.short, self.long, action="store_true", help=self.help)
+        else:
+            parser.add_argument(self.short, self.long, metavar=self.metavar, help=self.help)
+
+    def owns(self, word: str) -> bool:
+        """Whether ``word`` is this option, alone or with its value (-U/x, --config=x)."""
+        if word in (self.short, self.long):
+            return True
+        return self.metavar is not None and (
+            word.startswith(f"{self.long}=")
+            or (word.startswith(self.short) and not word.startswith("--"))
+        )
+
+    def takes_next(self, word: str) -> bool:
+        """Whether the word after ``word`` is this option's value."""
+        return self.metavar is not None and word in (self.short, self.long)
+
+
+GLOBAL_OPTIONS = (
+    GlobalOption("-c", "--config", "CONFIG",
+                 "config.json to use (default: STORAGE/config.json)"),
+    GlobalOption("-U", "--user-storage-path", "STORAGE",
+                 "storage directory for pairings, tokens, IDs (default: ~/.hapbridge)"),
+    GlobalOption("-D", "--debug", None, "debug logging"),
+)
+
+
+def _global_words(argv: Sequence[str], i: int) -> list[str]:
+    """The words of the global option at ``argv[i]`` (with its value), or [] if none is."""
+    option = next((opt for opt in GLOBAL_OPTIONS if opt.owns(argv[i])), None)
+    if option is None:
+        return []
+    if not option.takes_next(argv[i]):
+        return [argv[i]]
+    return [argv[i], *(argv[i + 1:i + 2] or [option.metavar or ""])]
+
+
+def _command_index(argv: Sequence[str]) -> int | None:
+    """Where the command is: the first word that is neither an option nor its value."""
+    i = 0
+    while i < len(argv) and argv[i] != "--":
+        if not argv[i].startswith("-"):
+            return i
+        i += len(_global_words(argv, i)) or 1
+    return None
+
+
+def misplaced_globals(argv: Sequence[str]) -> str | None:
+    """The command line with the global options moved before the command, when some come
+    after it (where argparse would call the value of ``-U /tmp/x`` an invalid choice)."""
+    command = _command_index(argv)
+    if command is None:
+        return None
+    moved: list[str] = []
+    rest: list[str] = []
+    i = command
+    while i < len(argv) and argv[i] != "--":
+        words = _global_words(argv, i)
+        if words:
+            moved.extend(words)
+        else:
+            rest.append(argv[i])
+        i += len(words) or 1
+    if not moved:
+        return None
+    return shlex.join(["hapbridge", *argv[:command], *moved, *rest, *argv[i:]])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="hapbridge",
@@ -48,11 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'hapbridge COMMAND --help' for a command's options. "
         "Without a command, 'run' starts the bridge.",
     )
-    parser.add_argument("-c", "--config", metavar="CONFIG",
-                        help="config.json to use (default: STORAGE/config.json)")
-    parser.add_argument("-U", "--user-storage-path", metavar="STORAGE",
-                        help="storage directory for pairings, tokens, IDs (default: ~/.hapbridge)")
-    parser.add_argument("-D", "--debug", action="store_true", help="debug logging")
+    for option in GLOBAL_OPTIONS:
+        option.add_to(parser)
     parser.add_argument("--version", action="version", version=f"hapbridge {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -79,6 +157,10 @@ def setup_logging(debug: bool, chatty: bool = True) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if corrected := misplaced_globals(args_list):
+        print(f"hapbridge: error: global options go before the command: {corrected}",
+              file=sys.stderr)
+        return 2
     args = parser.parse_args(args_list)
     if args.command is None:
         args = parser.parse_args([*args_list, "run"])

@@ -8,7 +8,8 @@ token (logging in if needed), then send": OAuth exchanges are not retried on the
 Commands that are not idempotent (passcode add/get/change/delete) are retried only when
 the cloud certainly did not carry them out (a busy answer, no connection, or a failure
 before sending): after a timeout or 5xx the code may exist, and sending again would create
-a second one or report a duplicate.
+a second one or report a duplicate. A passcode add looks the code up then: found, it is
+done; confirmed absent, it is sent again within the same retry budget.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # A server that ignores pageNo or reports absurd page counts must not keep us paging:
 # 500 pages is 100,000 records or 500,000 locks, far beyond any real account.
 MAX_PAGES = 500
+ADD_PATH = "/v3/keyboardPwd/add"
+
+# Asked after a non-idempotent command's answer was lost: the answer it would have had if
+# it ran, None if it certainly did not; raises a TTLockError when it cannot tell.
+Confirm = Callable[[], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass
@@ -133,38 +139,51 @@ class TTLockClient:
         return await self._send("POST", OAUTH_PATH, form)
 
     async def _send(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        self.usage.record(path)
+        """One exchange, counted only if it got to the server: the count is held against
+        the API call limit, which a refused connection does not touch."""
         _LOGGER.debug("TTLock %s %s", method, path)
-        return await exchange(self._http, method, path, params)
+        try:
+            answer = await exchange(self._http, method, path, params)
+        except TTLockError as err:
+            if err.reached_server:
+                self.usage.record(path)
+            raise
+        self.usage.record(path)
+        return answer
 
     async def _with_retries(
         self,
         path: str,
         attempt: Callable[[], Awaitable[T]],
         may_retry: Callable[[TTLockError], bool],
+        max_retries: int | None = None,
     ) -> T:
+        limit = self.retry.max_retries if max_retries is None else max_retries
         retries = 0
         while True:
             try:
                 return await attempt()
             except TTLockError as err:
-                if not may_retry(err) or retries >= self.retry.max_retries:
+                if not may_retry(err) or retries >= limit:
                     raise
                 delay = self.retry.delay(retries, self._rng)
                 retries += 1
                 _LOGGER.info(
                     "%s: %s; retry %d/%d in %.1fs",
-                    path, err, retries, self.retry.max_retries, delay,
+                    path, err, retries, limit, delay,
                 )
                 await asyncio.sleep(delay)
 
     async def call(
-        self, method: str, path: str, *, idempotent: bool = True, **params: Any
+        self, method: str, path: str, *, idempotent: bool = True, retries: int | None = None,
+        confirm: Confirm | None = None, **params: Any,
     ) -> dict[str, Any]:
         """One authenticated API call with retries; ``None`` parameters are left out.
 
         ``idempotent=False``: retry only failures after which the command certainly did not
-        run (see the module docstring); the ambiguous ones are raised to the caller.
+        run (see the module docstring); the ambiguous ones are raised to the caller, unless
+        ``confirm`` settles them (see :func:`_settle`).
+        ``retries`` overrides ``maximumApiRetry`` (a poll that will be repeated anyway).
         """
         clean = {k: v for k, v in params.items() if v is not None}
         refused_once = False
@@ -190,11 +209,15 @@ class TTLockClient:
                     refused_once = True
                     state.sent = False
                     await self.tokens.invalidate(token)
+                except TTLockError as err:
+                    if confirm is None or not err.retryable or err.not_executed:
+                        raise
+                    return await _settle(err, confirm)
 
         def may_retry(err: TTLockError) -> bool:
             return err.retryable and (idempotent or not state.sent or err.not_executed)
 
-        return await self._with_retries(path, attempt, may_retry)
+        return await self._with_retries(path, attempt, may_retry, retries)
 
     async def _pages(
         self,
@@ -254,9 +277,10 @@ class TTLockClient:
     async def lock(self, lock_id: int) -> None:
         await self.call("POST", "/v3/lock/lock", lockId=lock_id)
 
-    async def query_open_state(self, lock_id: int) -> LockState:
+    async def query_open_state(self, lock_id: int, *, retries: int | None = None) -> LockState:
         """Live state through the gateway: costs lock battery and seconds."""
-        answer = await self.call("GET", "/v3/lock/queryOpenState", lockId=lock_id)
+        answer = await self.call("GET", "/v3/lock/queryOpenState", lockId=lock_id,
+                                 retries=retries)
         with answer_of("/v3/lock/queryOpenState"):
             return LockState.from_api(answer)
 
@@ -331,44 +355,42 @@ class TTLockClient:
     ) -> int:
         """A custom code through the gateway: permanent without dates, period with them.
 
-        When the answer is lost (timeout, 5xx) the code may have been added anyway: look it
-        up rather than report a failure, or add it again and get "already exists".
+        When the answer is lost (timeout, 5xx) the code may have been added anyway, so it is
+        looked up rather than added again (which would answer "already exists"): found, that
+        is the answer; certainly absent, the add is sent again, within the retry budget.
         """
         period = start is not None or end is not None
-        try:
-            answer = await self.call(
-                "POST",
-                "/v3/keyboardPwd/add",
-                idempotent=False,
-                lockId=lock_id,
-                keyboardPwd=code,
-                keyboardPwdName=name,
-                keyboardPwdType=int(PasscodeType.PERIOD if period else PasscodeType.PERMANENT),
-                startDate=to_ms(start) if start else None,
-                endDate=to_ms(end) if end else None,
-                addType=GATEWAY_TYPE,
-            )
-        except TTLockError as err:
-            if not err.retryable or err.not_executed:
-                raise
-            found = await self._added_anyway(lock_id, code, name)
-            if found is None:
-                raise
-            _LOGGER.info("passcode add: %s, but the code is on the lock (id %d)", err, found)
-            return found
-        with answer_of("/v3/keyboardPwd/add"):
+        answer = await self.call(
+            "POST",
+            ADD_PATH,
+            idempotent=False,
+            confirm=lambda: self._added_anyway(lock_id, code, name),
+            lockId=lock_id,
+            keyboardPwd=code,
+            keyboardPwdName=name,
+            keyboardPwdType=int(PasscodeType.PERIOD if period else PasscodeType.PERMANENT),
+            startDate=to_ms(start) if start else None,
+            endDate=to_ms(end) if end else None,
+            addType=GATEWAY_TYPE,
+        )
+        with answer_of(ADD_PATH):
             return int(answer["keyboardPwdId"])
 
-    async def _added_anyway(self, lock_id: int, code: str, name: str | None) -> int | None:
-        """The id of ``code`` (named ``name``) on the lock, if it is there; None if unknown."""
-        try:
-            candidates = await self.list_passcodes(lock_id, search=code)
-        except TTLockError:
+    async def _added_anyway(
+        self, lock_id: int, code: str, name: str | None
+    ) -> dict[str, Any] | None:
+        """After a lost answer to an add: the answer it would have had if ``code`` (named
+        ``name``) is on the lock, None if the code is certainly not there. Raises when the
+        lock cannot be checked, or holds the code under another name (someone else's, or
+        ours renamed: sending again cannot tell)."""
+        same_code = [p for p in await self.list_passcodes(lock_id, search=code)
+                     if p.code == code]
+        if not same_code:
             return None
-        for passcode in candidates:
-            if passcode.code == code and (name is None or passcode.name == name):
-                return passcode.passcode_id
-        return None
+        for passcode in same_code:
+            if name is None or passcode.name == name:
+                return {"keyboardPwdId": passcode.passcode_id}
+        raise UnknownError("the code is on the lock under another name", path=ADD_PATH)
 
     async def generate_passcode(
         self,
@@ -462,6 +484,23 @@ class TTLockClient:
         )
         with answer_of("/v3/lockRecord/list"):
             return [LockRecord.from_api(item, lock_id) for item in items]
+
+
+async def _settle(err: TTLockError, confirm: Confirm) -> dict[str, Any]:
+    """The outcome of a command whose answer ``err`` lost: ``confirm``'s answer if it ran;
+    ``err`` marked not executed if it certainly did not (so it is sent again, within the
+    call's retry budget); ``err`` as it is when nobody can tell."""
+    try:
+        answer = await confirm()
+    except TTLockError as unknown:
+        _LOGGER.info("%s: %s; cannot tell whether it ran (%s)", err.path, err, unknown)
+        raise err from None
+    if answer is None:
+        _LOGGER.info("%s: %s; it certainly did not run", err.path, err)
+        err.not_executed = True
+        raise err
+    _LOGGER.info("%s: %s, but it ran", err.path, err)
+    return answer
 
 
 def _seen_before(ident: object, seen: set[object]) -> bool:

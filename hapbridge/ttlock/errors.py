@@ -19,6 +19,9 @@ class TTLockError(HapbridgeError):
     # True only when the cloud certainly did not carry out the command (busy answer, no
     # connection), so even a non-idempotent command may be sent again.
     not_executed: bool = False
+    # False only when the request never got to the server (no connection, unusable URL): it
+    # costs nothing against the API call limit. A busy answer did get there.
+    reached_server: bool
 
     def __init__(
         self,
@@ -27,10 +30,12 @@ class TTLockError(HapbridgeError):
         errcode: int | None = None,
         path: str | None = None,
         not_executed: bool | None = None,
+        reached_server: bool = True,
     ):
         super().__init__(message)
         self.errcode = errcode
         self.path = path
+        self.reached_server = reached_server
         if not_executed is not None:
             self.not_executed = not_executed
 
@@ -96,8 +101,12 @@ class UnknownError(TTLockError):
 
 @dataclass(frozen=True)
 class ErrcodeInfo:
+    """``generic``: the message cannot say what went wrong, so the cloud's own description
+    (which names the parameter or the reason) is appended."""
+
     kind: type[TTLockError]
     message: str
+    generic: bool = False
 
 
 ERRCODES: dict[int, ErrcodeInfo] = {
@@ -185,7 +194,7 @@ ERRCODES: dict[int, ErrcodeInfo] = {
         "delete old ones, e.g. with 'hapbridge passcodes cleanup'",
     ),
     -3: ErrcodeInfo(
-        UnknownError, "the TTLock cloud rejected a parameter of the request"
+        UnknownError, "the TTLock cloud rejected a parameter of the request", generic=True
     ),
     -4037: ErrcodeInfo(
         PermissionDeniedError, "no such gateway on this account: check the gateway id"
@@ -194,15 +203,39 @@ ERRCODES: dict[int, ErrcodeInfo] = {
         NotSupportedError, "the lock does not accept this auto-lock time (at most 900 seconds)"
     ),
     10010: ErrcodeInfo(CredentialsError, "the TTLock cloud refused the login request"),
-    1: ErrcodeInfo(ServerError, "the TTLock cloud reported a failure; try again"),
-    90000: ErrcodeInfo(ServerError, "the TTLock cloud had an internal error; try again"),
+    1: ErrcodeInfo(ServerError, "the TTLock cloud reported a failure; try again", generic=True),
+    90000: ErrcodeInfo(
+        ServerError, "the TTLock cloud had an internal error; try again", generic=True
+    ),
 }
 
 
-def error_for(errcode: int, errmsg: str | None = None, *, path: str | None = None) -> TTLockError:
-    """Build the exception for a nonzero errcode (``errmsg`` is the cloud's own words)."""
+def error_for(
+    errcode: int,
+    errmsg: str | None = None,
+    *,
+    path: str | None = None,
+    description: str | None = None,
+) -> TTLockError:
+    """Build the exception for a nonzero errcode.
+
+    ``errmsg`` and ``description`` are the cloud's own words, already cleaned of secrets
+    by the caller. They follow ``TTLock error N:``, and only where our message is not
+    specific: for unknown codes and generic ones such as -3, whose description names the
+    rejected parameter.
+    """
+    repeated = (description or "").casefold() == (errmsg or "").casefold()
+    news = None if repeated else description  # the cloud often repeats its errmsg there
     info = ERRCODES.get(errcode)
     if info is None:
-        detail = f": {errmsg}" if errmsg else ""
+        detail = _joined(errmsg, news)
         return UnknownError(f"TTLock error {errcode}{detail}", errcode=errcode, path=path)
-    return info.kind(f"{info.message} (TTLock error {errcode})", errcode=errcode, path=path)
+    detail = _joined(news) if info.generic else ""
+    return info.kind(
+        f"{info.message} (TTLock error {errcode}{detail})", errcode=errcode, path=path
+    )
+
+
+def _joined(*parts: str | None) -> str:
+    """``: first: second`` for the parts that are not empty."""
+    return "".join(f": {part}" for part in parts if part)

@@ -8,10 +8,12 @@ redirected to https): retrying cannot help, so it is a ConfigurationError naming
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import httpx
 
+from hapbridge.redact import MASK, redact
 from hapbridge.ttlock.errors import (
     AuthError,
     ConfigurationError,
@@ -29,14 +31,23 @@ OAUTH_PATH = "/oauth2/token"
 # What httpx (or the socket layer under it) raises for a URL it cannot use: a port out of
 # range surfaces as OverflowError/ValueError, sometimes wrapped in an ExceptionGroup by anyio.
 _BAD_URL_ERRORS = (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, OverflowError)
+# Request parameters never to be repeated in a message: credentials, tokens, passcodes.
+SECRET_PARAMS = frozenset({
+    "accessToken", "client_secret", "clientSecret", "password", "refresh_token",
+    "keyboardPwd", "newKeyboardPwd",
+})
+MIN_SECRET_LENGTH = 4  # passcodes have 4 digits or more; shorter values are not secrets
+MAX_CLOUD_TEXT = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def bad_url_error(base_url: object, err: BaseException, path: str | None = None) -> TTLockError:
-    """One line for a base URL httpx cannot use."""
+    """One line for a base URL httpx cannot use (nothing was sent)."""
     return ConfigurationError(
         f"the TTLock cloud URL {base_url} is not usable ({type(err).__name__}: {err}); "
         f"{CHECK_URL}",
         path=path,
+        reached_server=False,
     )
 
 
@@ -54,18 +65,22 @@ async def _request(
             return await http.get(path, params=params)
         return await http.post(path, data=params)
     except httpx.TimeoutException as err:
+        unsent = isinstance(err, httpx.ConnectTimeout | httpx.PoolTimeout)
         failure: TTLockError = TransportError(
             f"the TTLock cloud did not answer in time ({path})",
             path=path,
-            not_executed=isinstance(err, httpx.ConnectTimeout | httpx.PoolTimeout),
+            not_executed=unsent,
+            reached_server=not unsent,
         )
     except _BAD_URL_ERRORS as err:
         failure = bad_url_error(http.base_url, err, path)
     except httpx.HTTPError as err:
+        unsent = isinstance(err, httpx.ConnectError)
         failure = TransportError(
             f"cannot reach the TTLock cloud ({type(err).__name__}); check the network",
             path=path,
-            not_executed=isinstance(err, httpx.ConnectError),
+            not_executed=unsent,
+            reached_server=not unsent,
         )
     except ExceptionGroup as group:
         _, other = group.split(_BAD_URL_ERRORS)
@@ -78,6 +93,24 @@ async def _request(
                 path=path,
             )
     raise failure
+
+
+def cloud_text(value: object, params: dict[str, Any]) -> str:
+    """The cloud's words (``errmsg``, ``description``) fit for a one-line message.
+
+    They may echo the request, so the values of its secret parameters and anything named
+    like a secret are masked; control characters would break the line; and a runaway text
+    is cut short.
+    """
+    if not isinstance(value, str | int):
+        return ""
+    text = " ".join(_CONTROL.sub(" ", str(value)).split())
+    for key in SECRET_PARAMS & params.keys():
+        secret = str(params[key])
+        if len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, MASK)
+    text = redact(text)
+    return text if len(text) <= MAX_CLOUD_TEXT else text[: MAX_CLOUD_TEXT - 3] + "..."
 
 
 def _redirect_or_refusal(response: httpx.Response, path: str) -> ConfigurationError:
@@ -130,7 +163,12 @@ async def exchange(
         except (TypeError, ValueError):
             code = 1
         _LOGGER.debug("%s answered errcode %s", path, code)
-        raise error_for(code, str(body.get("errmsg") or ""), path=path)
+        raise error_for(
+            code,
+            cloud_text(body.get("errmsg"), params),
+            path=path,
+            description=cloud_text(body.get("description"), params),
+        )
     if status >= 400:
         detail = body.get("error_description") or body.get("errmsg") or body.get("error")
         if status == 401 and path != OAUTH_PATH:  # OAuth-style refusal of the access token

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import httpx
 
 from hapbridge.cli.admin.common import add_parser
-from hapbridge.cli.admin.gateways import signal
+from hapbridge.cli.admin.gateways import is_weak
 from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import Reach, gateway_reach
 from hapbridge.cli.context import Context
@@ -44,7 +44,6 @@ from hapbridge.ttlock.models import Feature, Lock, has_feature
 
 MAX_SKEW = 300.0  # the cloud answers 80000 beyond 5 minutes
 WARN_SKEW = 60.0
-WEAK_RSSI = -85
 Status = Literal["ok", "warn", "fail"]
 
 
@@ -230,8 +229,8 @@ def _check_lock(checker: Checker, lock: Lock, reach: Reach, low_battery: int) ->
         return
     rssi = next(link.rssi for link in links if link.gateway is best)
     where = f"through {best.name or best.gateway_id}" + (f" ({rssi} dBm)" if rssi else "")
-    if rssi is not None and rssi < WEAK_RSSI:
-        checker.add("warn", topic, f"remote control ready {where}, signal {signal(rssi)}",
+    if is_weak(rssi):
+        checker.add("warn", topic, f"remote control ready {where}, but the signal is weak",
                     "move the gateway closer to the lock")
     else:
         checker.add("ok", topic, f"remote control ready {where}")

@@ -36,9 +36,30 @@ def with_client(func: ClientHandler) -> Handler:
     return handler
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's wrapping to the terminal width for prose, but examples kept as typed.
+
+    A paragraph (text between blank lines) with an indented line is an example block, as
+    every epilog is (``examples:`` then indented commands): wrapping would break a command
+    line in the middle. Any other paragraph is reflowed, so long descriptions fit.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(
+            self._fill_paragraph(paragraph, width, indent)
+            for paragraph in text.strip("\n").split("\n\n")
+        )
+
+    def _fill_paragraph(self, paragraph: str, width: int, indent: str) -> str:
+        lines = paragraph.splitlines()
+        if any(line[:1].isspace() for line in lines):
+            return "\n".join(indent + line for line in lines)
+        return super()._fill_text(paragraph, width, indent)
+
+
 def add_parser(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A subcommand whose help keeps the examples' line breaks."""
-    kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    """A subcommand whose help fits the terminal and keeps the examples' line breaks."""
+    kwargs.setdefault("formatter_class", HelpFormatter)
     parser: argparse.ArgumentParser = subparsers.add_parser(name, **kwargs)
     return parser
 

@@ -1,4 +1,8 @@
-"""Errors of the admin commands: one line, what is wrong and what to do, never a traceback."""
+"""Errors of the admin commands: one line, what is wrong and what to do, never a traceback.
+
+Exit code 2 means nothing was done because of something the user must change (an argument,
+a LOCK that names no lock or several); 1 is for everything that went wrong after that.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,17 @@ class AdminUsageError(HapbridgeError):
 
 
 class NotFoundError(HapbridgeError):
-    """No lock, gateway or passcode matches what the user named."""
+    """No lock or gateway matches what the user named: a mistake in the command line,
+    caught before any command was sent."""
+
+    exit_code = 2
 
 
 class AmbiguousError(HapbridgeError):
-    """An alias names several locks (or a name several gateways): the message lists them."""
+    """An alias names several locks (or a name several gateways): the message lists them,
+    and nothing was sent."""
+
+    exit_code = 2
 
 
 class PartialFailure(HapbridgeError):

@@ -19,6 +19,10 @@ COLUMNS = [
     Column("online", "ONLINE"),
     Column("network", "NETWORK"),
 ]
+# The one definition of a weak gateway signal, for 'gateways show' and 'check': below about
+# -85 dBm gateway commands become unreliable.
+WEAK_RSSI = -85
+SIGNAL_WORDS = ((-65, "strong"), (-75, "good"), (WEAK_RSSI, "fair"))  # (lowest dBm, word)
 LOCK_COLUMNS = [
     Column("lock_id", "LOCK", right=True),
     Column("alias", "ALIAS"),
@@ -61,16 +65,18 @@ def gateway_row(gateway: Gateway) -> dict[str, Any]:
 
 
 def signal(rssi: int | None) -> str | None:
-    """A word for people; RSSI below about -85 dBm makes gateway commands unreliable."""
+    """A word for people: 'weak' exactly when :func:`is_weak` (and 'check' warns)."""
     if rssi is None:
         return None
-    if rssi >= -65:
-        return "strong"
-    if rssi >= -75:
-        return "good"
-    if rssi >= -85:
-        return "weak"
-    return "too weak: move the gateway closer"
+    for floor, word in SIGNAL_WORDS:
+        if rssi >= floor:
+            return word
+    return "weak: move the gateway closer"
+
+
+def is_weak(rssi: int | None) -> bool:
+    """Whether gateway commands to the lock may fail for want of signal."""
+    return rssi is not None and rssi < WEAK_RSSI
 
 
 async def list_gateways(args: argparse.Namespace, client: TTLockClient) -> int:
@@ -82,8 +88,8 @@ async def list_gateways(args: argparse.Namespace, client: TTLockClient) -> int:
 async def show_gateway(args: argparse.Namespace, client: TTLockClient) -> int:
     gateway = await resolve_gateway(client, args.gateway)
     locks = await client.gateway_locks(gateway.gateway_id)
-    fields = gateway_row(gateway)
-    fields["locks"] = [
+    fields = gateway_row(gateway)  # "locks" stays the count, as in the listing
+    fields["lock_list"] = [
         {"lock_id": lk.lock_id, "alias": lk.alias, "rssi": lk.rssi, "signal": signal(lk.rssi)}
         for lk in locks
     ]
@@ -92,5 +98,5 @@ async def show_gateway(args: argparse.Namespace, client: TTLockClient) -> int:
         return 0
     emit_fields(args, fields)
     print()
-    emit(args, LOCK_COLUMNS, fields["locks"], empty="this gateway reaches no locks")
+    emit(args, LOCK_COLUMNS, fields["lock_list"], empty="this gateway reaches no locks")
     return 0

@@ -1,14 +1,16 @@
 """Resolving what the user typed (an id or a name) to one lock or gateway.
 
 One rule everywhere: an exact id wins; otherwise the alias (or gateway name) is compared
-case-insensitively, and several matches are an error that lists them, because acting on
-the wrong door is worse than asking.
+case-insensitively (and regardless of how the accents are encoded: the app may store "é" as
+"e" plus a combining accent), and several matches are an error that lists them, because
+acting on the wrong door is worse than asking.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -37,8 +39,8 @@ def match(
         by_id = [item for item in items if ident(item) == int(text)]
         if by_id:
             return by_id[0]
-    wanted = text.casefold()
-    found = [item for item in items if name(item).strip().casefold() == wanted]
+    wanted = folded(text)
+    found = [item for item in items if folded(name(item)) == wanted]
     if len(found) == 1:
         return found[0]
     if found:
@@ -47,11 +49,24 @@ def match(
             f"{kind} {ref!r} is ambiguous: {len(found)} {kind}s have that name: "
             f"{candidates}; give the {kind} id instead"
         )
-    hint = difflib.get_close_matches(text, [name(item) for item in items], n=1, cutoff=0.6)
-    suggestion = f": did you mean {hint[0]!r}?" if hint else ""
+    suggestion = f": did you mean {hint!r}?" if (hint := nearest(wanted, items, name)) else ""
     raise NotFoundError(
         f"no {kind} {ref!r} in this account{suggestion} ('hapbridge {listing}' lists them)"
     )
+
+
+def folded(text: str) -> str:
+    """``text`` as names are compared: trimmed, NFC-normalised, case-folded (and normalised
+    again, as case folding can undo the composition)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text.strip()).casefold())
+
+
+def nearest(wanted: str, items: Sequence[T], name: Callable[[T], str]) -> str | None:
+    """The name closest to the folded ``wanted``, compared folded too: "FRONT DOR" finds
+    "Front Door"."""
+    names = {folded(name(item)): name(item) for item in reversed(items)}  # first one wins
+    hint = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.6)
+    return names[hint[0]] if hint else None
 
 
 def match_lock(locks: Sequence[Lock], ref: str) -> Lock:

@@ -10,7 +10,9 @@ import argparse
 import dataclasses
 import enum
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +21,8 @@ from typing import Any
 from hapbridge.cli.admin.timeparse import format_duration, format_time, iso_time
 
 Row = Mapping[str, Any]
+# Characters that would break a row over lines or move the cursor (tabs, newlines, escapes).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -51,19 +55,37 @@ def cell(value: Any) -> str:
         return format_duration(value)
     if isinstance(value, enum.Enum):
         return value.name.lower()
-    return str(value)
+    return _CONTROL.sub(" ", str(value))  # names from the cloud may hold tabs or newlines
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: wide (CJK, emoji) count 2, combining marks 0."""
+    return sum(_char_width(char) for char in text)
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def pad(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` filled with spaces to ``width`` terminal columns (``right``: on the left)."""
+    fill = " " * max(0, width - display_width(text))
+    return fill + text if right else text + fill
 
 
 def render_table(columns: Sequence[Column], rows: Sequence[Row]) -> str:
     """Left-aligned text, right-aligned numbers, two spaces between columns."""
     cells = [[cell(row.get(col.key)) for col in columns] for row in rows]
     widths = [
-        max([len(col.header), *(len(line[i]) for line in cells)]) for i, col in enumerate(columns)
+        max([display_width(col.header), *(display_width(line[i]) for line in cells)])
+        for i, col in enumerate(columns)
     ]
 
     def line(values: Sequence[str]) -> str:
         parts = [
-            value.rjust(width) if col.right else value.ljust(width)
+            pad(value, width, right=col.right)
             for col, value, width in zip(columns, values, widths, strict=True)
         ]
         return "  ".join(parts).rstrip()
@@ -113,10 +135,10 @@ def emit_fields(args: argparse.Namespace, fields: Row) -> None:
     if getattr(args, "json", False):
         print_json(fields)
         return
-    width = max((len(k) for k in fields), default=0)
-    for key, value in fields.items():
-        if isinstance(value, list):
-            continue  # nested lists are printed by the caller as their own table
+    # nested lists are printed by the caller as their own table
+    shown = {key: value for key, value in fields.items() if not isinstance(value, list)}
+    width = max((len(k) for k in shown), default=0)
+    for key, value in shown.items():
         print(f"{key.replace('_', ' ') + ':':<{width + 2}}{cell(value)}")
 
 

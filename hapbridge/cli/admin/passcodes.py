@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from hapbridge.cli.admin import cleanup
@@ -326,9 +326,15 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
           f"({lock.lock_id}): {args.type}, {window.span()}{window.zone_note()}")
     if kind is PasscodeType.ONE_TIME:
         note("A one-time code must be used within 6 hours of its start.")
-    if window.start.minute or (window.end and window.end.minute):
+    if not on_the_hour(window.start) or (window.end and not on_the_hour(window.end)):
         note("The cloud counts these times to the hour.")
     return 0
+
+
+def on_the_hour(when: datetime) -> bool:
+    """Whether the cloud keeps ``when`` (to the minute): it counts whole hours of UTC, so
+    10:00 in a half-hour zone (+05:30) becomes 09:30 there."""
+    return when.astimezone(UTC).minute == 0
 
 
 async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
