@@ -15,7 +15,7 @@ from hapbridge.bridge import lock_hub
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
 from hapbridge.bridge.lock_hub import GATEWAY_OFFLINE, NO_GATEWAY
 from hapbridge.storage import Storage, StorageError
-from hapbridge.ttlock.errors import ConfigurationError, TransportError
+from hapbridge.ttlock.errors import ConfigurationError, TransportError, error_for
 from hapbridge.ttlock.models import OpenState
 from tests.bridge_helpers import FakeCloud, apply_listing, make_hub, started_hub, wait_for
 
@@ -496,4 +496,43 @@ async def test_unchanged_sweeps_do_not_rewrite_the_cache(tmp_path: Path) -> None
     cloud.locks[1] = dataclasses.replace(cloud.locks[1], battery=12)
     await apply_listing(hub)
     assert json.loads(cache.read_text())["locks"][0]["battery"] == 12
+    await hub.stop()
+
+
+async def test_one_no_gateway_answer_from_a_lock_with_a_gateway_passes(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.fail["query"] = error_for(-2012)
+    await hub.poll(1)
+    assert not hub.accessories[1].available and 1 in hub._pollable()  # still asked
+    del cloud.fail["query"]
+    await hub.poll(1)
+    assert hub.accessories[1].available
+    await hub.stop()
+
+
+async def test_a_gateway_refusing_for_good_is_not_retried(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+
+    async def refused(gateway_id: int) -> list:  # type: ignore[type-arg]
+        raise error_for(-4037)
+
+    cloud.gateway_locks = refused  # type: ignore[method-assign]
+    await hub._map_gateways()
+    assert hub._map_retry is None and hub.route(1) == ("gateway", 1)
+    await hub.stop()
+
+
+async def test_a_lock_missing_once_keeps_its_offline_gateway_cause(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=False)
+    await hub.refresh_gateways()
+    assert hub._unreachable[1] == GATEWAY_OFFLINE
+    kept = cloud.locks.pop(1)
+    await apply_listing(hub)
+    cloud.locks[1] = kept
+    await apply_listing(hub)
+    assert hub._unreachable.get(1) == GATEWAY_OFFLINE and not hub.accessories[1].available
     await hub.stop()

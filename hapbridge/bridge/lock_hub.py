@@ -62,6 +62,9 @@ DETAIL_CONCURRENCY = 4
 # and scenes); before that it shows No Response. One odd answer (an empty list in a cloud
 # hiccup) must not wipe a Home.
 REMOVE_AFTER_SWEEPS = 2
+# Background retries of an incomplete gateway map (backoff from the reconnect delay); then
+# the daily refresh tries again. Bounded: each try costs 1 + gateways calls.
+MAP_RETRIES = 6
 # Failed lock-list sweeps in a row (cloud unreachable) before every lock shows No Response.
 CLOUD_LOST_AFTER = 2
 
@@ -76,7 +79,9 @@ GATEWAY_OFFLINE = "gateway offline"
 NO_GATEWAY = "no gateway"
 LOCK_SILENT = "lock silent"
 NOT_LISTED = "not listed"
-CAUSE_BY_ERRCODE = {-2012: NO_GATEWAY, -3002: GATEWAY_OFFLINE}
+# Only the gateway map decides NO_GATEWAY (such locks leave the poll rotation): one -2012
+# from a lock with a gateway is a passing Bluetooth loss, cleared by its next poll.
+CAUSE_BY_ERRCODE = {-3002: GATEWAY_OFFLINE}
 
 QueueKey = Hashable
 
@@ -353,7 +358,7 @@ class LockHub:
                                 " removed from HomeKit if the next list lacks it too",
                                 f"{lock.alias} ({lock_id})")
             self._missing[lock_id] = misses
-            self._unreachable[lock_id] = NOT_LISTED
+            self._unreachable.setdefault(lock_id, NOT_LISTED)  # keep a cause it already had
             kept.append(lock)
         return kept
 
@@ -533,11 +538,13 @@ class LockHub:
         async def retry() -> None:
             delay, ceiling = self.reconnect_delays
             try:
-                while True:
+                for _attempt in range(MAP_RETRIES):
                     await asyncio.sleep(delay * random.uniform(0.8, 1.2))
                     if await self.refresh_gateways():
                         return
                     delay = min(delay * 2, ceiling)
+                _LOGGER.warning("the gateway map is still incomplete after %d tries; the "
+                                "daily refresh tries again", MAP_RETRIES)
             finally:
                 self._map_retry = None
 
@@ -545,7 +552,7 @@ class LockHub:
 
     async def refresh_gateways(self) -> bool:
         """Lock -> gateway from the gateway list and each gateway's locks (1 + G calls);
-        True when every gateway answered.
+        False when a try later may complete it (a gateway failed for a passing reason).
 
         A gateway whose lock list fails leaves its locks on their last route. It also clears
         No Response for locks that had it only because their gateway was offline (or
@@ -566,12 +573,15 @@ class LockHub:
                                       for g in gateways), return_exceptions=True)
         self.gateways = {g.gateway_id: g for g in gateways}
         failed: set[int] = set()
+        passing: set[int] = set()  # failed for a reason that may pass: worth a retry
         best: dict[int, tuple[bool, int, int]] = {}  # lockId -> (online, rssi, gatewayId)
         for gateway, reached in zip(gateways, seen, strict=True):
             if isinstance(reached, BaseException):
                 if not isinstance(reached, Exception):
                     raise reached  # cancellation
                 failed.add(gateway.gateway_id)
+                if isinstance(reached, TTLockError) and reached.retryable:
+                    passing.add(gateway.gateway_id)
                 _LOGGER.warning("cannot read the locks of gateway %s (%s); they keep their "
                                 "last route", gateway.name or gateway.gateway_id,
                                 _describe(reached))
@@ -611,7 +621,7 @@ class LockHub:
         _LOGGER.info("%d gateways; %d locks behind a gateway, %d on their own",
                      len(gateways), sum(1 for k in routes.values() if k[0] == "gateway"),
                      sum(1 for k in routes.values() if k[0] != "gateway"))
-        return not failed
+        return not passing
 
     @staticmethod
     def _score(gateway: Gateway, item: GatewayLock) -> tuple[bool, int, int]:

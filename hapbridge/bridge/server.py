@@ -176,6 +176,9 @@ class BridgeServer:
         self.driver, self.bridge = driver, bridge
         try:
             await driver.async_start()
+        except asyncio.CancelledError:  # a signal during start-up: leave no socket behind
+            await self._abandon_start(driver)
+            raise
         except Exception as err:
             listening = driver.http_server.server is not None
             await self._abandon_start(driver)
