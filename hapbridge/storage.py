@@ -14,6 +14,7 @@ import logging
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,12 +161,14 @@ class Storage:
         write_private(self.path(name), payload)
 
     @contextlib.contextmanager
-    def locked(self, name: str) -> Iterator[None]:
+    def locked(self, name: str, *, timeout: float | None = None) -> Iterator[None]:
         """Hold an exclusive advisory lock for ``name`` (bridge and CLI share the directory).
 
         The lock lives on a separate ``.NAME.lock`` file because the document itself is
         replaced by rename, which would leave a lock on the old inode. Blocking: callers
-        hold it only for a read-modify-write of a small file.
+        hold it only for a read-modify-write of a small file. With ``timeout``, a holder
+        that takes longer (a hung process) is waited for that long, then gone on without:
+        the lock protects a convenience, never correctness.
         """
         self._ensure_root()
         lock_path = self.path(f".{name}.lock")
@@ -176,9 +179,28 @@ class Storage:
         try:
             if fcntl is not None:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    _flock(fd, timeout)
                 except OSError as err:  # e.g. a network file system without locks
                     _LOGGER.debug("cannot lock %s (%s); going on without", lock_path, err)
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+
+LOCK_POLL = 0.05  # seconds between tries of a lock that is held, with a timeout
+
+
+def _flock(fd: int, timeout: float | None) -> None:
+    """Take the lock; with ``timeout``, raise TimeoutError once that has passed."""
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"still held after {timeout:.0f}s") from None
+            time.sleep(LOCK_POLL)

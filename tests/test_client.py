@@ -886,6 +886,26 @@ async def test_token_refreshed_by_another_process_is_adopted(
     assert sim.world.calls["/oauth2/token"] == 2  # one login, one refresh, nothing else
 
 
+async def test_two_processes_renewing_at_once_spend_one_refresh(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """The bridge and a CLI command meet an expired token at the same moment: one refresh,
+    the other adopts its token (no 10011, no password login)."""
+    async def slow_refresh(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if is_refresh(request):
+            await asyncio.sleep(0.2)  # the other one arrives while this one is refreshing
+        return await forward(request)
+
+    bridge = tapped(slow_refresh, storage=Storage(tmp_path / "shared"))
+    await bridge.list_locks()
+    cli = tapped(slow_refresh, storage=Storage(tmp_path / "shared"))  # its own manager
+    sim.world.expire_all_tokens()
+    assert all(await asyncio.gather(bridge.list_locks(), cli.list_locks()))
+    refreshes = bridge.tokens.refreshes + cli.tokens.refreshes
+    logins = bridge.tokens.logins + cli.tokens.logins
+    assert (refreshes, logins, sim.world.errcodes[10011]) == (1, 1, 0)
+
+
 @pytest.mark.parametrize("content", ['"x"', "[1]", '{"key": "x"}', "{not json"])
 async def test_wrong_shape_tokens_file_means_login(
     make_client: Factory, tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str

@@ -17,11 +17,12 @@ of falling back to a password login.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +34,11 @@ from hapbridge.ttlock.models import Token
 _LOGGER = logging.getLogger(__name__)
 
 TOKENS_FILE = "tokens.json"
+# Held across a whole renewal (re-read, refresh or login, save), so that the bridge and a
+# CLI command never both spend the single-use refresh token: the second one waits, then
+# adopts the first one's token. Bounded: a hung holder only costs that process a login.
+RENEWAL_LOCK = "tokens.json.renewal"
+RENEWAL_LOCK_TIMEOUT = 30.0
 _MD5_RE = re.compile(r"[0-9a-fA-F]{32}")
 # After a transient failure of a proactive refresh, keep the still-valid token this long
 # before trying again, instead of adding a failing refresh to every call.
@@ -181,6 +187,35 @@ class TokenManager:
             task.exception()  # retrieved even if every waiter was cancelled
 
     async def _renew(self, token: Token | None, *, refused: bool) -> Token:
+        async with self._renewal_lock():
+            return await self._renew_locked(token, refused=refused)
+
+    @contextlib.asynccontextmanager
+    async def _renewal_lock(self) -> AsyncIterator[None]:
+        """The cross-process renewal lock, taken in a thread (flock blocks)."""
+        if self._storage is None:
+            yield
+            return
+        held = self._storage.locked(RENEWAL_LOCK, timeout=RENEWAL_LOCK_TIMEOUT)
+        taking = asyncio.ensure_future(asyncio.to_thread(held.__enter__))
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The thread cannot be stopped: release the lock whenever it gets it.
+            taking.add_done_callback(
+                lambda done: done.cancelled() or done.exception() is not None
+                or held.__exit__(None, None, None))
+            raise
+        except HapbridgeError as err:  # the lock file cannot be made: renew without it
+            _LOGGER.debug("renewing without the cross-process lock: %s", err)
+            yield
+            return
+        try:
+            yield
+        finally:
+            held.__exit__(None, None, None)
+
+    async def _renew_locked(self, token: Token | None, *, refused: bool) -> Token:
         """Adopt another process's newer token, else refresh, else log in.
 
         ``refused``: the cloud rejected ``token``, so it cannot be kept on a transient
