@@ -536,3 +536,26 @@ async def test_a_lock_missing_once_keeps_its_offline_gateway_cause(tmp_path: Pat
     await apply_listing(hub)
     assert hub._unreachable.get(1) == GATEWAY_OFFLINE and not hub.accessories[1].available
     await hub.stop()
+
+
+async def test_a_restart_shows_fresh_cached_states_instead_of_polling(tmp_path: Path) -> None:
+    cloud = FakeCloud(3)
+    cloud.states[2] = OpenState.UNLOCKED
+    hub = await started_hub(tmp_path, cloud)
+    await hub.stop()
+    assert cloud.count("query") == 3
+
+    # lock 3's state is old by now; lock 2 is unlocked and locks itself: both are asked
+    cached = json.loads((tmp_path / "locks.json").read_text())
+    for item in cached["locks"]:
+        if item["lock_id"] == 3:
+            item["state_at"] -= 10 * 86_400
+        if item["lock_id"] == 2:
+            item["auto_lock_time"] = 5
+    (tmp_path / "locks.json").write_text(json.dumps(cached))
+
+    hub = await started_hub(tmp_path, cloud)
+    assert cloud.count("query", 1) == 1  # not asked again: shown from the cache
+    assert hub.accessories[1].current_state == SECURED
+    assert (cloud.count("query", 2), cloud.count("query", 3)) == (2, 2)
+    await hub.stop()

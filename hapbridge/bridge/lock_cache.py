@@ -36,6 +36,11 @@ class KnownLock:
     auto_lock_time: int = -1  # seconds; <= 0: off
     passage_mode: bool = False
     detailed: bool = False  # model, firmware and auto-lock time came from lock/detail
+    # The last HomeKit LockCurrentState learnt from the cloud (a poll or a command) and when
+    # (unix seconds): a restart shows it, instead of polling, while it is fresher than the
+    # poll plan's interval.
+    state: int | None = None
+    state_at: float = 0.0
 
     @classmethod
     def from_lock(cls, lock: Lock, previous: KnownLock | None = None) -> KnownLock:
@@ -82,7 +87,8 @@ class KnownLock:
 
 def _field_types() -> dict[str, tuple[type, ...]]:
     """KnownLock's field -> accepted JSON types (from its annotations: one source)."""
-    accepted = {"int": (int,), "str": (str,), "bool": (bool,), "int | None": (int, type(None))}
+    accepted = {"int": (int,), "str": (str,), "bool": (bool,), "float": (int, float),
+                "int | None": (int, type(None))}
     return {f.name: accepted[str(f.type)] for f in dataclasses.fields(KnownLock)}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -149,6 +150,8 @@ class LockHub:
         self._missing: dict[int, int] = {}  # lockId -> lock lists in a row without it
         self._list_failures = 0
         self._cache_written: list[dict[str, Any]] | None = None
+        self._state_seen: dict[int, tuple[int, float]] = {}  # lockId -> (state, unix time)
+        self._restored: set[int] = set()  # locks whose cached state was fresh at start
         self._map_retry: asyncio.Task[None] | None = None
         self._auto_lock: dict[int, asyncio.TimerHandle] = {}
         self._generation: dict[int, int] = {}  # lockId -> changes of state we caused or saw
@@ -193,6 +196,7 @@ class LockHub:
         self.cloud_up = True
         self._connected.set()
         self._apply_list(listing.locks, listing.unreadable)
+        self._restore_states()
         _LOGGER.info("%d locks published after %d cloud calls; gateway map, details and "
                      "first states follow in the background", len(self.accessories),
                      self.client.usage.session_total)
@@ -338,6 +342,26 @@ class LockHub:
             self._update_available(lock.lock_id)
         self._save_cache()
 
+    def _restore_states(self) -> None:
+        """Show each lock's cached state while it is fresher than the poll plan's interval,
+        and leave it out of the start-up polls: restarts (or a crash loop) cost no more
+        state queries than running on would. An unlocked lock that locks itself is polled:
+        its cached state may have changed by itself."""
+        window = self.plan.state_interval or 0.0
+        now = time.time()
+        for lock_id, lock in self.locks.items():
+            fresh = lock.state is not None and 0 <= now - lock.state_at < window
+            if not fresh or (lock.state == UNSECURED and lock.auto_lock_seconds):
+                continue
+            if lock.state in (SECURED, UNSECURED):
+                self.accessories[lock_id].show_state(lock.state)
+                self._state_seen[lock_id] = (lock.state, lock.state_at)
+                self._restored.add(lock_id)
+
+    def _seen(self, lock_id: int, state: int) -> None:
+        """The cloud just told (or a command just made) ``state``: kept for a restart."""
+        self._state_seen[lock_id] = (state, time.time())
+
     def _not_yet_removed(self, answered: set[int]) -> list[KnownLock]:
         """Published (or, at the first list, cached) locks this list left out, until they
         have been missing REMOVE_AFTER_SWEEPS times: meanwhile they show No Response."""
@@ -364,7 +388,11 @@ class LockHub:
 
     def _save_cache(self) -> None:
         """Write ``locks.json`` when its content changed (a sweep usually changes nothing)."""
-        locks = list(self.locks.values())
+        locks = [
+            dataclasses.replace(lock, state=seen[0], state_at=seen[1])
+            if (seen := self._state_seen.get(lock.lock_id)) else lock
+            for lock in self.locks.values()
+        ]
         content = [lock.to_json() for lock in locks]
         if content == self._cache_written:
             return
@@ -704,6 +732,7 @@ class LockHub:
         self._mark_reachable(lock_id)
         newer = self._has_queued_command(lock_id)
         accessory.show_state(target, settle_target=not newer)
+        self._seen(lock_id, target)
         _LOGGER.info("%s: %sed", self._name(lock_id), _verb(target))
         if target == UNSECURED:
             self._arm_auto_lock(lock_id)
@@ -751,6 +780,7 @@ class LockHub:
         self._bump(lock_id)
         if (accessory := self.accessories.get(lock_id)) is not None:
             accessory.show_state(SECURED)
+            self._seen(lock_id, SECURED)
             _LOGGER.info("%s: auto-locked", self._name(lock_id))
 
     # -- polling ----------------------------------------------------------------------
@@ -796,6 +826,8 @@ class LockHub:
             return  # unlocked on our command; the auto-lock timer will show it secured
         busy = self._has_command(lock_id)
         accessory.show_state(current, settle_target=not busy)
+        if current != UNKNOWN:
+            self._seen(lock_id, current)
         if current == SECURED:
             self._cancel_auto_lock(lock_id)
         elif current == UNSECURED and not busy:
@@ -809,15 +841,21 @@ class LockHub:
                       and self._unreachable.get(lid) != NO_GATEWAY)
 
     def _first_polls(self) -> None:
-        """State at start for as many locks as the plan allows; the rest at the plan's pace."""
+        """State at start for as many locks as the plan allows (a fresh cached state counts
+        as known); the rest at the plan's pace."""
         lock_ids = self._pollable()
-        count = min(len(lock_ids), self.plan.startup_polls)
-        for lock_id in lock_ids[:count]:
+        wanted = [lid for lid in lock_ids if lid not in self._restored]
+        polled = wanted[:self.plan.startup_polls]
+        for lock_id in polled:
             self.poll(lock_id)
-        self._poll_index = count
-        if count < len(lock_ids):
+        self._poll_index = lock_ids.index(polled[-1]) + 1 if polled else 0
+        restored = len(lock_ids) - len(wanted)
+        if restored:
+            _LOGGER.info("%d locks show the state known from before the restart (fresher "
+                         "than the poll interval): not queried now", restored)
+        if len(polled) < len(wanted):
             _LOGGER.info("state of %d of %d locks queried at start (apiBudgetPerMonth); the "
-                         "others follow at the poll plan's pace", count, len(lock_ids))
+                         "others follow at the poll plan's pace", len(polled), len(wanted))
 
     def _poll_wait(self) -> float:
         if self.plan.state_interval and self.plan.locks:
