@@ -54,6 +54,12 @@ class PrivateStateDriver(AccessoryDriver):
     def setup_srp_verifier(self) -> None:
         self.srp_verifier = FixedWidthSrpServer(self.state.pincode)
 
+    def async_persist(self) -> None:
+        """Write now, not in an executor task as HAP-python does: a new pairing that a stop
+        (or a crash) right after pair-setup loses leaves a Home that believes it is paired
+        with a bridge that forgot it. Pairing changes are rare; one small fsync'd write."""
+        self.persist()
+
     def persist(self) -> None:
         buffer = io.StringIO()
         self.encoder.persist(buffer, self.state)
