@@ -89,6 +89,16 @@ def lock_named(sim: SimulatorServer, alias: str) -> SimLock:
     return next(lock for lock in sim.world.locks.values() if lock.alias == alias)
 
 
+def json_failure(result: Result, code: int = 1) -> dict[str, Any]:
+    """A failed single action with --json: its object on stdout, the same message as the one
+    ``hapbridge: error:`` line on stderr, and the exit code."""
+    assert result.code == code, result.err
+    data = result.json()
+    assert isinstance(data, dict) and data["ok"] is False
+    assert result.err.splitlines() == [f"hapbridge: error: {data['error']}"]
+    return data
+
+
 def ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
@@ -434,6 +444,50 @@ async def test_unlock_offline_gateway_is_not_retried(hb: Run, sim: SimulatorServ
     assert garage.state == 0
 
 
+@pytest.mark.parametrize("action", ["unlock", "lock"])
+async def test_unlock_json_failure_prints_the_object(
+    hb: Run, sim: SimulatorServer, action: str
+) -> None:
+    garage = lock_named(sim, "Garage")
+    success = (await hb(action, "Garage", "--json")).json()
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    data = json_failure(await hb(action, "Garage", "--json"))
+    assert data == {"lock_id": garage.lock_id, "alias": "Garage", "action": action,
+                    "ok": False, "delivered_to": None, "errcode": -3002,
+                    "error": data["error"]}
+    assert "gateway is offline" in data["error"]
+    assert set(data) == set(success) | {"error", "errcode"}
+
+
+async def test_unlock_json_failure_when_busy_after_retries(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    sim.config.busy_rate = 1.0
+    data = json_failure(await hb("unlock", "Garage", "--json"))
+    assert data["errcode"] == -3003 and "gateway is busy" in data["error"]
+    assert sim.world.calls["/v3/lock/unlock"] == 5
+
+
+async def test_unlock_json_without_gateway(hb: Run, sim: SimulatorServer) -> None:
+    orphan = lock_named(sim, "Room 103")
+    data = json_failure(await hb("unlock", "Room 103", "--json"))
+    assert data["lock_id"] == orphan.lock_id and data["errcode"] == -2012
+
+
+async def test_usage_mistakes_with_json_print_no_json(hb: Run, sim: SimulatorServer) -> None:
+    for argv in (("unlock", "Nowhere", "--json"),
+                 ("passcodes", "delete", "Nowhere", "1", "--json"),
+                 ("passcodes", "change", "Garage", "1", "--code", "12", "--json"),
+                 # past only in the lock's time zone: known after lock/detail, still a mistake
+                 ("passcodes", "random", "Garage", "--type", "period",
+                  "--start", later(days=-0.1), "--end", later(days=1), "--json")):
+        result = await hb(*argv)
+        assert result.code == 2 and result.out == ""
+        assert len(result.err.splitlines()) == 1
+        assert result.err.startswith("hapbridge: error: ")
+    assert sim.world.calls["/v3/lock/unlock"] == 0
+
+
 async def test_unlock_lock_without_gateway(hb: Run) -> None:
     result = await hb("unlock", "Room 103")
     assert result.code == 1
@@ -751,6 +805,52 @@ async def test_delete_passcode(hb: Run, sim: SimulatorServer) -> None:
     assert code.passcode_id not in sim.world.passcodes[garage.lock_id]
     again = await hb("passcodes", "delete", "Garage", str(code.passcode_id))
     assert again.code == 1 and "no such passcode" in again.err
+
+
+async def test_delete_passcode_json_failure(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    code = sim.world.add_passcode(garage.lock_id, "5829")
+    data = json_failure(await hb("passcodes", "delete", "Garage", "999", "--json"))
+    assert data == {"lock_id": garage.lock_id, "alias": "Garage", "passcode_id": 999,
+                    "deleted": False, "ok": False, "errcode": -2009,
+                    "error": "no such passcode on this lock (TTLock error -2009)"}
+
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    offline = json_failure(
+        await hb("passcodes", "delete", "Garage", str(code.passcode_id), "--json"))
+    assert offline["deleted"] is False and offline["errcode"] == -3002
+    assert "gateway is offline" in offline["error"]
+    assert code.passcode_id in sim.world.passcodes[garage.lock_id]
+
+    sim.world.gateways[garage.gateway_id or 0].online = True
+    done = await hb("passcodes", "delete", "Garage", str(code.passcode_id), "--json")
+    assert done.code == 0, done.err
+    assert done.json() == {"lock_id": garage.lock_id, "alias": "Garage",
+                           "passcode_id": code.passcode_id, "deleted": True}
+
+
+async def test_change_passcode_json_failure(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    end = later(days=3)
+    data = json_failure(await hb("passcodes", "change", "Garage", "999", "--name", "x",
+                                 "--start", "now", "--end", end, "--json"))
+    assert data["errcode"] == -2009 and "no such passcode" in data["error"]
+    assert data["changed"] == [] and data["passcode_id"] == 999
+    assert data["end"] == datetime.fromisoformat(end).replace(tzinfo=BERLIN).astimezone(
+    ).isoformat()
+    assert set(data) == {"lock_id", "alias", "passcode_id", "changed", "ok", "start", "end",
+                         "time_zone", "error", "errcode"}
+    assert data["lock_id"] == garage.lock_id
+
+
+async def test_random_passcode_json_failure(hb: Run, sim: SimulatorServer) -> None:
+    garage = lock_named(sim, "Garage")
+    sim.config.scripted_errcodes["/v3/keyboardPwd/get"] = [-2018]
+    data = json_failure(await hb("passcodes", "random", "Garage", "--type", "one-time",
+                                 "--start", "now", "--json"))
+    assert data["errcode"] == -2018 and "permission denied" in data["error"]
+    assert (data["lock_id"], data["passcode_id"], data["code"]) == (garage.lock_id, None, None)
+    assert data["type"] == "one-time" and data["start"] is not None
 
 
 # -- cleanup ------------------------------------------------------------------------------

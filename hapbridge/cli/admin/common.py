@@ -19,6 +19,11 @@ T = TypeVar("T")
 LOCK_HELP = "a lock id or alias (case-insensitive), as 'hapbridge locks' lists them"
 TIME_HELP = ("the lock's time, ISO 8601: 2026-12-24T15:00 (or a date, or 'now'); without an "
              "offset it is read in the time zone the lock reports")
+JSON_FAILURE_HELP = ("With --json a failure after the lock was found (the cloud or the gateway "
+                     "refused) still prints the object, with \"ok\": false, \"error\" and "
+                     "\"errcode\" when there is one; a mistake in the command line (a bad "
+                     "argument, an unknown or ambiguous LOCK) prints only the error line "
+                     "(exit 2).")
 
 ClientHandler = Callable[[argparse.Namespace, TTLockClient], Awaitable[int | None]]
 Handler = Callable[[argparse.Namespace, Context], Awaitable[int]]

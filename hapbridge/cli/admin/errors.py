@@ -29,5 +29,9 @@ class AmbiguousError(HapbridgeError):
     exit_code = 2
 
 
+# Mistakes in the command line: no --json failure object, only the stderr line (exit 2).
+USAGE_ERRORS = (AdminUsageError, NotFoundError, AmbiguousError)
+
+
 class PartialFailure(HapbridgeError):
     """Some of several operations failed; their results were printed already."""

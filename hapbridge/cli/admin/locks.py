@@ -5,9 +5,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
+from hapbridge.cli.admin.common import (
+    JSON_FAILURE_HELP,
+    LOCK_HELP,
+    add_parser,
+    together,
+    with_client,
+)
 from hapbridge.cli.admin.lock_ref import resolve_lock
-from hapbridge.cli.admin.output import Column, add_json_flag, emit, emit_fields, note, print_json
+from hapbridge.cli.admin.output import (
+    Column,
+    add_json_flag,
+    emit,
+    emit_fields,
+    json_on_failure,
+    note,
+    print_json,
+)
 from hapbridge.cli.admin.reach import Reach, gateway_reach
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -58,7 +72,7 @@ def register(subparsers: Any) -> None:
             description=f"Send '{action}' to a lock through its gateway (or over Wi-Fi), "
             "retrying a busy gateway as the bridge does (maximumApiRetry, retryDelay). "
             "Success means the command was delivered to the gateway, not that the lock "
-            "moved: 'hapbridge locks --state' asks the lock.",
+            f"moved: 'hapbridge locks --state' asks the lock. {JSON_FAILURE_HELP}",
             epilog=f"example:\n  hapbridge {action} 'Front Door'",
         )
         cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
@@ -167,10 +181,12 @@ async def send_command(args: argparse.Namespace, client: TTLockClient) -> int:
     """Success means the cloud handed the command to the gateway (or to a Wi-Fi lock): the
     answer does not say the bolt moved, so the output does not claim it."""
     lock = await resolve_lock(client, args.lock)
-    if args.action == "lock":
-        await client.lock(lock.lock_id)
-    else:
-        await client.unlock(lock.lock_id)
+    with json_on_failure(args, {"lock_id": lock.lock_id, "alias": lock.alias,
+                                "action": args.action, "delivered_to": None}):
+        if args.action == "lock":
+            await client.lock(lock.lock_id)
+        else:
+            await client.unlock(lock.lock_id)
     via = "wifi" if lock.is_wifi else "gateway"
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias, "action": args.action,

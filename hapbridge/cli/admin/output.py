@@ -1,24 +1,28 @@
 """Aligned tables for people, ``--json`` for scripts; both from the same rows.
 
 A command builds rows of plain values (``datetime``, ``bool``, ``None``, numbers, text) and
-hands them to :func:`emit`. JSON goes to stdout alone; notes and logs go to stderr.
+hands them to :func:`emit`. JSON goes to stdout alone; notes and logs go to stderr. A
+single action that fails with --json still prints its object (:func:`json_on_failure`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import enum
 import json
 import re
 import sys
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from hapbridge.cli.admin.errors import USAGE_ERRORS
 from hapbridge.cli.admin.timeparse import format_duration, format_time, iso_time
+from hapbridge.errors import HapbridgeError
 
 Row = Mapping[str, Any]
 # Characters that would break a row over lines or move the cursor (tabs, newlines, escapes).
@@ -140,6 +144,30 @@ def emit_fields(args: argparse.Namespace, fields: Row) -> None:
     width = max((len(k) for k in shown), default=0)
     for key, value in shown.items():
         print(f"{key.replace('_', ' ') + ':':<{width + 2}}{cell(value)}")
+
+
+@contextlib.contextmanager
+def json_on_failure(args: argparse.Namespace, fields: Mapping[str, Any]) -> Iterator[None]:
+    """With --json, a :class:`HapbridgeError` inside is first printed on stdout as ``fields``
+    plus ``"ok": false``, ``"error"`` (the line main prints on stderr) and ``"errcode"``
+    when the error carries one; then it goes on as it came (stderr line, exit code).
+
+    ``fields`` are the keys of the success object with the values of a failure, read when the
+    error happens: a mutable mapping the body fills in as it learns more. Usage mistakes
+    (:data:`USAGE_ERRORS`) print no JSON, as those caught before the lock was known.
+    """
+    try:
+        yield
+    except USAGE_ERRORS:
+        raise
+    except HapbridgeError as err:
+        if getattr(args, "json", False):
+            failure: dict[str, Any] = {**fields, "ok": False, "error": str(err)}
+            errcode = getattr(err, "errcode", None)
+            if errcode is not None:
+                failure["errcode"] = errcode
+            print_json(failure)
+        raise
 
 
 def note(message: str) -> None:

@@ -21,10 +21,24 @@ from hapbridge.cli.admin.codes import (
     validate_name,
     validate_window,
 )
-from hapbridge.cli.admin.common import LOCK_HELP, TIME_HELP, add_parser, together, with_client
+from hapbridge.cli.admin.common import (
+    JSON_FAILURE_HELP,
+    LOCK_HELP,
+    TIME_HELP,
+    add_parser,
+    together,
+    with_client,
+)
 from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
 from hapbridge.cli.admin.lock_ref import resolve_lock, resolve_locks
-from hapbridge.cli.admin.output import Column, add_json_flag, emit, note, print_json
+from hapbridge.cli.admin.output import (
+    Column,
+    add_json_flag,
+    emit,
+    json_on_failure,
+    note,
+    print_json,
+)
 from hapbridge.cli.admin.timeparse import (
     LOCAL,
     TypedTime,
@@ -112,7 +126,8 @@ def register(subparsers: Any) -> None:
         description="Ask the cloud for a code the lock accepts without a gateway. The cloud "
         "rounds times to the hour. one-time: usable once within 6 hours of --start; permanent: "
         "no --end; period and the repeating types (daily, weekend, workday, monday..sunday): "
-        "need --end (for repeating types the hours of --start/--end give the daily window).",
+        "need --end (for repeating types the hours of --start/--end give the daily window). "
+        + JSON_FAILURE_HELP,
         epilog="examples:\n  hapbridge passcodes random 'Room 12' --type one-time --start now\n"
         "  hapbridge passcodes random 'Room 12' --type daily --start 2026-12-01T08:00 "
         "--end 2026-12-31T18:00 --name Cleaner",
@@ -129,7 +144,7 @@ def register(subparsers: Any) -> None:
     cmd = add_parser(
         sub, "change", help="rename a code, change its digits or its validity (gateway)",
         description="Change a code's name, digits or validity (give at least one). The new "
-        "validity needs both --start and --end.",
+        f"validity needs both --start and --end. {JSON_FAILURE_HELP}",
         epilog="example:\n  hapbridge passcodes change 'Room 12' 4711 --name 'Smith (late)' "
         "--start 2026-12-24T15:00 --end 2026-12-28T11:00",
     )
@@ -144,7 +159,8 @@ def register(subparsers: Any) -> None:
     cmd.set_defaults(handler=with_client(change_passcode))
 
     cmd = add_parser(sub, "delete", help="delete a code from a lock (through the gateway)",
-                     description="Delete one code from a lock, through the lock's gateway.",
+                     description="Delete one code from a lock, through the lock's gateway. "
+                     + JSON_FAILURE_HELP,
                      epilog="example:\n  hapbridge passcodes delete 'Room 12' 4711")
     cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
     cmd.add_argument("passcode_id", metavar="PASSCODE_ID", type=int,
@@ -311,10 +327,15 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
                if kind is PasscodeType.ONE_TIME else "")
         )
     lock = await resolve_lock(client, args.lock)
-    (window,) = await _windows(client, [lock], start, end, future_start=True, pair=False)
-    assert window.start is not None
-    generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
-                                               end=window.end, name=name)
+    failure: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias,
+                               "passcode_id": None, "code": None, "type": args.type,
+                               "name": name, "start": None, "end": None, "time_zone": None}
+    with json_on_failure(args, failure):
+        (window,) = await _windows(client, [lock], start, end, future_start=True, pair=False)
+        assert window.start is not None
+        failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
+        generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
+                                                   end=window.end, name=name)
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,
                     "passcode_id": generated.passcode_id, "code": generated.code,
@@ -345,9 +366,14 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     start, end = _typed(args, future_start=False)
     check_pair(start, end)
     lock = await resolve_lock(client, args.lock)
-    (window,) = await _windows(client, [lock], start, end, future_start=False)
-    await client.change_passcode(lock.lock_id, args.passcode_id, name=name, code=code,
-                                 start=window.start, end=window.end)
+    failure: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias,
+                               "passcode_id": args.passcode_id, "changed": [], "start": None,
+                               "end": None, "time_zone": None}
+    with json_on_failure(args, failure):
+        (window,) = await _windows(client, [lock], start, end, future_start=False)
+        failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
+        await client.change_passcode(lock.lock_id, args.passcode_id, name=name, code=code,
+                                     start=window.start, end=window.end)
     changed = [what for what, value in (("name", name), ("code", code),
                                         ("validity", start)) if value is not None]
     if args.json:
@@ -364,7 +390,9 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
 
 async def delete_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    await client.delete_passcode(lock.lock_id, args.passcode_id)
+    with json_on_failure(args, {"lock_id": lock.lock_id, "alias": lock.alias,
+                                "passcode_id": args.passcode_id, "deleted": False}):
+        await client.delete_passcode(lock.lock_id, args.passcode_id)
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,
                     "passcode_id": args.passcode_id, "deleted": True})
