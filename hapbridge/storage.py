@@ -36,6 +36,12 @@ class StorageError(HapbridgeError):
     """The storage directory or one of its files cannot be used."""
 
 
+class InUseError(StorageError):
+    """Another process holds the storage for itself (a running bridge)."""
+
+    exit_code = 2
+
+
 def _write_fix(path: Path, err: OSError) -> StorageError:
     return StorageError(
         f"cannot write {path}: {err.strerror or err}; free some disk space and make sure "
@@ -185,6 +191,37 @@ class Storage:
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+
+    def hold(self, name: str, *, what: str) -> int:
+        """Take ``.NAME.lock`` for as long as the returned fd stays open, without waiting;
+        our pid goes in it so a refusal can name the holder. InUseError when held.
+
+        ``what`` completes the refusal: "another hapbridge ... is using STORAGE (pid N)".
+        Without flock (a file system without locks) nothing is held and nothing refused.
+        """
+        self._ensure_root()
+        lock_path = self.path(f".{name}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as err:
+            raise _write_fix(lock_path, err) from None
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise InUseError(f"{what} is using {self.root}{pid}: stop it first, or give "
+                             "this one a storage directory of its own with -U") from None
+        except OSError as err:
+            _LOGGER.debug("cannot lock %s (%s); going on without", lock_path, err)
+            return fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
 
 
 LOCK_POLL = 0.05  # seconds between tries of a lock that is held, with a timeout

@@ -180,7 +180,8 @@ def test_reset_pairing_moves_a_damaged_state_file_aside(tmp_path: Path, capsys) 
 @pytest.mark.parametrize("explicit", [False, True])
 def test_demo_keeps_out_of_the_real_storage(tmp_path: Path, monkeypatch,
                                             explicit: bool) -> None:
-    """Without -U the demo must not take over the real bridge's storage (and Home)."""
+    """With or without -U, the demo must not take over the real bridge's storage (and Home):
+    it always lives in STORAGE/demo."""
     from hapbridge.cli import run
 
     home = tmp_path / "home"
@@ -198,6 +199,26 @@ def test_demo_keeps_out_of_the_real_storage(tmp_path: Path, monkeypatch,
     storage = ["-U", str(tmp_path / "mine"), "-c", str(config)] if explicit else []
     assert main([*storage, "run", "--demo"]) == 0
     [(storage_dir, bridge)] = served
-    expected = tmp_path / "mine" if explicit else home / ".hapbridge" / "demo"
+    expected = (tmp_path / "mine" if explicit else home / ".hapbridge") / "demo"
     assert storage_dir == expected
     assert bridge.name == "Real" and not bridge.username  # never the real bridge's HomeKit id
+
+
+async def test_one_bridge_per_storage_and_no_reset_while_it_runs(
+    sim: SimulatorServer, tmp_path: Path, capsys
+) -> None:
+    from hapbridge.storage import InUseError
+
+    storage = tmp_path / "storage"
+    server = await start_bridge(sim, storage)
+    try:
+        with pytest.raises(InUseError, match=rf"is using {storage} \(pid {os.getpid()}\)"):
+            await start_bridge(sim, storage)
+        assert main(["-U", str(storage), "reset-pairing"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("hapbridge: error: a running hapbridge bridge is using")
+        assert len(err.splitlines()) == 1
+    finally:
+        await server.stop()
+    again = await start_bridge(sim, storage)  # stopped: the storage is free again
+    await again.stop()

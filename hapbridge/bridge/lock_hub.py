@@ -68,6 +68,10 @@ REMOVE_AFTER_SWEEPS = 2
 MAP_RETRIES = 6
 # Failed lock-list sweeps in a row (cloud unreachable) before every lock shows No Response.
 CLOUD_LOST_AFTER = 2
+# A cached state younger than this (and than the poll interval) is shown at start instead of
+# a query: enough for a crash loop or a quick restart, too short to miss what happened
+# while the bridge was down for longer.
+RESTORE_MAX_AGE = 120.0
 
 OPEN_STATE_TO_HOMEKIT = {
     OpenState.LOCKED: SECURED,
@@ -128,6 +132,7 @@ class LockHub:
         startup_timeout: float = STARTUP_TIMEOUT,
         reconnect_delays: tuple[float, float] = (RECONNECT_FIRST, RECONNECT_MAX),
         max_locks: int = MAX_LOCKS,
+        restore_max_age: float = RESTORE_MAX_AGE,
     ) -> None:
         self.client = client
         self.storage = storage
@@ -138,6 +143,7 @@ class LockHub:
         self.startup_timeout = startup_timeout
         self.reconnect_delays = reconnect_delays
         self.max_locks = max_locks
+        self.restore_max_age = restore_max_age
         self.locks: dict[int, KnownLock] = {}  # published locks
         self.accessories: dict[int, TTLockLock] = {}
         self.queues = CommandQueues()
@@ -343,11 +349,11 @@ class LockHub:
         self._save_cache()
 
     def _restore_states(self) -> None:
-        """Show each lock's cached state while it is fresher than the poll plan's interval,
-        and leave it out of the start-up polls: restarts (or a crash loop) cost no more
-        state queries than running on would. An unlocked lock that locks itself is polled:
-        its cached state may have changed by itself."""
-        window = self.plan.state_interval or 0.0
+        """Show each lock's cached state while it is younger than ``restore_max_age`` (and
+        the poll interval), and leave it out of the start-up polls: a crash loop costs no
+        state queries. An unlocked lock that locks itself is polled: its cached state may
+        have changed by itself."""
+        window = min(self.plan.state_interval or 0.0, self.restore_max_age)
         now = time.time()
         for lock_id, lock in self.locks.items():
             fresh = lock.state is not None and 0 <= now - lock.state_at < window

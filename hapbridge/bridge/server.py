@@ -25,7 +25,13 @@ from pyhap.state import State
 from accessories.homekit_name import homekit_name
 from hapbridge import __version__
 from hapbridge.bridge.identity import Identity
-from hapbridge.bridge.lock_hub import RECONNECT_FIRST, RECONNECT_MAX, STARTUP_TIMEOUT, LockHub
+from hapbridge.bridge.lock_hub import (
+    RECONNECT_FIRST,
+    RECONNECT_MAX,
+    RESTORE_MAX_AGE,
+    STARTUP_TIMEOUT,
+    LockHub,
+)
 from hapbridge.bridge.network import resolve_bind
 from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
 from hapbridge.bridge.setup_code import setup_text
@@ -37,6 +43,10 @@ from hapbridge.ttlock.client import TTLockClient
 _LOGGER = logging.getLogger(__name__)
 
 STATE_FILE = "accessory.state"
+# Held by a running bridge for its whole life: two bridges on one storage would advertise
+# the same HomeKit id and write each other's pairings; reset-pairing takes it too.
+RUNNING_LOCK = "bridge"
+RUNNING_WHAT = "a running hapbridge bridge"
 
 
 class PrivateStateDriver(AccessoryDriver):
@@ -127,6 +137,8 @@ class ServerOptions:
     print_setup: bool = True
     startup_timeout: float = STARTUP_TIMEOUT
     reconnect_delays: tuple[float, float] = (RECONNECT_FIRST, RECONNECT_MAX)
+    # 0 for the demo: its simulated cloud starts afresh, so cached states mean nothing.
+    restore_max_age: float = RESTORE_MAX_AGE
     async_zeroconf: Any = None  # a shared AsyncZeroconf instance (tests)
 
 
@@ -149,6 +161,7 @@ class BridgeServer:
         self.bridge: TTLockBridge | None = None
         self.hub: LockHub | None = None
         self.addresses: list[str] = []
+        self._running_fd: int | None = None
 
     @property
     def port(self) -> int:
@@ -160,6 +173,7 @@ class BridgeServer:
         return self.driver is not None and self.driver.state.paired
 
     async def start(self) -> None:
+        self._running_fd = self.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT)
         bridge_config = self.config.bridge
         self.addresses = resolve_bind(self.options.bind or bridge_config.bind)
         self.identity = identity = Identity.load(self.storage, bridge_config)
@@ -176,6 +190,7 @@ class BridgeServer:
             platform=self.config.platform, driver=driver, bridge=bridge,
             startup_timeout=self.options.startup_timeout,
             reconnect_delays=self.options.reconnect_delays,
+            restore_max_age=self.options.restore_max_age,
         )
         await self.hub.load()
         driver.add_accessory(bridge)
@@ -279,7 +294,12 @@ class BridgeServer:
                 if self.hub is not None:
                     await self.hub.stop()
             finally:
-                await self.client.aclose()
+                try:
+                    await self.client.aclose()
+                finally:
+                    if self._running_fd is not None:
+                        os.close(self._running_fd)  # releases the storage
+                        self._running_fd = None
 
 
 async def serve_until_signalled(server: BridgeServer) -> None:

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument("--demo", action="store_true",
                      help="use a built-in simulated TTLock cloud (no account needed); "
-                     "its pairing and locks live in STORAGE/demo unless -U is given")
+                     "its pairing and locks live in STORAGE/demo, apart from a real bridge's")
     run.add_argument("--bind", action="append", metavar="ADDR",
                      help="listen and advertise only on this IP address or interface "
                      "(repeatable; overrides bridge.bind)")
@@ -58,12 +58,11 @@ def _bridge_config(ctx: Context) -> BridgeConfig:
     return ctx.load_config(require_credentials=False).bridge
 
 
-def demo_context(args: argparse.Namespace, ctx: Context) -> Context:
-    """The demo's own storage unless -U names one: in the real one it would take over the
-    paired bridge (its locks replaced by demo locks, rooms and scenes lost) and overwrite
-    locks.json and bridge.json. The config (bridge name, port, bind) is still read."""
-    if getattr(args, "user_storage_path", None):
-        return ctx
+def demo_context(ctx: Context) -> Context:
+    """The demo's own storage, always ``STORAGE/demo``: in the storage itself it would take
+    over the paired bridge (its locks replaced by demo locks, rooms and scenes lost) and
+    overwrite locks.json, bridge.json, tokens and usage. The config (bridge name, port,
+    bind) is still read."""
     return dataclasses.replace(ctx, storage_dir=ctx.storage_dir / DEMO_STORAGE)
 
 
@@ -72,7 +71,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         from hapbridge.bridge.demo import demo_app_config, demo_cloud
 
         bridge = _bridge_config(ctx) if ctx.config_path.exists() else None
-        ctx = demo_context(args, ctx)
+        ctx = demo_context(ctx)
         _LOGGER.info("demo: storage in %s", ctx.storage_dir)
         async with demo_cloud() as sim:
             await _serve(demo_app_config(sim, bridge), ctx, args)
@@ -88,7 +87,8 @@ async def _serve(config: AppConfig, ctx: Context, args: argparse.Namespace) -> N
     # Imported here: the other commands should not pay for loading HAP-python.
     from hapbridge.bridge.server import BridgeServer, ServerOptions, serve_until_signalled
 
-    options = ServerOptions(port=args.port, bind=tuple(args.bind) if args.bind else None)
+    options = ServerOptions(port=args.port, bind=tuple(args.bind) if args.bind else None,
+                            **({"restore_max_age": 0.0} if args.demo else {}))
     server = BridgeServer(config, ctx.storage, ctx.client_for(config.platform), options)
     await serve_until_signalled(server)
 
@@ -109,6 +109,18 @@ def _pair_info(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
+    from hapbridge.bridge.server import RUNNING_LOCK, RUNNING_WHAT
+
+    # A running bridge keeps its pairings in memory and would write them back: refuse, and
+    # keep a bridge from starting while the file is edited.
+    held = ctx.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT)
+    try:
+        return _forget_pairings(ctx)
+    finally:
+        os.close(held)
+
+
+def _forget_pairings(ctx: Context) -> int:
     from hapbridge.bridge.server import STATE_FILE
 
     storage = ctx.storage
