@@ -129,6 +129,10 @@ class TTLockLock(Accessory):
         """Show a wish that did not come from HomeKit (e.g. auto-lock about to happen)."""
         self._push(self._target, target)
 
+    @property
+    def battery_low(self) -> bool:
+        return bool(self._low_battery.value == LOW_BATTERY_LOW)
+
     def set_battery(self, level: int | None) -> None:
         if level is None:
             return

@@ -130,7 +130,8 @@ def load_config(
         # err.msg never quotes the document, so no secret can leak from here.
         raise ConfigError(
             f"config file {path} is not valid JSON: {err.msg} at line {err.lineno}, "
-            f"column {err.colno}; fix the syntax there (e.g. a missing comma or a stray ';')"
+            f"column {err.colno}; fix the syntax there (e.g. a missing or trailing comma, "
+            "or a stray ';')"
         ) from None
     except (ValueError, RecursionError):  # a 5000-digit number, absurd nesting
         raise ConfigError(
@@ -274,7 +275,12 @@ class _Block:
 
     def note_near_misses(self, known: Iterable[str]) -> None:
         for key, match in self.near_misses(known).items():
-            self.notes.append(f"ignoring {self.where}.{key} (did you mean {match}?)")
+            self.notes.append(ConfigWarning(
+                f"ignoring {self.where}.{key} (did you mean {match}?): its default is used"))
+
+
+class ConfigWarning(str):
+    """A note that likely hides a mistake (a misspelt key): logged as a warning."""
 
 
 def _describe(value: object, *, secret: bool = False) -> str:
@@ -525,7 +531,8 @@ def _missing_credentials(
             f'{source}: no "TTLock" entry in platforms and {variables} not set: '
             f"add {{{entry}}} to platforms or set {variables}"
         )
-    message = f"{source}: {block.where} is missing {keys}: add them there or set {variables}"
+    them = "them" if len(missing) > 1 else "it"
+    message = f"{source}: {block.where} is missing {keys}: add {them} there or set {variables}"
     wanted = {key for key, _var in missing}
     hints = [f"{k} is not {m}" for k, m in block.near_misses(_PLATFORM_KEYS).items() if m in wanted]
     if hints:

@@ -18,8 +18,11 @@ import pytest
 from aiohomekit.controller import Controller
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
+from hapbridge.bridge.identity import Identity
 from hapbridge.cli.main import main
+from hapbridge.config import BridgeConfig
 from hapbridge.simulator import SimulatorServer
+from hapbridge.storage import Storage
 from tests.bridge_helpers import LOOPBACK, accessories, free_port, pair, start_bridge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,11 @@ def lo_has_multicast() -> bool:
 
 
 def test_pair_info_prints_code_and_qr_and_writes_svg(tmp_path: Path, capsys) -> None:
+    # a storage no bridge has used (a mistyped -U) gets no brand-new setup code
+    assert main(["-U", str(tmp_path), "pair-info"]) == 2
+    assert "no bridge has run with the storage" in capsys.readouterr().err
+    assert not (tmp_path / "bridge.json").exists()
+    Identity.load(Storage(tmp_path), BridgeConfig())  # as the first 'run' does
     svg = tmp_path / "qr.svg"
     assert main(["-U", str(tmp_path), "pair-info", "--svg", str(svg)]) == 0
     out = capsys.readouterr().out

@@ -560,3 +560,18 @@ async def test_a_restart_shows_fresh_cached_states_instead_of_polling(tmp_path: 
     assert hub.accessories[1].current_state == SECURED
     assert (cloud.count("query", 2), cloud.count("query", 3)) == (2, 2)
     await hub.stop()
+
+
+async def test_a_stop_says_which_commands_it_cut_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.delays["unlock"] = 5.0
+    hub.request(1, UNSECURED)  # in flight
+    hub.request(2, UNSECURED)  # queued behind it on the same gateway
+    await wait_for(lambda: cloud.count("unlock") == 1)
+    with caplog.at_level(logging.WARNING):
+        await hub.stop()
+    assert "Lock 1 (1): unlock cut off by the stop" in caplog.text
+    assert "Lock 2 (2): a queued HomeKit command was not sent" in caplog.text

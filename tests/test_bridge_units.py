@@ -324,3 +324,11 @@ async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path) -> None:
 )
 def test_names_are_what_the_home_app_accepts(alias: str, shown: str) -> None:
     assert homekit_name(alias, "Lock 7") == shown
+
+
+def test_bind_refuses_an_address_of_another_machine() -> None:
+    with pytest.raises(ConfigError, match=r"^--bind: 192\.0\.2\.7 is not an address of this"):
+        network.resolve_bind(["192.0.2.7"], source="--bind")  # TEST-NET-1: never local
+    with pytest.raises(ConfigError, match=r"^--bind: 'no-such-if0' is neither"):
+        network.resolve_bind(["no-such-if0"], source="--bind")
+    assert network.is_local_address("127.0.0.1")

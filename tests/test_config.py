@@ -15,6 +15,7 @@ from hapbridge.config import (
     REGIONS,
     AppConfig,
     BridgeConfig,
+    ConfigWarning,
     PlatformConfig,
     apply_env,
     is_trivial_pin,
@@ -227,10 +228,14 @@ def test_unknown_keys_are_ignored_with_a_hint_for_near_misses() -> None:
     config = parse(data)
     assert config.platform.maximum_api_retry == 3
     assert config.bridge.port == 51826
-    assert "ignoring bridge.Port (did you mean port?)" in config.notes
-    assert "ignoring platforms[1].maximumAPIRetry (did you mean maximumApiRetry?)" in config.notes
-    assert "ignoring platforms[1].retryDelays (did you mean retryDelay?)" in config.notes
+    used = ": its default is used"
+    assert f"ignoring bridge.Port (did you mean port?){used}" in config.notes
+    assert (f"ignoring platforms[1].maximumAPIRetry (did you mean maximumApiRetry?){used}"
+            in config.notes)
+    assert f"ignoring platforms[1].retryDelays (did you mean retryDelay?){used}" in config.notes
     assert not any("debug" in note or "_private" in note for note in config.notes)
+    near_misses = [note for note in config.notes if isinstance(note, ConfigWarning)]
+    assert len(near_misses) == 3  # logged as warnings: they likely hide a typo
 
 
 # --------------------------------------------------------------------------- environment

@@ -111,6 +111,10 @@ def _describe(err: BaseException) -> str:
     return str(err) if isinstance(err, TTLockError) else f"{type(err).__name__}: {err}"
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _not_run() -> asyncio.Future[bool]:
     done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
     done.set_result(False)
@@ -158,6 +162,7 @@ class LockHub:
         self._cache_written: list[dict[str, Any]] | None = None
         self._state_seen: dict[int, tuple[int, float]] = {}  # lockId -> (state, unix time)
         self._restored: set[int] = set()  # locks whose cached state was fresh at start
+        self._in_flight: dict[int, int] = {}  # lockId -> target being sent to the cloud
         self._map_retry: asyncio.Task[None] | None = None
         self._auto_lock: dict[int, asyncio.TimerHandle] = {}
         self._generation: dict[int, int] = {}  # lockId -> changes of state we caused or saw
@@ -191,13 +196,14 @@ class LockHub:
             raise
         except (TTLockError, TimeoutError) as err:
             known = [lock for lock in cached if not self._excluded(lock.lock_id, lock.alias)]
+            locks = known if cached else self._placeholders()
             _LOGGER.warning(
-                "the TTLock cloud is not answering (%s): publishing %s as "
-                "unavailable and retrying in the background",
+                "the TTLock cloud is not answering (%s): %s; retrying in the background",
                 _describe(err) or f"no answer within {self.startup_timeout:.0f}s",
-                f"{len(known)} known locks" if cached else "the locks published before",
+                f"publishing {_count(len(locks), 'known lock')} as unavailable" if locks
+                else "no locks known from an earlier start to publish yet",
             )
-            self._publish(known if cached else self._placeholders())
+            self._publish(locks)
             return
         self.cloud_up = True
         self._connected.set()
@@ -233,6 +239,7 @@ class LockHub:
         before (bad credentials, a clock not set yet) knows nothing worth saving.
         """
         self._stopping = True
+        self._log_abandoned()
         for handle in self._auto_lock.values():
             handle.cancel()
         self._auto_lock.clear()
@@ -244,6 +251,17 @@ class LockHub:
         await self.queues.close()
         if self._published:
             self._save_cache()
+
+    def _log_abandoned(self) -> None:
+        """Say which HomeKit wishes a stop cuts off: someone may be waiting at that door."""
+        for lock_id in self.accessories:
+            if (target := self._in_flight.get(lock_id)) is not None:
+                _LOGGER.warning("%s: %s cut off by the stop while the cloud was carrying it; "
+                                "it may or may not have happened (hapbridge locks --state "
+                                "tells)", self._name(lock_id), _verb(target))
+            elif self._has_queued_command(lock_id):
+                _LOGGER.warning("%s: a queued HomeKit command was not sent (the bridge "
+                                "stopped)", self._name(lock_id))
 
     async def _background(self) -> None:
         if not self.cloud_up:
@@ -344,7 +362,13 @@ class LockHub:
         self._publish(known)
         self.refresh_plan()
         for lock in self.locks.values():
-            self.accessories[lock.lock_id].set_battery(lock.battery)
+            accessory = self.accessories[lock.lock_id]
+            was_low = accessory.battery_low
+            accessory.set_battery(lock.battery)
+            if accessory.battery_low and not was_low:
+                _LOGGER.warning("%s: battery low (%d%%, below lowBatteryThreshold %d%%): "
+                                "replace the batteries soon", self._name(lock.lock_id),
+                                lock.battery or 0, self.platform.low_battery_threshold)
             self._update_available(lock.lock_id)
         self._save_cache()
 
@@ -552,8 +576,10 @@ class LockHub:
     def _mark_unreachable(self, lock_id: int, err: TTLockError, cause: str | None = None) -> None:
         cause = cause or CAUSE_BY_ERRCODE.get(err.errcode or 0, LOCK_SILENT)
         if lock_id not in self._unreachable:
-            _LOGGER.warning("%s is unreachable: %s; HomeKit shows it as No Response until it "
-                            "answers again", self._name(lock_id), err)
+            until = ("a gateway reaches it (the gateway map is read daily)"
+                     if cause == NO_GATEWAY else "it answers again")
+            _LOGGER.warning("%s is unreachable: %s; HomeKit shows it as No Response until %s",
+                            self._name(lock_id), err, until)
         self._unreachable[lock_id] = cause
         self._update_available(lock_id)
 
@@ -652,9 +678,9 @@ class LockHub:
         self._routes = routes
         self._map_ready.set()
         self.refresh_plan()
-        _LOGGER.info("%d gateways; %d locks behind a gateway, %d on their own",
-                     len(gateways), sum(1 for k in routes.values() if k[0] == "gateway"),
-                     sum(1 for k in routes.values() if k[0] != "gateway"))
+        behind = sum(1 for key in routes.values() if key[0] == "gateway")
+        _LOGGER.info("%s; %d locks behind a gateway, %d on their own",
+                     _count(len(gateways), "gateway"), behind, len(routes) - behind)
         return not passing
 
     @staticmethod
@@ -724,6 +750,7 @@ class LockHub:
         if accessory is None:
             return
         send = self.client.unlock if target == UNSECURED else self.client.lock
+        self._in_flight[lock_id] = target
         try:
             await send(lock_id)
         except TTLockError as err:
@@ -734,6 +761,7 @@ class LockHub:
             self._revert(lock_id)
             return
         finally:
+            self._in_flight.pop(lock_id, None)
             self._bump(lock_id)
         self._mark_reachable(lock_id)
         newer = self._has_queued_command(lock_id)

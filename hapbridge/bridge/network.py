@@ -93,36 +93,58 @@ def primary_address() -> str:
     return LOOPBACK_V4
 
 
-def resolve_bind(bind: Iterable[str]) -> list[str]:
-    """IP addresses for ``bind`` (addresses pass through, interface names are looked up).
+def resolve_bind(bind: Iterable[str], *, source: str = "bridge.bind") -> list[str]:
+    """IP addresses for ``bind`` (addresses are checked to be this machine's, interface
+    names are looked up), before anything is published or advertised.
 
-    An empty ``bind`` means the primary address. Unknown names are a ConfigError naming the
-    interfaces that do exist.
+    An empty ``bind`` means the primary address. Mistakes are a ConfigError naming
+    ``source`` (``bridge.bind`` or ``--bind``) and what does exist.
     """
     entries = [entry.strip() for entry in bind if entry.strip()]
     if not entries:
         return [primary_address()]
     addresses: list[str] = []
     for entry in entries:
-        found = _resolve_entry(entry)
+        found = _resolve_entry(entry, source)
         addresses.extend(a for a in found if a not in addresses)
     return addresses
 
 
-def _resolve_entry(entry: str) -> list[str]:
-    with contextlib.suppress(ValueError):
-        return [str(ipaddress.ip_address(entry.split("%", 1)[0]))]
+def _resolve_entry(entry: str, source: str) -> list[str]:
+    try:
+        address = str(ipaddress.ip_address(entry.split("%", 1)[0]))
+    except ValueError:
+        pass
+    else:
+        if not is_local_address(address):
+            raise ConfigError(
+                f"{source}: {address} is not an address of this machine; bind one of its "
+                "own addresses or an interface name (ip -brief address lists them)"
+            )
+        return [address]
     names = interface_names()
     if entry not in names:
         known = ", ".join(names) or "none found"
         raise ConfigError(
-            f"bridge.bind: {entry!r} is neither an IP address nor a network interface "
+            f"{source}: {entry!r} is neither an IP address nor a network interface "
             f"(interfaces: {known})"
         )
     found = [a for a in [interface_ipv4(entry), *interface_ipv6(entry)] if a]
     if not found:
         raise ConfigError(
-            f"bridge.bind: interface {entry!r} has no IP address now; "
+            f"{source}: interface {entry!r} has no IP address now; "
             "bring it up or bind an address instead"
         )
     return found
+
+
+def is_local_address(address: str) -> bool:
+    """Whether a socket can be bound to ``address`` here (a local check: nothing is sent).
+    The unspecified addresses (0.0.0.0, ::) are local too."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((address, 0))
+    except OSError:
+        return False
+    return True

@@ -64,6 +64,21 @@ class PrivateStateDriver(AccessoryDriver):
     def setup_srp_verifier(self) -> None:
         self.srp_verifier = FixedWidthSrpServer(self.state.pincode)
 
+    def pair(self, client_username_bytes: bytes, client_public: bytes,
+             client_permissions: bytes) -> bool:
+        """HAP-python logs pairings at debug level only; for a lock bridge who may open the
+        doors is worth a line."""
+        paired = bool(super().pair(client_username_bytes, client_public, client_permissions))
+        if paired:
+            _LOGGER.info("a HomeKit controller paired with the bridge (%d now)",
+                         len(self.state.paired_clients))
+        return paired
+
+    def unpair(self, client_uuid: Any) -> None:
+        super().unpair(client_uuid)
+        _LOGGER.info("a HomeKit controller was removed from the bridge (%d left)",
+                     len(self.state.paired_clients))
+
     def async_persist(self) -> None:
         """Write now, not in an executor task as HAP-python does: a new pairing that a stop
         (or a crash) right after pair-setup loses leaves a Home that believes it is paired
@@ -175,7 +190,9 @@ class BridgeServer:
     async def start(self) -> None:
         self._running_fd = self.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT)
         bridge_config = self.config.bridge
-        self.addresses = resolve_bind(self.options.bind or bridge_config.bind)
+        self.addresses = resolve_bind(
+            self.options.bind or bridge_config.bind,
+            source="--bind" if self.options.bind else "bridge.bind")
         self.identity = identity = Identity.load(self.storage, bridge_config)
         driver = self._make_driver(identity)
         bridge = TTLockBridge(driver, homekit_name(bridge_config.name, "TTLock Bridge"))

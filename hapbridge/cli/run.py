@@ -9,7 +9,8 @@ import os
 from typing import Any
 
 from hapbridge.cli.context import Context
-from hapbridge.config import AppConfig, BridgeConfig
+from hapbridge.config import AppConfig, BridgeConfig, ConfigWarning
+from hapbridge.errors import ConfigError
 from hapbridge.storage import StorageError
 
 _LOGGER = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     config = ctx.load_config()
     for note in config.notes:
-        _LOGGER.info("config: %s", note)
+        level = logging.WARNING if isinstance(note, ConfigWarning) else logging.INFO
+        _LOGGER.log(level, "config: %s", note)
     await _serve(config, ctx, args)
     return 0
 
@@ -94,10 +96,19 @@ async def _serve(config: AppConfig, ctx: Context, args: argparse.Namespace) -> N
 
 
 def _pair_info(args: argparse.Namespace, ctx: Context) -> int:
-    from hapbridge.bridge.identity import Identity
+    from hapbridge.bridge.identity import IDENTITY_FILE, Identity
     from hapbridge.bridge.server import is_paired
     from hapbridge.bridge.setup_code import setup_text, write_svg
 
+    if not ctx.storage.path(IDENTITY_FILE).exists():
+        # A mistyped -U would otherwise make a new bridge identity: a setup code that no
+        # running bridge uses.
+        demo = ctx.storage_dir / DEMO_STORAGE
+        hint = (f" (the demo's is in {demo}: hapbridge -U {demo} pair-info)"
+                if (demo / IDENTITY_FILE).exists() else "")
+        raise ConfigError(
+            f"no bridge has run with the storage {ctx.storage_dir} yet: start it with "
+            f"'hapbridge run' first, or check -U{hint}")
     bridge = _bridge_config(ctx)
     identity = Identity.load(ctx.storage, bridge)
     print(setup_text(bridge.name, identity.pincode, identity.setup_id,
