@@ -219,8 +219,12 @@ class Storage:
         except OSError as err:
             _LOGGER.debug("cannot lock %s (%s); going on without", lock_path, err)
             return fd
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as err:
+            os.close(fd)
+            raise _write_fix(lock_path, err) from None
         return fd
 
 

@@ -434,3 +434,24 @@ async def test_lost_bridge_json_keeps_the_paired_mac(sim: SimulatorServer, tmp_p
         assert json.loads((storage / "bridge.json").read_text())["mac"] == mac
     finally:
         await server.stop()
+
+
+async def test_a_pairing_that_cannot_be_saved_is_refused_not_half_kept(
+    bridge: BridgeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hapbridge.storage import StorageError
+
+    driver = bridge.driver
+    assert driver is not None
+
+    def disk_full() -> None:
+        raise StorageError("cannot write accessory.state: No space left on device")
+
+    monkeypatch.setattr(driver, "persist", disk_full)
+    with pytest.raises(Exception):  # noqa: B017 - aiohomekit's error for a refused pair-setup
+        await pair(bridge)
+    assert not driver.state.paired  # not paired in memory only, blocking every new try
+    monkeypatch.undo()
+    pairing = await pair(bridge)  # the disk is back: pairing works
+    assert driver.state.paired
+    await pairing.close()

@@ -332,3 +332,8 @@ def test_bind_refuses_an_address_of_another_machine() -> None:
     with pytest.raises(ConfigError, match=r"^--bind: 'no-such-if0' is neither"):
         network.resolve_bind(["no-such-if0"], source="--bind")
     assert network.is_local_address("127.0.0.1")
+
+
+def test_bind_refuses_a_bare_link_local_address() -> None:
+    with pytest.raises(ConfigError, match=r"link-local IPv6 address.*interface name"):
+        network.resolve_bind(["fe80::1"], source="bridge.bind")

@@ -112,10 +112,16 @@ def resolve_bind(bind: Iterable[str], *, source: str = "bridge.bind") -> list[st
 
 def _resolve_entry(entry: str, source: str) -> list[str]:
     try:
-        address = str(ipaddress.ip_address(entry.split("%", 1)[0]))
+        ip = ipaddress.ip_address(entry.split("%", 1)[0])
     except ValueError:
         pass
     else:
+        address = str(ip)
+        if ip.version == 6 and ip.is_link_local:
+            raise ConfigError(
+                f"{source}: {address} is a link-local IPv6 address, which needs its interface:"
+                " bind the interface name instead (e.g. eth0)"
+            )
         if not is_local_address(address):
             raise ConfigError(
                 f"{source}: {address} is not an address of this machine; bind one of its "

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from pyhap.accessory import Bridge
 from pyhap.accessory_driver import AccessoryDriver
@@ -67,8 +68,16 @@ class PrivateStateDriver(AccessoryDriver):
     def pair(self, client_username_bytes: bytes, client_public: bytes,
              client_permissions: bytes) -> bool:
         """HAP-python logs pairings at debug level only; for a lock bridge who may open the
-        doors is worth a line."""
-        paired = bool(super().pair(client_username_bytes, client_public, client_permissions))
+        doors is worth a line. A pairing that cannot be saved is refused, not kept in memory:
+        it would be gone at the next start, and meanwhile block every new pair-setup."""
+        try:
+            paired = bool(super().pair(client_username_bytes, client_public,
+                                       client_permissions))
+        except StorageError as err:
+            self.state.remove_paired_client(UUID(client_username_bytes.decode("utf-8")))
+            _LOGGER.error("a HomeKit controller's pairing was refused: it cannot be saved "
+                          "(%s)", err)
+            return False
         if paired:
             _LOGGER.info("a HomeKit controller paired with the bridge (%d now)",
                          len(self.state.paired_clients))
@@ -214,7 +223,9 @@ class BridgeServer:
         self.driver, self.bridge = driver, bridge
         try:
             await driver.async_start()
-        except asyncio.CancelledError:  # a signal during start-up: leave no socket behind
+        except (asyncio.CancelledError, StorageError):
+            # A signal during start-up, or a state file that cannot be written (already one
+            # line): leave no listening socket behind.
             await self._abandon_start(driver)
             raise
         except Exception as err:
