@@ -176,12 +176,7 @@ class Storage:
         that takes longer (a hung process) is waited for that long, then gone on without:
         the lock protects a convenience, never correctness.
         """
-        self._ensure_root()
-        lock_path = self.path(f".{name}.lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as err:
-            raise _write_fix(lock_path, err) from None
+        lock_path, fd = self._open_lock(name)
         try:
             if fcntl is not None:
                 try:
@@ -192,6 +187,15 @@ class Storage:
         finally:
             os.close(fd)  # closing releases the flock
 
+    def _open_lock(self, name: str) -> tuple[Path, int]:
+        """``.NAME.lock`` opened (made if needed): a separate file, because documents are
+        replaced by rename, which would leave a lock on the old inode."""
+        self._ensure_root()
+        lock_path = self.path(f".{name}.lock")
+        try:
+            return lock_path, os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as err:
+            raise _write_fix(lock_path, err) from None
 
     def hold(self, name: str, *, what: str) -> int:
         """Take ``.NAME.lock`` for as long as the returned fd stays open, without waiting;
@@ -200,12 +204,7 @@ class Storage:
         ``what`` completes the refusal: "another hapbridge ... is using STORAGE (pid N)".
         Without flock (a file system without locks) nothing is held and nothing refused.
         """
-        self._ensure_root()
-        lock_path = self.path(f".{name}.lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        except OSError as err:
-            raise _write_fix(lock_path, err) from None
+        lock_path, fd = self._open_lock(name)
         if fcntl is None:
             return fd
         try:
