@@ -575,3 +575,20 @@ async def test_a_stop_says_which_commands_it_cut_off(
         await hub.stop()
     assert "Lock 1 (1): unlock cut off by the stop" in caplog.text
     assert "Lock 2 (2): a queued HomeKit command was not sent" in caplog.text
+
+
+async def test_a_command_for_a_lock_without_gateway_costs_no_call(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    cloud.locks[2] = dataclasses.replace(cloud.locks[2], has_gateway=False)
+    cloud.behind[1].remove(2)
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    hub.start()
+    await wait_for(lambda: hub._unreachable.get(2) == NO_GATEWAY)
+    accessory = hub.accessories[2]
+    accessory.set_target(UNSECURED)  # what a HomeKit write does first
+    hub.request(2, UNSECURED)
+    await asyncio.sleep(0.05)
+    assert cloud.count("unlock") == 0
+    assert accessory.target_state == SECURED  # flipped back at once
+    await hub.stop()

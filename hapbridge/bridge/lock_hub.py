@@ -708,6 +708,13 @@ class LockHub:
         if self._stopping or lock_id not in self.accessories:
             return
         self._cancel_auto_lock(lock_id)
+        if self._unreachable.get(lock_id) == NO_GATEWAY:
+            # The cloud could only answer -2012: no call spent, the tile flips back at once.
+            _LOGGER.warning("%s: %s from HomeKit not sent: no gateway reaches this lock; add "
+                            "a gateway near it in the TTLock app", self._name(lock_id),
+                            _verb(target))
+            asyncio.get_running_loop().call_soon(self._revert, lock_id)
+            return
         _LOGGER.info("%s: %s requested from HomeKit", self._name(lock_id), _verb(target))
         if self._map_ready.is_set() and not self._pending:
             self._submit_command(lock_id, target)
