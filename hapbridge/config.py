@@ -76,6 +76,11 @@ class PlatformConfig:
     exclude: tuple[str, ...] = ()  # lock ids (as strings) or aliases
     api_budget_per_month: int = 30000
 
+    def excludes(self, lock_id: int, alias: str) -> bool:
+        """Whether ``exclude`` names this lock, by id or by alias (case-insensitive)."""
+        wanted = {entry.casefold() for entry in self.exclude}
+        return str(lock_id) in wanted or (bool(alias) and alias.casefold() in wanted)
+
     @property
     def api_url(self) -> str:
         """``base_url`` (for self-hosted or simulated clouds) wins over the region's URL."""

@@ -197,11 +197,13 @@ class Storage:
         except OSError as err:
             raise _write_fix(lock_path, err) from None
 
-    def hold(self, name: str, *, what: str) -> int:
+    def hold(self, name: str, *, what: str,
+             fix: str = "stop it first, or give this one a storage directory of its own "
+                        "with -U") -> int:
         """Take ``.NAME.lock`` for as long as the returned fd stays open, without waiting;
         our pid goes in it so a refusal can name the holder. InUseError when held.
 
-        ``what`` completes the refusal: "another hapbridge ... is using STORAGE (pid N)".
+        ``what`` and ``fix`` make the refusal: "WHAT is using STORAGE (pid N): FIX".
         Without flock (a file system without locks) nothing is held and nothing refused.
         """
         lock_path, fd = self._open_lock(name)
@@ -213,8 +215,7 @@ class Storage:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
             os.close(fd)
             pid = f" (pid {holder})" if holder.isdigit() else ""
-            raise InUseError(f"{what} is using {self.root}{pid}: stop it first, or give "
-                             "this one a storage directory of its own with -U") from None
+            raise InUseError(f"{what} is using {self.root}{pid}: {fix}") from None
         except OSError as err:
             _LOGGER.debug("cannot lock %s (%s); going on without", lock_path, err)
             return fd

@@ -1013,6 +1013,17 @@ async def test_check_all_well(hb: Run, sim: SimulatorServer) -> None:
     assert topics[:6] == ["config", "network", "credentials", "region", "clock", "account"]
 
 
+async def test_check_skips_locks_left_out_of_homekit(
+    hb: Run, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """A Bluetooth-only lock kept out of HomeKit on purpose must not fail a nightly check."""
+    orphan = lock_named(sim, "Room 103")
+    config = write_config(tmp_path / "exclude.json", sim, exclude=["room 103"])
+    result = await hb("check", config=config)
+    assert result.code == 0, result.out
+    assert f"ok    lock Room 103 ({orphan.lock_id}): left out of HomeKit" in result.out
+
+
 async def test_check_offline_gateway(hb: Run, sim: SimulatorServer) -> None:
     garage = lock_named(sim, "Garage")
     gateway = sim.world.gateways[garage.gateway_id or 0]

@@ -511,3 +511,39 @@ async def test_stop_is_quick_with_a_command_in_flight(config: SimConfig) -> None
         with pytest.raises(httpx.HTTPError):
             await in_flight
     await server.stop()  # stopping twice is harmless
+
+
+def test_simulator_command_stops_on_sigint_even_when_started_with_it_ignored() -> None:
+    """A shell's background job inherits SIGINT ignored; the simulator must still stop."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hapbridge", "simulator", "--port", str(port), "--locks", "2"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        # until it listens (its signal handlers are in place before that)
+        while proc.poll() is None and time.monotonic() < deadline:
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    assert "Stopping the simulated cloud" in output and "Traceback" not in output, output

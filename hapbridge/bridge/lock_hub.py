@@ -101,8 +101,8 @@ def _advice(err: TTLockError) -> str:
         return "HomeKit shows it as No Response until it answers again"
     if isinstance(err, BusyError):
         return "the gateway stayed busy through every retry; try again in a moment"
-    if isinstance(err, TransportError | ServerError):
-        return "the TTLock cloud did not answer; check the internet connection and try again"
+    if isinstance(err, ServerError):
+        return "the TTLock cloud failed; try again in a moment"
     return "HomeKit shows the lock's last known state again"
 
 
@@ -339,8 +339,7 @@ class LockHub:
     # -- publishing -------------------------------------------------------------------
 
     def _excluded(self, lock_id: int, alias: str) -> bool:
-        wanted = {entry.casefold() for entry in self.platform.exclude}
-        return str(lock_id) in wanted or (bool(alias) and alias.casefold() in wanted)
+        return self.platform.excludes(lock_id, alias)
 
     def _apply_list(self, listed: Iterable[Lock], unreadable: Iterable[int] = ()) -> None:
         """Reconcile the published accessories with a fresh ``lock/list``.

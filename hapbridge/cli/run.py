@@ -124,7 +124,8 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
 
     # A running bridge keeps its pairings in memory and would write them back: refuse, and
     # keep a bridge from starting while the file is edited.
-    held = ctx.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT)
+    held = ctx.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT,
+                            fix="stop the bridge first, then run reset-pairing again")
     try:
         return _forget_pairings(ctx)
     finally:

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from hapbridge.errors import HapbridgeError
 from hapbridge.simulator.config import SimConfig
+
+if TYPE_CHECKING:
+    from hapbridge.simulator.server import SimulatorServer
 
 HOST = "127.0.0.1"  # a development tool: never reachable from the network
 
@@ -50,16 +57,41 @@ def config_from(args: argparse.Namespace) -> SimConfig:
     )
 
 
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event SIGINT or SIGTERM sets: own handlers, installed before the server listens,
+    since a shell starting us in the background hands SIGINT down ignored."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        yield stop
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
 async def serve_forever(args: argparse.Namespace) -> int:
     """Serve on 127.0.0.1 until cancelled (Ctrl-C); the server is stopped on the way out."""
     from hapbridge.simulator.server import SimulatorServer
 
     config = config_from(args)
     server = SimulatorServer(config)
-    try:
-        await server.start(HOST, args.port)
-    except OSError as err:
-        raise HapbridgeError(f"cannot listen on {HOST}:{args.port}: {err.strerror}") from None
+    with _stop_on_signals() as stop:
+        try:
+            await server.start(HOST, args.port)
+        except OSError as err:
+            raise HapbridgeError(
+                f"cannot listen on {HOST}:{args.port}: {err.strerror}") from None
+        await _serve(server, config, stop)
+    return 0
+
+
+async def _serve(server: SimulatorServer, config: SimConfig, stop: asyncio.Event) -> None:
     try:
         print(f"Simulated TTLock cloud at {server.url}")
         print(f"  {len(server.world.locks)} locks, {len(server.world.gateways)} gateways")
@@ -68,7 +100,7 @@ async def serve_forever(args: argparse.Namespace) -> int:
         print(f"  username      {config.username}")
         print(f"  password      {config.password}")
         print("Press Ctrl-C to stop.", flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()
+        print("Stopping the simulated cloud.", flush=True)
     finally:
         await server.stop()
-    return 0

@@ -109,6 +109,10 @@ async def _run(checker: Checker, ctx: Context) -> None:
         locks, reach = await _inventory(checker, client, platform.api_url, skew)
         threshold = platform.low_battery_threshold
         for lock in locks:
+            if platform.excludes(lock.lock_id, lock.alias):
+                checker.add("ok", f"lock {lock.alias} ({lock.lock_id})",
+                            "left out of HomeKit (exclude): not checked")
+                continue
             _check_lock(checker, lock, reach, threshold)
 
 
