@@ -219,7 +219,7 @@ class FakeCloud:
     def count(self, name: str, lock_id: int | None = None) -> int:
         return sum(1 for n, lid in self.calls if n == name and lock_id in (None, lid))
 
-    async def lock_listing(self) -> LockListing:
+    async def lock_listing(self, *, retries: int | None = None) -> LockListing:
         await self._call("list_locks")
         if self.raw_items is not None:
             return LockListing.from_items(self.raw_items)

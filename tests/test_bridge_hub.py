@@ -592,3 +592,35 @@ async def test_a_command_for_a_lock_without_gateway_costs_no_call(tmp_path: Path
     assert cloud.count("unlock") == 0
     assert accessory.target_state == SECURED  # flipped back at once
     await hub.stop()
+
+
+async def test_a_command_that_cannot_reach_the_cloud_probes_it_at_once(tmp_path: Path) -> None:
+    cloud = FakeCloud(3)
+    hub = await started_hub(tmp_path, cloud)
+    lists, queries = cloud.count("list_locks"), cloud.count("query")
+    cloud.fail["unlock"] = cloud.fail["list_locks"] = TransportError("no network")
+    hub.request(1, UNSECURED)
+    await wait_for(lambda: not hub.cloud_up)  # within the probe, not at the next sweep
+    assert cloud.count("list_locks") == lists + lock_hub.CLOUD_LOST_AFTER
+    assert not any(a.available for a in hub.accessories.values())
+    cloud.fail.clear()
+    await hub._refresh_list()  # the next sweep: the cloud answers again
+    assert hub.cloud_up and all(a.available for a in hub.accessories.values())
+    await wait_for(lambda: cloud.count("query") == queries + 3)  # every lock asked again
+    await hub.stop()
+
+
+async def test_a_probe_that_gets_an_answer_changes_nothing(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    lists = cloud.count("list_locks")
+    cloud.fail["unlock"] = TransportError("the answer was lost")
+    hub.request(1, UNSECURED)
+    await wait_for(lambda: cloud.count("list_locks") == lists + 1)
+    await wait_for(lambda: hub._probe is None)
+    assert hub.cloud_up and all(a.available for a in hub.accessories.values())
+    hub.request(2, UNSECURED)  # a second failure right after: no second probe yet
+    await wait_for(lambda: cloud.count("unlock", 2) == 1)
+    await asyncio.sleep(0.05)
+    assert cloud.count("list_locks") == lists + 1
+    await hub.stop()

@@ -68,6 +68,9 @@ REMOVE_AFTER_SWEEPS = 2
 MAP_RETRIES = 6
 # Failed lock-list sweeps in a row (cloud unreachable) before every lock shows No Response.
 CLOUD_LOST_AFTER = 2
+# A command or poll that cannot reach the cloud starts a quick lock-list probe (at most this
+# often), so an outage shows as No Response within seconds, not at the next sweep.
+PROBE_MIN_INTERVAL = 30.0
 # A cached state younger than this (and than the poll interval) is shown at start instead of
 # a query: enough for a crash loop or a quick restart, too short to miss what happened
 # while the bridge was down for longer.
@@ -164,6 +167,8 @@ class LockHub:
         self._restored: set[int] = set()  # locks whose cached state was fresh at start
         self._in_flight: dict[int, int] = {}  # lockId -> target being sent to the cloud
         self._map_retry: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self._last_probe = -PROBE_MIN_INTERVAL
         self._auto_lock: dict[int, asyncio.TimerHandle] = {}
         self._generation: dict[int, int] = {}  # lockId -> changes of state we caused or saw
         self._pending: dict[int, int] = {}  # lockId -> target, waiting for the gateway map
@@ -785,6 +790,7 @@ class LockHub:
         _LOGGER.error("%s: %s failed: %s (%s)", self._name(lock_id), _verb(target), err,
                       _advice(err))
         self._revert(lock_id)
+        self._suspect_cloud(err)
 
     def _revert(self, lock_id: int) -> None:
         if self._has_queued_command(lock_id):
@@ -851,6 +857,7 @@ class LockHub:
         except TTLockError as err:
             _LOGGER.info("%s: state query failed (%s); trying again at the next poll",
                          self._name(lock_id), err)
+            self._suspect_cloud(err)
             return
         except PARSE_ERRORS as err:
             _LOGGER.warning("%s: unreadable state answer (%s)", self._name(lock_id),
@@ -881,8 +888,8 @@ class LockHub:
                       and self._unreachable.get(lid) != NO_GATEWAY)
 
     def _first_polls(self) -> None:
-        """State at start for as many locks as the plan allows (a fresh cached state counts
-        as known); the rest at the plan's pace."""
+        """State now (at start, or when the cloud is back) for as many locks as the plan
+        allows (a fresh cached state counts as known); the rest at the plan's pace."""
         lock_ids = self._pollable()
         wanted = [lid for lid in lock_ids if lid not in self._restored]
         polled = wanted[:self.plan.startup_polls]
@@ -894,7 +901,7 @@ class LockHub:
             _LOGGER.info("%d locks show the state known from before the restart (fresher "
                          "than the poll interval): not queried now", restored)
         if len(polled) < len(wanted):
-            _LOGGER.info("state of %d of %d locks queried at start (apiBudgetPerMonth); the "
+            _LOGGER.info("state of %d of %d locks queried now (apiBudgetPerMonth); the "
                          "others follow at the poll plan's pace", len(polled), len(wanted))
 
     def _poll_wait(self) -> float:
@@ -923,12 +930,12 @@ class LockHub:
         self.poll(lock_ids[self._poll_index])
         self._poll_index += 1
 
-    async def _refresh_list(self) -> None:
+    async def _refresh_list(self, retries: int | None = None) -> None:
         """One ``lock/list`` sweep: battery, names, added and removed locks."""
         if time.monotonic() < self._quiet_until:
             return
         try:
-            listing = await self.client.lock_listing()
+            listing = await self.client.lock_listing(retries=retries)
         except TTLockError as err:
             if isinstance(err, QuotaError):
                 self._quiet_until = time.monotonic() + QUOTA_PAUSE
@@ -942,11 +949,39 @@ class LockHub:
             self._set_cloud_up(True)
         self._apply_list(listing.locks, listing.unreadable)
 
+    def _suspect_cloud(self, err: TTLockError) -> None:
+        """A command or poll could not reach the cloud: probe it now rather than show
+        possibly stale states as live until the next sweep."""
+        now = time.monotonic()
+        if (not isinstance(err, TransportError | ServerError) or not self.cloud_up
+                or self._probe is not None or now - self._last_probe < PROBE_MIN_INTERVAL):
+            return
+        self._last_probe = now
+        self._probe = self._spawn(self._probe_cloud(), "cloud-probe")
+
+    async def _probe_cloud(self) -> None:
+        """Up to CLOUD_LOST_AFTER quick lock lists (no retries): one answer clears the
+        suspicion, as many failures mark the cloud lost."""
+        try:
+            for attempt in range(CLOUD_LOST_AFTER):
+                if attempt:
+                    await asyncio.sleep(self.reconnect_delays[0])
+                with contextlib.suppress(TTLockError):
+                    await self._refresh_list(retries=0)
+                    return
+                if not self.cloud_up:
+                    return
+        finally:
+            self._probe = None
+
     def _set_cloud_up(self, up: bool) -> None:
-        """The cloud stopped (or started again) answering: every lock shows it."""
+        """The cloud stopped (or started again) answering: every lock shows it; back, every
+        lock is asked again (anything may have happened meanwhile), within the plan."""
         self.cloud_up = up
         if up:
             _LOGGER.info("the TTLock cloud answers again: locks are live")
+            self._restored.clear()
+            self._first_polls()
         else:
             _LOGGER.warning("the TTLock cloud is not answering: every lock shows No Response "
                             "until it does (its state here could be stale)")

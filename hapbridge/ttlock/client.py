@@ -253,9 +253,13 @@ class TTLockClient:
 
     # -- locks ------------------------------------------------------------------------
 
-    async def lock_listing(self, *, alias: str | None = None) -> LockListing:
-        """All locks of the account (one call per 1,000 locks); bad items skipped and logged."""
-        items = await self._pages("/v3/lock/list", LOCK_PAGE_SIZE, "lockId", lockAlias=alias)
+    async def lock_listing(
+        self, *, alias: str | None = None, retries: int | None = None
+    ) -> LockListing:
+        """All locks of the account (one call per 1,000 locks); bad items skipped and logged.
+        ``retries`` overrides maximumApiRetry (a probe of the cloud wants a quick verdict)."""
+        items = await self._pages("/v3/lock/list", LOCK_PAGE_SIZE, "lockId", lockAlias=alias,
+                                  retries=retries)
         listing = LockListing.from_items(items)
         for problem in listing.problems:
             _LOGGER.warning("%s: skipped", problem)
