@@ -16,12 +16,16 @@ from accessories.homekit_name import homekit_name
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, TTLockLock
 from hapbridge.bridge import network
 from hapbridge.bridge.command_queue import CommandQueues, Priority
+from hapbridge.bridge.gateway_map import Link, Reach
 from hapbridge.bridge.identity import Identity, generate_mac, generate_pin
+from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.bridge.poll_plan import MIN_STATE_INTERVAL, MONTH_SECONDS, make_plan
 from hapbridge.bridge.setup_code import setup_uri
 from hapbridge.config import BridgeConfig, is_trivial_pin
 from hapbridge.errors import ConfigError
 from hapbridge.storage import Storage, StorageError
+from hapbridge.ttlock.errors import TransportError, error_for
+from hapbridge.ttlock.models import Gateway, GatewayLock
 
 # -- command queue ------------------------------------------------------------------------
 
@@ -337,3 +341,25 @@ def test_bind_refuses_an_address_of_another_machine() -> None:
 def test_bind_refuses_a_bare_link_local_address() -> None:
     with pytest.raises(ConfigError, match=r"link-local IPv6 address.*interface name"):
         network.resolve_bind(["fe80::1"], source="bridge.bind")
+
+
+def test_gateway_map_prefers_online_then_signal_and_keeps_routes_of_silent_gateways() -> None:
+    def gateway(gid: int, online: bool = True) -> Gateway:
+        return Gateway(gid, f"GW:{gid}", f"G{gid}", 2, 1, online, "wifi")
+
+    gateways = [gateway(1), gateway(2), gateway(3, online=False), gateway(4), gateway(5)]
+    answers: list = [
+        [GatewayLock(10, "", "", -80), GatewayLock(11, "", "", None)],
+        [GatewayLock(10, "", "", -60)],
+        [GatewayLock(11, "", "", -40)],  # strongest, but offline
+        TransportError("timeout"),  # may pass: worth a retry
+        error_for(-4037),  # will not
+    ]
+    reach = Reach.from_answers(gateways, answers)
+    assert reach.best[10] == Link(2, True, -60)
+    assert reach.best[11].gateway_id == 1  # an online gateway without reading beats offline
+    assert (reach.failed, reach.passing) == ({4, 5}, {4})
+    lock = KnownLock(lock_id=12, alias="Shed")
+    assert reach.route(lock, ("gateway", 4)) == ("gateway", 4)  # its gateway was silent
+    assert reach.route(lock, ("gateway", 1)) == ("lock", 12)  # gateway 1 answered without it
+    assert reach.route(KnownLock(lock_id=13, alias="Gate", wifi=True), None) == ("wifi", 13)

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -31,14 +31,15 @@ from pyhap.accessory import Bridge
 
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, TTLockLock
 from hapbridge.bridge.command_queue import CommandQueues, Priority
+from hapbridge.bridge.gateway_map import QueueKey, Reach
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
+from hapbridge.bridge.log_text import advice, describe, plural, verb
 from hapbridge.bridge.poll_plan import PollPlan, make_plan
 from hapbridge.config import PlatformConfig
 from hapbridge.storage import Storage, StorageError
 from hapbridge.ttlock.client import TTLockClient
 from hapbridge.ttlock.errors import (
-    BusyError,
     ConfigurationError,
     CredentialsError,
     QuotaError,
@@ -47,7 +48,7 @@ from hapbridge.ttlock.errors import (
     TTLockError,
     UnreachableError,
 )
-from hapbridge.ttlock.models import PARSE_ERRORS, Gateway, GatewayLock, Lock, OpenState
+from hapbridge.ttlock.models import PARSE_ERRORS, Gateway, Lock, OpenState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,33 +91,6 @@ NOT_LISTED = "not listed"
 # Only the gateway map decides NO_GATEWAY (such locks leave the poll rotation): one -2012
 # from a lock with a gateway is a passing Bluetooth loss, cleared by its next poll.
 CAUSE_BY_ERRCODE = {-3002: GATEWAY_OFFLINE}
-
-QueueKey = Hashable
-
-
-def _verb(target: int) -> str:
-    return "unlock" if target == UNSECURED else "lock"
-
-
-def _advice(err: TTLockError) -> str:
-    """What the user can do, beyond the error's own message."""
-    if isinstance(err, UnreachableError):
-        return "HomeKit shows it as No Response until it answers again"
-    if isinstance(err, BusyError):
-        return "the gateway stayed busy through every retry; try again in a moment"
-    if isinstance(err, ServerError):
-        return "the TTLock cloud failed; try again in a moment"
-    return "HomeKit shows the lock's last known state again"
-
-
-def _describe(err: BaseException) -> str:
-    """One log line: TTLock errors speak for themselves, anything else also names its type."""
-    return str(err) if isinstance(err, TTLockError) else f"{type(err).__name__}: {err}"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
 
 def _not_run() -> asyncio.Future[bool]:
     done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -204,8 +178,8 @@ class LockHub:
             locks = known if cached else self._placeholders()
             _LOGGER.warning(
                 "the TTLock cloud is not answering (%s): %s; retrying in the background",
-                _describe(err) or f"no answer within {self.startup_timeout:.0f}s",
-                f"publishing {_count(len(locks), 'known lock')} as unavailable" if locks
+                describe(err) or f"no answer within {self.startup_timeout:.0f}s",
+                f"publishing {plural(len(locks), 'known lock')} as unavailable" if locks
                 else "no locks known from an earlier start to publish yet",
             )
             self._publish(locks)
@@ -263,7 +237,7 @@ class LockHub:
             if (target := self._in_flight.get(lock_id)) is not None:
                 _LOGGER.warning("%s: %s cut off by the stop while the cloud was carrying it; "
                                 "it may or may not have happened (hapbridge locks --state "
-                                "tells)", self._name(lock_id), _verb(target))
+                                "tells)", self._name(lock_id), verb(target))
             elif self._has_queued_command(lock_id):
                 _LOGGER.warning("%s: a queued HomeKit command was not sent (the bridge "
                                 "stopped)", self._name(lock_id))
@@ -295,7 +269,7 @@ class LockHub:
                 quiet = isinstance(err, TTLockError) and not isinstance(err, FATAL_ERRORS)
                 _LOGGER.log(logging.INFO if quiet else logging.ERROR,
                             "TTLock cloud still unavailable (%s); next try in %.0fs",
-                            _describe(err), min(delay * 2, ceiling))
+                            describe(err), min(delay * 2, ceiling))
                 delay = min(delay * 2, ceiling)
                 continue
             break
@@ -322,7 +296,7 @@ class LockHub:
                 await step()
             except Exception as err:
                 failures += 1
-                _LOGGER.error("%s failed (%s); trying again in %.0fs", what, _describe(err),
+                _LOGGER.error("%s failed (%s); trying again in %.0fs", what, describe(err),
                               min(interval(), first * 2 ** (failures - 1)))
             else:
                 failures = 0
@@ -486,7 +460,7 @@ class LockHub:
                 self.driver.config_changed()  # new layout: persist it, tell the controllers
             except Exception as err:
                 _LOGGER.error("cannot announce the changed locks to HomeKit (%s); they show "
-                              "after the next change or restart", _describe(err))
+                              "after the next change or restart", describe(err))
             if added:
                 self._spawn(self._welcome(sorted(added)), "new-locks")
 
@@ -626,70 +600,42 @@ class LockHub:
             gateways = await self.client.list_gateways()
         except Exception as err:
             _LOGGER.warning(
-                "cannot read the gateway list (%s): %s until it works", _describe(err),
+                "cannot read the gateway list (%s): %s until it works", describe(err),
                 "locks keep their last gateway" if self._routes
                 else "commands run one at a time per lock",
             )
             self._map_ready.set()
             self.refresh_plan()
             return False
-        seen = await asyncio.gather(*(self.client.gateway_locks(g.gateway_id)
-                                      for g in gateways), return_exceptions=True)
+        answers = await asyncio.gather(*(self.client.gateway_locks(g.gateway_id)
+                                         for g in gateways), return_exceptions=True)
         self.gateways = {g.gateway_id: g for g in gateways}
-        failed: set[int] = set()
-        passing: set[int] = set()  # failed for a reason that may pass: worth a retry
-        best: dict[int, tuple[bool, int, int]] = {}  # lockId -> (online, rssi, gatewayId)
-        for gateway, reached in zip(gateways, seen, strict=True):
-            if isinstance(reached, BaseException):
-                if not isinstance(reached, Exception):
-                    raise reached  # cancellation
-                failed.add(gateway.gateway_id)
-                if isinstance(reached, TTLockError) and reached.retryable:
-                    passing.add(gateway.gateway_id)
-                _LOGGER.warning("cannot read the locks of gateway %s (%s); they keep their "
-                                "last route", gateway.name or gateway.gateway_id,
-                                _describe(reached))
-                continue
-            for item in reached:
-                score = self._score(gateway, item)
-                if item.lock_id not in best or score > best[item.lock_id]:
-                    best[item.lock_id] = score
+        reach = Reach.from_answers(gateways, answers)
         routes: dict[int, QueueKey] = {}
         for lock_id, lock in self.locks.items():
-            previous = self._routes.get(lock_id)
-            if lock_id not in best and previous is not None and previous[1] in failed \
-                    and previous[0] == "gateway":
-                routes[lock_id] = previous
-            elif lock_id in best:
-                online, _rssi, gateway_id = best[lock_id]
-                routes[lock_id] = ("gateway", gateway_id)
-                if online:
-                    self._mark_reachable(lock_id, (GATEWAY_OFFLINE, NO_GATEWAY),
-                                         "is reachable again: its gateway is online")
-                else:
-                    self._mark_unreachable(lock_id, UnreachableError(
-                        f"its gateway {self.gateways[gateway_id].name or gateway_id} is offline"
-                        ": check its power and Wi-Fi"), GATEWAY_OFFLINE)
-            elif lock.wifi:
-                routes[lock_id] = ("wifi", lock_id)
+            routes[lock_id] = route = reach.route(lock, self._routes.get(lock_id))
+            link = reach.best.get(lock_id)
+            if link is not None and link.online:
+                self._mark_reachable(lock_id, (GATEWAY_OFFLINE, NO_GATEWAY),
+                                     "is reachable again: its gateway is online")
+            elif link is not None:
+                name = self.gateways[link.gateway_id].name or link.gateway_id
+                self._mark_unreachable(lock_id, UnreachableError(
+                    f"its gateway {name} is offline: check its power and Wi-Fi"),
+                    GATEWAY_OFFLINE)
+            elif route[0] == "wifi":
                 self._mark_reachable(lock_id, (GATEWAY_OFFLINE, NO_GATEWAY))
-            else:
-                routes[lock_id] = ("lock", lock_id)
-                if not lock.has_gateway:
-                    self._mark_unreachable(lock_id, UnreachableError(
-                        "it is not connected to any gateway: add a gateway near it in the "
-                        "TTLock app"), NO_GATEWAY)
+            elif route[0] == "lock" and not lock.has_gateway:
+                self._mark_unreachable(lock_id, UnreachableError(
+                    "it is not connected to any gateway: add a gateway near it in the "
+                    "TTLock app"), NO_GATEWAY)
         self._routes = routes
         self._map_ready.set()
         self.refresh_plan()
         behind = sum(1 for key in routes.values() if key[0] == "gateway")
         _LOGGER.info("%s; %d locks behind a gateway, %d on their own",
-                     _count(len(gateways), "gateway"), behind, len(routes) - behind)
-        return not passing
-
-    @staticmethod
-    def _score(gateway: Gateway, item: GatewayLock) -> tuple[bool, int, int]:
-        return (gateway.online, item.rssi if item.rssi is not None else -200, gateway.gateway_id)
+                     plural(len(gateways), "gateway"), behind, len(routes) - behind)
+        return not reach.passing
 
     def route(self, lock_id: int) -> QueueKey:
         return self._routes.get(lock_id, ("lock", lock_id))
@@ -716,10 +662,10 @@ class LockHub:
             # The cloud could only answer -2012: no call spent, the tile flips back at once.
             _LOGGER.warning("%s: %s from HomeKit not sent: no gateway reaches this lock; add "
                             "a gateway near it in the TTLock app", self._name(lock_id),
-                            _verb(target))
+                            verb(target))
             asyncio.get_running_loop().call_soon(self._revert, lock_id)
             return
-        _LOGGER.info("%s: %s requested from HomeKit", self._name(lock_id), _verb(target))
+        _LOGGER.info("%s: %s requested from HomeKit", self._name(lock_id), verb(target))
         if self._map_ready.is_set() and not self._pending:
             self._submit_command(lock_id, target)
             return
@@ -768,7 +714,7 @@ class LockHub:
             self._command_failed(lock_id, target, err)
             return
         except Exception:
-            _LOGGER.exception("%s: %s failed unexpectedly", self._name(lock_id), _verb(target))
+            _LOGGER.exception("%s: %s failed unexpectedly", self._name(lock_id), verb(target))
             self._revert(lock_id)
             return
         finally:
@@ -778,7 +724,7 @@ class LockHub:
         newer = self._has_queued_command(lock_id)
         accessory.show_state(target, settle_target=not newer)
         self._seen(lock_id, target)
-        _LOGGER.info("%s: %sed", self._name(lock_id), _verb(target))
+        _LOGGER.info("%s: %sed", self._name(lock_id), verb(target))
         if target == UNSECURED:
             self._arm_auto_lock(lock_id)
 
@@ -787,8 +733,8 @@ class LockHub:
             self._mark_unreachable(lock_id, err)
         if isinstance(err, QuotaError):
             self._quiet_until = time.monotonic() + QUOTA_PAUSE
-        _LOGGER.error("%s: %s failed: %s (%s)", self._name(lock_id), _verb(target), err,
-                      _advice(err))
+        _LOGGER.error("%s: %s failed: %s (%s)", self._name(lock_id), verb(target), err,
+                      advice(err))
         self._revert(lock_id)
         self._suspect_cloud(err)
 
@@ -861,7 +807,7 @@ class LockHub:
             return
         except PARSE_ERRORS as err:
             _LOGGER.warning("%s: unreadable state answer (%s)", self._name(lock_id),
-                            _describe(err))
+                            describe(err))
             return
         self._mark_reachable(lock_id)
         if self._generation.get(lock_id, 0) != generation:
@@ -1006,7 +952,7 @@ class LockHub:
                     return
                 except PARSE_ERRORS as err:
                     _LOGGER.warning("%s: details unreadable (%s); skipped",
-                                    self._name(lock_id), _describe(err))
+                                    self._name(lock_id), describe(err))
                     return
             lock = self.locks.get(lock_id)
             accessory = self.accessories.get(lock_id)
