@@ -15,7 +15,7 @@ from hapbridge.bridge import lock_hub
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
 from hapbridge.bridge.lock_hub import GATEWAY_OFFLINE, NO_GATEWAY
 from hapbridge.storage import Storage, StorageError
-from hapbridge.ttlock.errors import ConfigurationError, TransportError, error_for
+from hapbridge.ttlock.errors import ConfigurationError, TransportError, UnknownError, error_for
 from hapbridge.ttlock.models import OpenState
 from tests.bridge_helpers import FakeCloud, apply_listing, make_hub, started_hub, wait_for
 
@@ -229,7 +229,8 @@ async def test_unreadable_details_skip_only_that_lock(tmp_path: Path) -> None:
 
     async def detail(lock_id: int):  # type: ignore[no-untyped-def]
         if lock_id == 1:
-            raise ValueError("invalid literal for int() with base 10: 'x'")
+            raise UnknownError("the TTLock cloud sent an unexpected answer to "
+                               "/v3/lock/detail (ValueError)")  # what answer_of raises
         return await real(lock_id)
 
     cloud.lock_detail = detail  # type: ignore[method-assign]

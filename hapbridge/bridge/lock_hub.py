@@ -48,7 +48,7 @@ from hapbridge.ttlock.errors import (
     TTLockError,
     UnreachableError,
 )
-from hapbridge.ttlock.models import PARSE_ERRORS, Gateway, Lock, OpenState
+from hapbridge.ttlock.models import Gateway, Lock, OpenState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -805,10 +805,6 @@ class LockHub:
                          self._name(lock_id), err)
             self._suspect_cloud(err)
             return
-        except PARSE_ERRORS as err:
-            _LOGGER.warning("%s: unreadable state answer (%s)", self._name(lock_id),
-                            describe(err))
-            return
         self._mark_reachable(lock_id)
         if self._generation.get(lock_id, 0) != generation:
             _LOGGER.debug("%s: state answer overtaken by a command or auto-lock: dropped",
@@ -947,12 +943,8 @@ class LockHub:
             async with limit:
                 try:
                     detail = await self.client.lock_detail(lock_id)
-                except TTLockError as err:
+                except TTLockError as err:  # an unreadable answer is one too (answer_of)
                     _LOGGER.info("%s: details unavailable (%s)", self._name(lock_id), err)
-                    return
-                except PARSE_ERRORS as err:
-                    _LOGGER.warning("%s: details unreadable (%s); skipped",
-                                    self._name(lock_id), describe(err))
                     return
             lock = self.locks.get(lock_id)
             accessory = self.accessories.get(lock_id)

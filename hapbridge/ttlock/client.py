@@ -32,6 +32,7 @@ from hapbridge.storage import Storage
 from hapbridge.ttlock.auth import Credentials, TokenManager
 from hapbridge.ttlock.errors import AuthError, TTLockError, UnknownError
 from hapbridge.ttlock.models import (
+    PARSE_ERRORS,
     Gateway,
     GatewayLock,
     GeneratedPasscode,
@@ -532,7 +533,7 @@ def answer_of(path: str) -> Iterator[None]:
         failure = UnknownError(
             f"the TTLock cloud sent an unexpected answer to {path} (no {err}); "
             "try again later, and report it if it persists", path=path)
-    except (TypeError, ValueError, AttributeError) as err:
+    except PARSE_ERRORS as err:
         failure = UnknownError(
             f"the TTLock cloud sent an unexpected answer to {path} ({type(err).__name__}); "
             "try again later, and report it if it persists", path=path)
