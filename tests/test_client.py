@@ -580,6 +580,24 @@ async def test_odd_answers_join_the_hierarchy(
     assert len(sent) == attempts
 
 
+async def test_an_http_refusal_echoing_the_token_does_not_repeat_it(
+    tapped: Callable[..., TTLockClient], sim: SimulatorServer
+) -> None:
+    seen: list[str] = []
+
+    async def echo(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if request.url.path == "/v3/lock/list":
+            token = form_of(request)["accessToken"]
+            seen.append(token)
+            return httpx.Response(400, json={"error_description": f"bad\ttoken {token}"})
+        return await forward(request)
+
+    with pytest.raises(UnknownError) as caught:
+        await tapped(echo).list_locks()
+    assert seen and seen[0] not in str(caught.value)
+    assert "\t" not in str(caught.value) and "HTTP 400" in str(caught.value)
+
+
 async def test_http_401_on_a_call_renews_the_token(
     tapped: Callable[..., TTLockClient], sim: SimulatorServer
 ) -> None:

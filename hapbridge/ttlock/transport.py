@@ -8,12 +8,12 @@ redirected to https): retrying cannot help, so it is a ConfigurationError naming
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import httpx
 
 from hapbridge.redact import MASK, redact
+from hapbridge.text import without_controls
 from hapbridge.ttlock.errors import (
     AuthError,
     ConfigurationError,
@@ -38,7 +38,6 @@ SECRET_PARAMS = frozenset({
 })
 MIN_SECRET_LENGTH = 4  # passcodes have 4 digits or more; shorter values are not secrets
 MAX_CLOUD_TEXT = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def bad_url_error(base_url: object, err: BaseException, path: str | None = None) -> TTLockError:
@@ -104,7 +103,7 @@ def cloud_text(value: object, params: dict[str, Any]) -> str:
     """
     if not isinstance(value, str | int):
         return ""
-    text = " ".join(_CONTROL.sub(" ", str(value)).split())
+    text = " ".join(without_controls(str(value)).split())
     for key in SECRET_PARAMS & params.keys():
         secret = str(params[key])
         if len(secret) >= MIN_SECRET_LENGTH:
@@ -170,7 +169,8 @@ async def exchange(
             description=cloud_text(body.get("description"), params),
         )
     if status >= 400:
-        detail = body.get("error_description") or body.get("errmsg") or body.get("error")
+        detail = cloud_text(
+            body.get("error_description") or body.get("errmsg") or body.get("error"), params)
         if status == 401 and path != OAUTH_PATH:  # OAuth-style refusal of the access token
             raise AuthError(f"the TTLock cloud refused the access token ({detail})", path=path)
         raise UnknownError(

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import enum
 import json
-import re
 import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,10 +22,9 @@ from typing import Any
 from hapbridge.cli.admin.errors import USAGE_ERRORS
 from hapbridge.cli.admin.timeparse import format_duration, format_time, iso_time
 from hapbridge.errors import HapbridgeError
+from hapbridge.text import without_controls
 
 Row = Mapping[str, Any]
-# Characters that would break a row over lines or move the cursor (tabs, newlines, escapes).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ def cell(value: Any) -> str:
         return format_duration(value)
     if isinstance(value, enum.Enum):
         return value.name.lower()
-    return _CONTROL.sub(" ", str(value))  # names from the cloud may hold tabs or newlines
+    return without_controls(str(value))  # names from the cloud may hold tabs or newlines
 
 
 def display_width(text: str) -> int:
