@@ -174,7 +174,8 @@ class LockHub:
         except FATAL_ERRORS:
             raise
         except (TTLockError, TimeoutError) as err:
-            known = [lock for lock in cached if not self._excluded(lock.lock_id, lock.alias)]
+            excludes = self.platform.excludes
+            known = [lock for lock in cached if not excludes(lock.lock_id, lock.alias)]
             locks = known if cached else self._placeholders()
             _LOGGER.warning(
                 "the TTLock cloud is not answering (%s): %s; retrying in the background",
@@ -200,7 +201,7 @@ class LockHub:
         """
         aids = self.identity.aids
         lock_ids = [lid for lid in sorted(aids, key=aids.__getitem__)
-                    if not self._excluded(lid, "")]
+                    if not self.platform.excludes(lid, "")]
         if lock_ids:
             _LOGGER.warning("no lock cache: publishing the %d locks this bridge published "
                             "before, named by id until the cloud answers", len(lock_ids))
@@ -317,9 +318,6 @@ class LockHub:
 
     # -- publishing -------------------------------------------------------------------
 
-    def _excluded(self, lock_id: int, alias: str) -> bool:
-        return self.platform.excludes(lock_id, alias)
-
     def _apply_list(self, listed: Iterable[Lock], unreadable: Iterable[int] = ()) -> None:
         """Reconcile the published accessories with a fresh ``lock/list``.
 
@@ -331,7 +329,7 @@ class LockHub:
             KnownLock.from_lock(lock, self.locks.get(lock.lock_id)
                                 or self._cached.get(lock.lock_id))
             for lock in listed
-            if not self._excluded(lock.lock_id, lock.alias)
+            if not self.platform.excludes(lock.lock_id, lock.alias)
         ]
         answered = {lock.lock_id for lock in listed} | set(unreadable)
         known += [self.locks[lid] for lid in unreadable if lid in self.locks]
@@ -379,7 +377,7 @@ class LockHub:
                 del self._unreachable[lock_id]
         kept = []
         for lock_id, lock in (self.locks or self._cached).items():
-            if lock_id in answered or self._excluded(lock_id, lock.alias):
+            if lock_id in answered or self.platform.excludes(lock_id, lock.alias):
                 continue
             misses = self._missing.get(lock_id, 0) + 1
             if misses >= REMOVE_AFTER_SWEEPS:
@@ -887,9 +885,9 @@ class LockHub:
                     self._set_cloud_up(False)
             raise  # the loop logs it and tries again sooner
         self._list_failures = 0
-        if not self.cloud_up:
-            self._set_cloud_up(True)
         self._apply_list(listing.locks, listing.unreadable)
+        if not self.cloud_up:
+            self._set_cloud_up(True)  # after the new list: its locks are the ones asked
 
     def _suspect_cloud(self, err: TTLockError) -> None:
         """A command or poll could not reach the cloud: probe it now rather than show

@@ -87,10 +87,11 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
 
 async def _serve(config: AppConfig, ctx: Context, args: argparse.Namespace) -> None:
     # Imported here: the other commands should not pay for loading HAP-python.
+    from hapbridge.bridge.lock_hub import RESTORE_MAX_AGE
     from hapbridge.bridge.server import BridgeServer, ServerOptions, serve_until_signalled
 
     options = ServerOptions(port=args.port, bind=tuple(args.bind) if args.bind else None,
-                            **({"restore_max_age": 0.0} if args.demo else {}))
+                            restore_max_age=0.0 if args.demo else RESTORE_MAX_AGE)
     server = BridgeServer(config, ctx.storage, ctx.client_for(config.platform), options)
     await serve_until_signalled(server)
 
