@@ -29,6 +29,12 @@ def cache_ids(storage: Path) -> list[int]:
     return [item["lock_id"] for item in json.loads((storage / "locks.json").read_text())["locks"]]
 
 
+async def set_gateway_online(hub: lock_hub.LockHub, cloud: FakeCloud, online: bool) -> None:
+    """Gateway 1 goes offline (or back online), and the hub reads the gateway map."""
+    cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=online)
+    await hub.refresh_gateways()
+
+
 def hub_tasks() -> list[str]:
     return [t.get_name() for t in asyncio.all_tasks()
             if t is not asyncio.current_task() and not t.done()
@@ -324,8 +330,7 @@ async def test_unlock_seen_by_a_poll_arms_the_auto_lock(tmp_path: Path) -> None:
 async def test_gateway_back_online_clears_no_response(tmp_path: Path) -> None:
     cloud = FakeCloud(2)
     hub = await started_hub(tmp_path, cloud)
-    cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=False)
-    await hub.refresh_gateways()
+    await set_gateway_online(hub, cloud, False)
     assert hub._unreachable == {1: GATEWAY_OFFLINE, 2: GATEWAY_OFFLINE}
     cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=True)
     queries = cloud.count("query")
@@ -528,8 +533,7 @@ async def test_a_gateway_refusing_for_good_is_not_retried(tmp_path: Path) -> Non
 async def test_a_lock_missing_once_keeps_its_offline_gateway_cause(tmp_path: Path) -> None:
     cloud = FakeCloud(2)
     hub = await started_hub(tmp_path, cloud)
-    cloud.gateways[1] = dataclasses.replace(cloud.gateways[1], online=False)
-    await hub.refresh_gateways()
+    await set_gateway_online(hub, cloud, False)
     assert hub._unreachable[1] == GATEWAY_OFFLINE
     kept = cloud.locks.pop(1)
     await apply_listing(hub)
