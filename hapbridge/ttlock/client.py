@@ -226,6 +226,7 @@ class TTLockClient:
         page_size: int,
         id_key: str,
         limit: int | None = None,
+        retries: int | None = None,
         **params: Any,
     ) -> list[dict[str, Any]]:
         """Every item of a paged list (``pageNo`` from 1), up to ``limit`` items.
@@ -238,7 +239,8 @@ class TTLockClient:
         items: list[dict[str, Any]] = []
         seen: set[object] = set()
         for page in range(1, MAX_PAGES + 1):
-            answer = await self.call("GET", path, pageNo=page, pageSize=page_size, **params)
+            answer = await self.call("GET", path, retries=retries, pageNo=page,
+                                     pageSize=page_size, **params)
             with answer_of(path):
                 batch = [item for item in answer.get("list") or [] if isinstance(item, dict)]
                 pages = int(answer.get("pages") or 0)
