@@ -191,9 +191,17 @@ class EventLog:
 # -- a hub without HAP server or HTTP -------------------------------------------------------
 
 
+class CallCount:
+    total = 0
+    session_total = 0
+
+
 class FakeCloud:
-    """A scripted stand-in for TTLockClient: every call is logged, may take ``delay`` seconds,
-    and raises ``fail[name]`` when set. Locks 1..n sit behind gateway 1 unless moved."""
+    """A scripted stand-in for TTLockClient (a :class:`CloudApi` like it): every call is
+    logged, may take ``delay`` seconds, and raises ``fail[name]`` when set. Locks 1..n sit
+    behind gateway 1 unless moved."""
+
+    retry = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 
     def __init__(self, locks: int = 2, delay: float = 0.0) -> None:
         self.locks = {i: Lock(lock_id=i, alias=f"Lock {i}", name=f"L{i}", mac=f"AA:00:{i:02X}",
@@ -208,7 +216,7 @@ class FakeCloud:
         self.fail: dict[str, BaseException] = {}
         self.raw_items: list[Any] | None = None  # what the lock list pages hold, if set
         self.calls: list[tuple[str, int | None]] = []
-        self.usage = SimpleNamespace(total=0, session_total=0)
+        self.usage = CallCount()
 
     async def _call(self, name: str, lock_id: int | None = None) -> None:
         self.calls.append((name, lock_id))
@@ -242,11 +250,11 @@ class FakeCloud:
         await self._call("gateway_locks", gateway_id)
         return [GatewayLock(lid, f"Lock {lid}", "", -50) for lid in self.behind[gateway_id]]
 
-    async def unlock(self, lock_id: int) -> None:
+    async def unlock(self, lock_id: int, *, retries: int | None = None) -> None:
         await self._call("unlock", lock_id)
         self.states[lock_id] = OpenState.UNLOCKED
 
-    async def lock(self, lock_id: int) -> None:
+    async def lock(self, lock_id: int, *, retries: int | None = None) -> None:
         await self._call("lock", lock_id)
         self.states[lock_id] = OpenState.LOCKED
 
@@ -266,8 +274,7 @@ class FakeCloud:
 
 async def apply_listing(hub: LockHub) -> None:
     """One lock-list sweep's reconciliation, as the hub's sweep does it."""
-    listing = await hub.client.lock_listing()
-    hub._apply_list(listing.locks, listing.unreadable)
+    await hub.refresh_list()
 
 
 def make_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:
@@ -276,7 +283,7 @@ def make_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:
     driver = SimpleNamespace(loader=get_loader(), aio_stop_event=None,
                              config_changed=lambda: None, publish=lambda *_a, **_k: None)
     return LockHub(
-        client=cloud,  # type: ignore[arg-type]
+        client=cloud,
         storage=storage,
         identity=Identity.load(storage, BridgeConfig()),
         platform=PlatformConfig(client_id="id", client_secret="secret", username="user",
@@ -293,6 +300,6 @@ async def started_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> L
     hub = make_hub(storage_dir, cloud, **platform)
     await hub.load()
     hub.start()
-    await wait_for(lambda: hub._map_ready.is_set() and all(
+    await wait_for(lambda: hub.routes.ready.is_set() and all(
         a.current_state != 3 for a in hub.accessories.values()))
     return hub
