@@ -9,16 +9,20 @@ whole round. Faults come from the simulator over HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohomekit.controller import Controller
 from aiohomekit.controller.ip import IpPairing
 
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED
-from hapbridge.simulator import SimulatorServer
+from hapbridge.bridge.lock_hub import LockHub
+from hapbridge.bridge.server import BridgeServer
+from hapbridge.simulator import SimLock, SimulatorServer
 from hapbridge.ttlock.retry import RetryPolicy
 from tests.bridge_helpers import (
     CURRENT,
@@ -48,6 +52,43 @@ SLOW_RETRY = RetryPolicy(max_retries=3, base_delay=0.5, max_delay=0.5)
 
 async def read(pairing: IpPairing, aid: int, iid: int) -> dict[str, int]:
     return (await pairing.get_characteristics([(aid, iid)]))[(aid, iid)]
+
+
+@dataclasses.dataclass
+class Rig:
+    """A started bridge, a paired controller, and the first lock as both see it."""
+
+    server: BridgeServer
+    hub: LockHub
+    pairing: IpPairing
+    lock: SimLock
+    aid: int
+    current: int
+    target: int
+
+
+@contextlib.asynccontextmanager
+async def first_lock(sim: SimulatorServer, tmp_path: Path,
+                     retry: RetryPolicy | None = None) -> AsyncIterator[Rig]:
+    """Yields once every start-up call (map, details, first states) is answered."""
+    server = await start_bridge(sim, tmp_path / "storage", retry=retry)
+    try:
+        pairing = await pair(server)
+        hub = server.hub
+        assert hub is not None
+        lock = next(iter(sim.world.locks.values()))
+        accs = await accessories(pairing)
+        aid = aids_by_serial(accs)[lock.mac]
+        await wait_for(lambda: all(lk.detailed for lk in hub.locks.values()) and all(
+            a.current_state != UNKNOWN for a in hub.accessories.values()), 5)
+        await asyncio.sleep(0.1)
+        yield Rig(server, hub, pairing, lock, aid, char_iid(accs, aid, CURRENT),
+                  char_iid(accs, aid, TARGET))
+        await pairing.close()
+    finally:
+        sim.config.scripted_errcodes.clear()
+        sim.config.error_5xx_rate = 0.0
+        await server.stop()
 
 
 # -- 1. a learnt state is on disk before a restart relies on it -------------------------------
@@ -110,34 +151,21 @@ async def test_a_crash_right_after_a_command_does_not_bring_back_the_old_state(
 async def superseded_unlock(sim: SimulatorServer, tmp_path: Path, fault: str) -> None:
     """Unlock answered with ``fault``; a lock is wished during its backoff: the unlock is
     not sent again, the lock runs, the door stays locked."""
-    server = await start_bridge(sim, tmp_path / "storage", retry=SLOW_RETRY)
-    try:
-        pairing = await pair(server)
-        hub = server.hub
-        assert hub is not None
-        lock = next(iter(sim.world.locks.values()))
-        accs = await accessories(pairing)
-        aid = aids_by_serial(accs)[lock.mac]
-        target = char_iid(accs, aid, TARGET)
-        await wait_for(lambda: hub.accessories[lock.lock_id].current_state == SECURED, 5)
+    async with first_lock(sim, tmp_path, SLOW_RETRY) as rig:
         if fault == "busy":
             sim.config.scripted_errcodes["/v3/lock/unlock"] = [-3003]
         else:
             sim.config.error_5xx_rate = 1.0
-        await pairing.put_characteristics([(aid, target, UNSECURED)])
+        await rig.pairing.put_characteristics([(rig.aid, rig.target, UNSECURED)])
         await wait_for(lambda: sim.world.calls["/v3/lock/unlock"] == 1, 3)
         await asyncio.sleep(0.05)  # the answer is in: the unlock waits for its retry
         sim.config.error_5xx_rate = 0.0
-        await pairing.put_characteristics([(aid, target, SECURED)])
+        await rig.pairing.put_characteristics([(rig.aid, rig.target, SECURED)])
         await wait_for(lambda: sim.world.calls["/v3/lock/lock"] == 1, 3)
         await asyncio.sleep(SLOW_RETRY.max_delay * 1.6)  # past every retry the unlock had
         assert sim.world.calls["/v3/lock/unlock"] == 1  # never sent again
-        assert lock.state == 0
-        values = await pairing.get_characteristics([(aid, target)])
-        assert values[(aid, target)]["value"] == SECURED
-        await pairing.close()
-    finally:
-        await server.stop()
+        assert rig.lock.state == 0
+        assert (await read(rig.pairing, rig.aid, rig.target))["value"] == SECURED
 
 
 async def test_a_newer_wish_ends_the_retries_of_a_busy_command(
@@ -158,33 +186,19 @@ async def test_a_newer_wish_ends_the_retries_of_a_command_answered_500(
 async def test_locks_are_live_again_as_soon_as_any_call_is_answered(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
-    server = await start_bridge(sim, tmp_path / "storage")
-    try:
-        pairing = await pair(server)
-        hub = server.hub
-        assert hub is not None
-        lock = next(iter(sim.world.locks.values()))
-        accs = await accessories(pairing)
-        aid = aids_by_serial(accs)[lock.mac]
-        current, target = char_iid(accs, aid, CURRENT), char_iid(accs, aid, TARGET)
-        await wait_for(lambda: all(lk.detailed for lk in hub.locks.values()), 5)
-        await asyncio.sleep(0.1)  # the start-up calls are all answered
-
+    async with first_lock(sim, tmp_path) as rig:
+        hub, pairing, aid = rig.hub, rig.pairing, rig.aid
         sim.config.error_5xx_rate = 1.0  # the cloud stops answering
-        await pairing.put_characteristics([(aid, target, UNSECURED)])
+        await pairing.put_characteristics([(aid, rig.target, UNSECURED)])
         await wait_for(lambda: not hub.cloud_up, 5)  # the probe found it down
-        assert (await read(pairing, aid, current))["status"] == COMMUNICATION_FAILURE
+        assert (await read(pairing, aid, rig.current))["status"] == COMMUNICATION_FAILURE
         # Back, but its lock list keeps failing: only other answers can tell.
         sim.config.scripted_errcodes["/v3/lock/list"] = [90000] * 1000
         sim.config.error_5xx_rate = 0.0
-        await pairing.put_characteristics([(aid, target, UNSECURED)])
-        await wait_for(lambda: lock.state == 1, 3)
+        await pairing.put_characteristics([(aid, rig.target, UNSECURED)])
+        await wait_for(lambda: rig.lock.state == 1, 3)
         await wait_for(lambda: all(a.available for a in hub.accessories.values()), 2)
-        assert (await read(pairing, aid, current)) == {"value": UNSECURED}
-        await pairing.close()
-    finally:
-        sim.config.scripted_errcodes.clear()
-        await server.stop()
+        assert (await read(pairing, aid, rig.current)) == {"value": UNSECURED}
 
 
 # -- 4. a busy poll is retried soon ------------------------------------------------------------
@@ -248,20 +262,12 @@ async def test_a_removed_lock_takes_its_auto_lock_timer_along(tmp_path: Path) ->
 async def test_a_lock_the_cloud_says_no_longer_exists_leaves_homekit_at_once(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
-    server = await start_bridge(sim, tmp_path / "storage")
-    try:
-        pairing = await pair(server)
-        hub, driver = server.hub, server.driver
-        assert hub is not None and driver is not None
-        lock = next(iter(sim.world.locks.values()))
-        accs = await accessories(pairing)
-        aid = aids_by_serial(accs)[lock.mac]
+    async with first_lock(sim, tmp_path) as rig:
+        driver = rig.server.driver
+        assert driver is not None
         version = driver.state.config_version
         sim.config.scripted_errcodes["/v3/lock/unlock"] = [-1003]
-        await pairing.put_characteristics([(aid, char_iid(accs, aid, TARGET), UNSECURED)])
-        await wait_for(lambda: lock.lock_id not in hub.accessories, 3)
+        await rig.pairing.put_characteristics([(rig.aid, rig.target, UNSECURED)])
+        await wait_for(lambda: rig.lock.lock_id not in rig.hub.accessories, 3)
         assert driver.state.config_version > version
-        assert lock.mac not in aids_by_serial(await accessories(pairing))
-        await pairing.close()
-    finally:
-        await server.stop()
+        assert rig.lock.mac not in aids_by_serial(await accessories(rig.pairing))

@@ -205,8 +205,11 @@ class Dispatcher:
             error = err
         finally:
             box.in_flight = None
-        if self._settled is not None:
-            self._settled(box, target, error)
+        try:
+            if self._settled is not None:
+                self._settled(box, target, error)
+        except Exception:  # reporting a result must not stop the gateway either
+            _LOGGER.exception("result of the command for lock %s was lost", box.lock_id)
         _finish(done, error is None)
 
     async def _attempts(self, box: Mailbox, target: int) -> BaseException | None:

@@ -81,6 +81,7 @@ class LockHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._map_wait_over = False
+        self._map_wait: asyncio.TimerHandle | None = None
         backoff = RetryPolicy(max_retries=MAP_RETRIES, base_delay=reconnect_delays[0],
                               max_delay=reconnect_delays[1])
         self.health = CloudHealth(probe=lambda: self.scheduler.list_once(retries=0),
@@ -164,13 +165,16 @@ class LockHub:
         """After the driver started: reconnect if needed, then map, details, polls."""
         self.registry.announce = True
         self.health.reconnect()
-        asyncio.get_running_loop().call_later(MAP_WAIT, self._release_commands)
+        self._map_wait = asyncio.get_running_loop().call_later(MAP_WAIT,
+                                                               self._release_commands)
         self._spawn(self.scheduler.run(), "hub")
 
     async def stop(self) -> None:
         """Stop every task, timer and job; nothing new starts afterwards. The lock cache is
         saved only when this run published locks (a failed start knows nothing worth it)."""
         self._stopping = self.auto_lock.stopped = True
+        if self._map_wait is not None:
+            self._map_wait.cancel()
         self._log_abandoned()
         self.registry.close()
         tasks = list(self._tasks)

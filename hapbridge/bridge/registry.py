@@ -257,6 +257,7 @@ class LockRegistry:
             model=lock.model, firmware=lock.firmware, on_target=self._on_target,
             low_battery_threshold=self.platform.low_battery_threshold,
         )
+        accessory.set_battery(lock.battery)
         try:
             self.bridge.add_accessory(accessory)
         except ValueError as err:  # HAP-python refuses a duplicate AID (a damaged bridge.json)
