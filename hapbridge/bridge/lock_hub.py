@@ -22,7 +22,7 @@ from accessories.ttlock_lock import TTLockLock
 from hapbridge.bridge.auto_lock import AutoLockModel
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import FATAL_ERRORS, CloudHealth
-from hapbridge.bridge.dispatcher import Dispatcher, Mailbox
+from hapbridge.bridge.dispatcher import Dispatcher
 from hapbridge.bridge.gateway_routes import GatewayRoutes
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock
@@ -87,18 +87,19 @@ class LockHub:
         self.health = CloudHealth(probe=lambda: self.scheduler.list_once(retries=0),
                                   backoff=backoff, spawn=self._spawn,
                                   on_change=self._cloud_changed)
-        self.dispatcher = Dispatcher(self._carrier_of, send=self._send,
-                                     settled=self._settled, retry=client.retry)
         self.registry = LockRegistry(
             storage=storage, identity=identity, platform=platform, driver=driver,
-            bridge=bridge, dispatcher=self.dispatcher, on_target=self.request,
-            cloud_up=lambda: self.health.up, max_locks=max_locks)
+            bridge=bridge, discard=lambda box: self.dispatcher.discard(box),
+            on_target=self.request, cloud_up=lambda: self.health.up, max_locks=max_locks)
         self.auto_lock = AutoLockModel(self.registry)
-        self.routes = GatewayRoutes(client, self.health, self.registry, self.dispatcher.pump)
+        self.routes = GatewayRoutes(client, self.health, self.registry,
+                                    lambda: self.dispatcher.pump())
         self.scheduler = Scheduler(
             client=client, health=self.health, registry=self.registry, routes=self.routes,
             platform=platform, backoff=backoff, spawn=self._spawn, poll=self.poll)
         self.jobs = LockJobs(client, self.health, self.registry, self.scheduler.retry_poll)
+        self.dispatcher = Dispatcher(self._carrier_of, send=self.jobs.send,
+                                     settled=self.jobs.settled, retry=client.retry)
 
     # -- what the server and the tests see --------------------------------------------
 
@@ -253,12 +254,6 @@ class LockHub:
         complete = await self.routes.refresh()
         self.scheduler.refresh_plan()
         return complete
-
-    async def _send(self, box: Mailbox, target: int) -> None:
-        await self.jobs.send(box, target)
-
-    def _settled(self, box: Mailbox, target: int, error: BaseException | None) -> None:
-        self.jobs.settled(box, target, error)
 
     def _carrier_of(self, lock_id: int) -> Carrier | None:
         """The lock's carrier now; None (wait) while the first gateway map is awaited, so

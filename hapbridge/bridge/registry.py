@@ -21,7 +21,7 @@ from typing import Any
 from pyhap.accessory import Bridge
 
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
-from hapbridge.bridge.dispatcher import Dispatcher, Mailbox
+from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
 from hapbridge.bridge.log_text import describe
@@ -49,7 +49,7 @@ class LockRegistry:
         platform: PlatformConfig,
         driver: Any,
         bridge: Bridge,
-        dispatcher: Dispatcher,
+        discard: Callable[[Mailbox], None],
         on_target: Callable[[int, int], None],
         cloud_up: Callable[[], bool],
         max_locks: int = MAX_LOCKS,
@@ -59,7 +59,7 @@ class LockRegistry:
         self.platform = platform
         self.driver = driver
         self.bridge = bridge
-        self.dispatcher = dispatcher
+        self._discard = discard  # the dispatcher drops a removed lock's work
         self.max_locks = max_locks
         self.records: dict[int, TrackedLock] = {}
         self.listeners: list[Listener] = []
@@ -278,7 +278,7 @@ class LockRegistry:
     def _drop(self, lock_id: int) -> None:
         record = self.records.pop(lock_id)
         record.cancel_timers()
-        self.dispatcher.discard(record.mailbox)
+        self._discard(record.mailbox)
         self.bridge.accessories.pop(record.accessory.aid, None)
         _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
                      record.accessory.display_name, lock_id)
@@ -323,7 +323,7 @@ class LockRegistry:
         """Write ``locks.json`` when its content changed (a sweep usually changes nothing)."""
         if not self.published:
             return
-        locks = [self._persisted(record) for record in self.records.values()]
+        locks = [record.persisted() for record in self.records.values()]
         content = [lock.to_json() for lock in locks]
         if content == self._cache_written:
             return
@@ -333,17 +333,6 @@ class LockRegistry:
             _LOGGER.warning("cannot save the lock cache (%s); going on without", err)
             return
         self._cache_written = content
-
-    @staticmethod
-    def _persisted(record: TrackedLock) -> KnownLock:
-        """The listing with the state a restart may show (none when it is not known)."""
-        shown = record.shown.get(Fact.LOCK)
-        if shown is None:
-            return record.listing
-        known = shown.value in (SECURED, UNSECURED)
-        return KnownLock(**{**record.listing.__dict__,
-                            "state": shown.value if known else None,
-                            "state_at": shown.at if known else 0.0})
 
     def close(self) -> None:
         for record in self.records.values():

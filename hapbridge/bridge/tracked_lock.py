@@ -12,6 +12,7 @@ equal ``lock_date`` is a replay or a duplicate.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -121,6 +122,16 @@ class TrackedLock:
 
     def render(self, cloud_up: bool) -> None:
         self.accessory.render(self.view(cloud_up))
+
+    def persisted(self) -> KnownLock:
+        """What ``locks.json`` keeps: the listing, with the state a restart may show (none
+        when the shown state is not known: a restart must not rely on an older one)."""
+        shown = self.shown.get(Fact.LOCK)
+        if shown is None:
+            return self.listing
+        known = shown.value in (SECURED, UNSECURED)
+        return dataclasses.replace(self.listing, state=shown.value if known else None,
+                                   state_at=shown.at if known else 0.0)
 
     def cancel_timers(self) -> None:
         for handle in (self.auto_lock, self.poll_retry):
