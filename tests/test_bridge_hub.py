@@ -462,6 +462,8 @@ async def test_a_failing_gateway_keeps_its_locks_routes_and_the_map_is_retried(
     before = cloud.count("list_gateways")
     await hub.scheduler.map_gateways()
     assert hub.route(2) == ("gateway", 2)  # not split off onto a carrier of its own
+    link = hub.record(2).link
+    assert link is not None and link.gateway.gateway_id == 2 and link.online
     assert hub.scheduler.map_retrying
     await wait_for(lambda: cloud.count("list_gateways") >= before + 2)
     broken.clear()
@@ -670,4 +672,21 @@ async def test_a_probe_that_gets_an_answer_changes_nothing(tmp_path: Path) -> No
                    and not hub.record(2).mailbox.has_command)
     await asyncio.sleep(0.05)
     assert cloud.count("list_locks") == lists + 1
+    await hub.stop()
+
+
+async def test_the_api_limit_pauses_background_calls_but_not_commands(tmp_path: Path) -> None:
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+    cloud.fail["query"] = error_for(30006)
+    assert await hub.poll(1)
+    assert hub.health.state is Health.QUOTA_PAUSED and hub.cloud_up  # it answered
+    del cloud.fail["query"]
+    calls = len(cloud.calls)
+    await hub.poll(2)
+    await hub.scheduler.sweep()
+    assert len(cloud.calls) == calls  # polls and sweeps rest
+    hub.request(1, UNSECURED)  # a person at the door still gets the command
+    await wait_for(lambda: hub.accessories[1].current_state == UNSECURED)
+    assert all(a.available for a in hub.accessories.values())
     await hub.stop()

@@ -70,9 +70,12 @@ class GatewayRoutes:
         registry = self._registry
         for lock_id, record in registry.records.items():
             lock = record.listing
-            record.carrier = reach.carrier(lock_id, wifi=lock.wifi, previous=record.carrier)
+            previous = record.carrier
+            record.carrier = reach.carrier(lock_id, wifi=lock.wifi, previous=previous)
             cause = reach.cause(lock_id, wifi=lock.wifi, has_gateway=lock.has_gateway)
             link = reach.best(lock_id)
+            if link is not None or record.carrier != previous:
+                record.link = link  # a silent gateway's locks keep theirs
             if cause is Cause.GATEWAY_OFFLINE and link is not None:
                 name = link.gateway.name or link.gateway.gateway_id
                 registry.set_cause(lock_id, cause,

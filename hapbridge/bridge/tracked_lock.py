@@ -20,7 +20,7 @@ from enum import Enum
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, LockView, TTLockLock
 from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.lock_cache import KnownLock
-from hapbridge.ttlock.reach import Carrier, Cause
+from hapbridge.ttlock.reach import Carrier, Cause, Link
 
 NEVER = float("-inf")
 
@@ -73,6 +73,7 @@ class TrackedLock:
     accessory: TTLockLock
     mailbox: Mailbox
     carrier: Carrier | None = None  # what carries its commands; None until the map
+    link: Link | None = None  # the gateway the cloud uses for it: signal, online
     cause: Cause | None = None  # why it shows No Response (None: reachable)
     shown: dict[Fact, Report] = field(default_factory=dict)
     settled: int = SECURED  # the last known secured/unsecured: where a failed wish reverts
