@@ -45,10 +45,11 @@ class Call:
     uid: int
 
     def lock(self, name: str = "lockId") -> SimLock:
-        """The lock named by a parameter; one the account does not hold answers -2018."""
+        """The lock named by a parameter; one that does not exist (never did, or was
+        deleted) answers -1003, as the cloud's error table says."""
         lock = self.world.locks.get(self.params.int(name))
         if lock is None:
-            raise ApiError(-2018, "the account is not an administrator of this lock")
+            raise ApiError(-1003)
         return lock
 
     async def carry_if_remote(

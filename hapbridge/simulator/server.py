@@ -18,7 +18,16 @@ from typing import Self
 from aiohttp import web
 from multidict import MultiDict
 
-from hapbridge.simulator import routes_gateways, routes_locks, routes_passcodes
+from hapbridge.simulator import (
+    routes_app,
+    routes_credentials,
+    routes_ekeys,
+    routes_gateways,
+    routes_locks,
+    routes_passage,
+    routes_passcodes,
+    routes_qrcodes,
+)
 from hapbridge.simulator.api import JSON_BODY_REFUSED, Call, Route
 from hapbridge.simulator.commands import Physics
 from hapbridge.simulator.config import SimConfig
@@ -32,6 +41,11 @@ ROUTES: tuple[Route, ...] = (
     *routes_locks.ROUTES,
     *routes_gateways.ROUTES,
     *routes_passcodes.ROUTES,
+    *routes_passage.ROUTES,
+    *routes_ekeys.ROUTES,
+    *routes_qrcodes.ROUTES,
+    *routes_credentials.ROUTES,
+    *routes_app.ROUTES,
 )
 FORM = "application/x-www-form-urlencoded"
 SHUTDOWN_GRACE = 0.25 # seconds an in-flight command may still finish when stopping
@@ -112,6 +126,7 @@ class SimulatorServer:
         self, request: web.Request, handler: AiohttpHandler
     ) -> web.StreamResponse:
         self.world.calls[request.path] += 1
+        self.world.month_calls[routes_app.cloud_month()] += 1
         config = self.config
         if config.latency > 0:
             await asyncio.sleep(config.latency)

@@ -7,7 +7,6 @@ kept: the bridge never needs it, and what is not held cannot be logged.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -363,28 +362,4 @@ class LockRecord:
             passcode=str(item.get("keyboardPwd") or ""),
             lock_date=from_ms(item.get("lockDate")),
             server_date=from_ms(item.get("serverDate")),
-        )
-
-
-@dataclass(frozen=True)
-class PassageModeConfig:
-    enabled: bool
-    start_minute: int | None  # minutes from midnight
-    end_minute: int | None
-    all_day: bool
-    week_days: tuple[int, ...]  # 1 = Monday .. 7 = Sunday
-    auto_unlock: bool
-
-    @classmethod
-    def from_api(cls, item: dict[str, Any]) -> PassageModeConfig:
-        days = item.get("weekDays") or []
-        if isinstance(days, str):
-            days = json.loads(days or "[]")
-        return cls(
-            enabled=int(item.get("passageMode") or 2) == 1,
-            start_minute=item.get("startDate"),
-            end_minute=item.get("endDate"),
-            all_day=int(item.get("isAllDay") or 2) == 1,
-            week_days=tuple(int(d) for d in days),
-            auto_unlock=int(item.get("autoUnlock") or 2) == 1,
         )
