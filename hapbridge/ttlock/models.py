@@ -22,6 +22,8 @@ class Feature(IntEnum):
     GATEWAY_UNLOCK = 10
     DOOR_SENSOR = 13
     PASSAGE_MODE = 22
+    QR_CODE = 44
+    PASSAGE_AUTO_UNLOCK = 46
     WIFI = 56
 
 

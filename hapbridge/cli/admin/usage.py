@@ -25,7 +25,7 @@ CLOUD_ZONE = timezone(timedelta(hours=8))  # the cloud's months
 
 def register(subparsers: Any) -> None:
     cmd = add_parser(
-        subparsers, "usage", help="API calls this month: ours per endpoint, and the cloud's",
+        subparsers, "usage", help="API calls this month, ours and the cloud's count",
         description="TTLock API calls made this month by the bridge and these commands "
         "(counted in STORAGE/usage.json, months in UTC), against apiBudgetPerMonth, and the "
         "cloud's own count for the month (the whole developer application, months in "
