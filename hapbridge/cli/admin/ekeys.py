@@ -119,12 +119,12 @@ def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]
     start = parse_time(args.start, option="--start") if args.start else None
     end = parse_time(args.end, option="--end") if args.end else None
     if end is not None:
+        if end <= now():
+            raise AdminUsageError(f"--end ({format_time(end)}) is in the past")
         start = start or now()
         if end <= start:
             raise AdminUsageError(
                 f"--end ({format_time(end)}) must be after --start ({format_time(start)})")
-        if end <= now():
-            raise AdminUsageError(f"--end ({format_time(end)}) is in the past")
     return start, end
 
 
