@@ -212,19 +212,22 @@ async def autolock(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
     fields: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias,
                               "auto_lock_seconds": None}
+    asked = seconds is None
     with json_on_failure(args, fields):
         if seconds is None:
             seconds = (await client.lock_detail(lock.lock_id)).auto_lock_time
-            verb = ":"
         else:
             _supports(lock, Feature.AUTO_LOCK_TIME, "setting the auto-lock time")
             await client.set_auto_lock_time(lock.lock_id, seconds)
-            verb = " set to"
     value = seconds if seconds > 0 else None
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias, "auto_lock_seconds": value,
                     "ok": True})
+        return 0
+    told = f"{value} s after opening" if value else "off"
+    if asked:
+        print(f"Auto-lock of {lock.alias} ({lock.lock_id}): {told}")
     else:
-        told = f"{seconds} s after opening" if value else "off"
-        print(f"Auto-lock of {lock.alias} ({lock.lock_id}){verb} {told}")
+        print(f"Auto-lock of {lock.alias} ({lock.lock_id}) "
+              + (f"set to {told}" if value else "turned off"))
     return 0

@@ -426,8 +426,8 @@ async def _kept_end(
                     if p.passcode_id == passcode_id), None)
     if current is None:
         raise AdminUsageError(
-            f"no passcode {passcode_id} on {lock.alias} ({lock.lock_id}); "
-            f"'hapbridge passcodes list {shlex.quote(lock.alias)}' lists them")
+            f"no passcode {passcode_id} on {lock.alias} ({lock.lock_id}); see: "
+            f"hapbridge passcodes list {shlex.quote(lock.alias)}")
     start = window.start or current.start or now()
     end = window.end or current.end
     if end is None:
