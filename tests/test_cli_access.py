@@ -132,7 +132,8 @@ async def test_qr_codes_only_for_locks_with_a_camera(hb: Run, sim: SimulatorServ
     assert "does not read QR codes" in result.err
     assert sim.world.calls["/v3/qrCode/add"] == 0
     for argv, message in [
-        (["--start", "now"], "go together"),
+        (["--start", "now"], "--start needs --end"),
+        (["--end", later(days=1)], "go together"),
         (["--png", "x.svg"], "ending in .png"),
     ]:
         bad = await hb("qrcodes", "add", "Garage", *argv)

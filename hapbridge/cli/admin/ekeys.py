@@ -10,7 +10,6 @@ app fetches the key from the cloud.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from typing import Any
 
 from hapbridge.cli.admin.codes import validate_name
@@ -32,7 +31,8 @@ from hapbridge.cli.admin.output import (
     note,
     print_json,
 )
-from hapbridge.cli.admin.timeparse import format_time, now, parse_time
+from hapbridge.cli.admin.timeparse import now
+from hapbridge.cli.admin.validity import read_validity, validity_text
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import EKey
 
@@ -108,26 +108,6 @@ def validate_receiver(text: str) -> str:
     return receiver
 
 
-def validity(start: datetime | None, end: datetime | None) -> str:
-    return ("permanent" if end is None
-            else f"valid from {format_time(start)} to {format_time(end)}")
-
-
-def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
-    if args.start is not None and args.end is None:
-        raise AdminUsageError("--start needs --end (without both the eKey is permanent)")
-    start = parse_time(args.start, option="--start") if args.start else None
-    end = parse_time(args.end, option="--end") if args.end else None
-    if end is not None:
-        if end <= now():
-            raise AdminUsageError(f"--end ({format_time(end)}) is in the past")
-        start = start or now()
-        if end <= start:
-            raise AdminUsageError(
-                f"--end ({format_time(end)}) must be after --start ({format_time(start)})")
-    return start, end
-
-
 def ekey_row(key: EKey) -> dict[str, Any]:
     return {"key_id": key.key_id, "lock_id": key.lock_id, "username": key.username,
             "name": key.name, "start": key.start, "end": key.end,
@@ -138,7 +118,7 @@ def ekey_row(key: EKey) -> dict[str, Any]:
 async def send_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
     receiver = validate_receiver(args.receiver)
     name = validate_name(args.name) or receiver
-    start, end = _window(args)
+    start, end = read_validity(args, end_alone=True)
     lock = await resolve_lock(client, args.lock)
     fields: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias, "key_id": None,
                               "receiver": receiver, "name": name, "start": start, "end": end}
@@ -149,7 +129,7 @@ async def send_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
         print_json({**fields, "key_id": key_id, "ok": True})
         return 0
     print(f"eKey {key_id} for {lock.alias} ({lock.lock_id}) sent to {receiver} "
-          f"('{name}'), {validity(start, end)}")
+          f"('{name}'), {validity_text(start, end)}")
     note("They find the lock in their TTLock app; an older eKey of theirs for this lock, if "
          "any, is replaced.")
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from hapbridge.cli.admin.common import (
     add_parser,
     with_client,
 )
-from hapbridge.cli.admin.ekeys import validity
 from hapbridge.cli.admin.errors import AdminUsageError
 from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import (
@@ -37,7 +35,7 @@ from hapbridge.cli.admin.output import (
     print_json,
 )
 from hapbridge.cli.admin.qr_image import terminal_text, write_image
-from hapbridge.cli.admin.timeparse import format_time, now, parse_time
+from hapbridge.cli.admin.validity import read_validity, validity_text
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import QrCode
 from hapbridge.ttlock.models import Feature, Lock, has_feature
@@ -140,22 +138,6 @@ def _image_paths(args: argparse.Namespace) -> list[Path]:
     return paths
 
 
-def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
-    if (args.start is None) != (args.end is None):
-        raise AdminUsageError("--start and --end go together: give both (or neither, for a "
-                              "permanent code)")
-    if args.start is None:
-        return None, None
-    start = parse_time(args.start, option="--start")
-    end = parse_time(args.end, option="--end")
-    if end <= start:
-        raise AdminUsageError(
-            f"--end ({format_time(end)}) must be after --start ({format_time(start)})")
-    if end <= now():
-        raise AdminUsageError(f"--end ({format_time(end)}) is in the past")
-    return start, end
-
-
 async def _encoded(args: argparse.Namespace, client: TTLockClient, qr_code_id: int,
                    link: str) -> str | None:
     """What the image encodes: the link, or with --content what the lock reads (None when
@@ -181,7 +163,7 @@ def _present(args: argparse.Namespace, data: str | None, paths: list[Path]) -> l
 
 async def add_qr_code(args: argparse.Namespace, client: TTLockClient) -> int:
     name = validate_name(args.name)
-    start, end = _window(args)
+    start, end = read_validity(args, end_alone=False)
     paths = _image_paths(args)
     lock = await resolve_lock(client, args.lock)
     _supports_qr(lock)
@@ -195,8 +177,14 @@ async def add_qr_code(args: argparse.Namespace, client: TTLockClient) -> int:
     label = f" '{name}'" if name else ""
     if not args.json:
         print(f"QR code {created.qr_code_id}{label} for {lock.alias} ({lock.lock_id}), "
-              f"{validity(start, end)}")
+              f"{validity_text(start, end)}")
         print(f"Link for the guest: {created.link}")
+    return _finish(args, fields, data, paths)
+
+
+def _finish(args: argparse.Namespace, fields: dict[str, Any], data: str | None,
+            paths: list[Path]) -> int:
+    """The code drawn and written; the JSON object last, with the files it wrote."""
     fields["files"] = _present(args, data, paths)
     if args.json:
         print_json({**fields, "ok": True})
@@ -216,14 +204,9 @@ async def show_qr_code(args: argparse.Namespace, client: TTLockClient) -> int:
         data = await _encoded(args, client, code.qr_code_id, code.link)
     if not args.json:
         print(f"QR code {code.qr_code_id} '{code.name}' for {lock.alias}: {code.status}, "
-              f"{validity(code.start, code.end)}")
+              f"{validity_text(code.start, code.end)}")
         print(f"Link for the guest: {code.link}")
-    fields["files"] = _present(args, data, paths)
-    if args.json:
-        print_json({**fields, "ok": True})
-    for path in fields["files"]:
-        note(f"wrote {path} (readable only by you)")
-    return 0
+    return _finish(args, fields, data, paths)
 
 
 async def _find(client: TTLockClient, lock: Lock, qr_code_id: int) -> QrCode:
