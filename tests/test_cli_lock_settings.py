@@ -3,6 +3,9 @@ simulated cloud over HTTP (the fixtures of test_cli_admin)."""
 
 from __future__ import annotations
 
+import pytest
+
+from hapbridge.cli.main import main
 from hapbridge.simulator import SimulatorServer
 from hapbridge.simulator.world import PassagePeriod as SimPeriod
 
@@ -115,3 +118,21 @@ async def test_usage_shows_the_clouds_count(hb: Run, sim: SimulatorServer) -> No
     assert "The TTLock cloud did not give its count" in failed.err
     csv = await hb("usage", "--csv", "--no-cloud")
     assert csv.out.splitlines()[0] == "endpoint,calls"
+
+
+@pytest.mark.parametrize("argv", [
+    ["ekeys"], ["ekeys", "send"], ["qrcodes"], ["qrcodes", "add"], ["fingerprints"],
+    ["cards", "list"], ["passage-mode"], ["passage-mode", "set"], ["autolock"], ["records"],
+    ["usage"],
+])
+def test_new_commands_help_fits_the_terminal(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    prose, _, examples = out.partition("\nexample")
+    assert max(len(line) for line in prose.splitlines()) <= 80
+    assert examples.splitlines()[1].startswith("  hapbridge ")

@@ -99,6 +99,7 @@ async def _serve(server: SimulatorServer, config: SimConfig, stop: asyncio.Event
         print(f"  clientSecret  {config.client_secret}")
         print(f"  username      {config.username}")
         print(f"  password      {config.password}")
+        print(f"  app accounts  {', '.join(server.world.accounts)} (eKey receivers)")
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
         print("Stopping the simulated cloud.", flush=True)
