@@ -71,6 +71,7 @@ async def test_ekey_receivers_follow_the_platform_rules(hb: Run, sim: SimulatorS
     assert data["errcode"] == -4064 and "register in the TTLock app" in data["error"]
     created = await hb("ekeys", "send", "Garage", "stranger@example.com", "--create-account")
     assert created.code == 0, created.err
+    assert "last six characters: ask them to change it" in created.err
     assert "stranger@example.com" in sim.world.accounts
     myself = await hb("ekeys", "send", "Garage", sim.config.username)
     assert myself.code == 1 and "TTLock error -2019" in myself.err

@@ -2,7 +2,10 @@
 
 Custom codes (add/change/delete) reach the lock through the gateway when their
 ``addType``/``changeType``/``deleteType`` is 2; generated codes (get) come from the lock's
-offline algorithm, so the cloud answers them without touching the gateway.
+offline algorithm, so the cloud answers them without touching the gateway. A change of
+the name alone is the cloud's too (docs: passcode/update.md), whatever ``changeType`` says.
+Lists take ``orderBy`` (required) and pages of up to 200; ``add`` without a type is a
+period code (docs: passcode/add.md).
 """
 
 from __future__ import annotations

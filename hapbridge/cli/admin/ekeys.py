@@ -132,6 +132,9 @@ async def send_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
           f"('{name}'), {validity_text(start, end)}")
     note("They find the lock in their TTLock app; an older eKey of theirs for this lock, if "
          "any, is replaced.")
+    if args.create_account:
+        note(f"If {receiver} had no account, the cloud created one whose password is its "
+             "last six characters: ask them to change it in the TTLock app.")
     return 0
 
 
