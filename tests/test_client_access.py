@@ -3,7 +3,7 @@ endpoints, the month's count, and the typed results (no numbers kept for credent
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -76,19 +76,30 @@ async def test_month_count_reads_the_answer_it_gets(
     assert await client.month_request_count() == sum(sim.world.calls.values())
 
 
+async def forward(sim: SimulatorServer, request: httpx.Request) -> httpx.Response:
+    """``request`` as the simulator answers it."""
+    async with httpx.AsyncClient(base_url=sim.url) as real:
+        return await real.request(
+            request.method, request.url.path, params=request.url.params,
+            content=request.content,
+            headers={"content-type": request.headers.get("content-type", "")})
+
+
+def proxied(sim: SimulatorServer, tmp_path: Path, handler: Callable[
+        [httpx.Request], Awaitable[httpx.Response]]) -> TTLockClient:
+    return TTLockClient(credentials_for(sim.config), sim.url, storage=Storage(tmp_path / "s"),
+                        retry=RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.05),
+                        transport=httpx.MockTransport(handler))
+
+
 def answering(sim: SimulatorServer, tmp_path: Path, body: dict[str, object]) -> TTLockClient:
     """A client whose month-count question gets ``body``; everything else reaches ``sim``."""
     async def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v3/app/getMonthRequestCount":
             return httpx.Response(200, json=body)
-        async with httpx.AsyncClient(base_url=sim.url) as real:
-            return await real.request(
-                request.method, request.url.path, params=request.url.params,
-                content=request.content,
-                headers={"content-type": request.headers.get("content-type", "")})
+        return await forward(sim, request)
 
-    return TTLockClient(credentials_for(sim.config), sim.url, storage=Storage(tmp_path / "s"),
-                        transport=httpx.MockTransport(answer))
+    return proxied(sim, tmp_path, answer)
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -117,3 +128,24 @@ async def test_credentials_keep_no_numbers(client: TTLockClient, sim: SimulatorS
     assert item.name == "Mum" and enrolled.number not in repr(item)
     with pytest.raises(AccessError, match="no such fingerprint"):
         await client.rename_credential(FINGERPRINT, lock_id, 1, "x")
+
+
+async def test_a_lost_qr_code_answer_is_looked_up_not_added_twice(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    lock_id = next(lid for lid, lock in sim.world.locks.items()
+                   if int(lock.feature_value, 16) >> 44 & 1)
+    lost: list[str] = []
+
+    async def lose_the_first_answer(request: httpx.Request) -> httpx.Response:
+        answer = await forward(sim, request)
+        if request.url.path == "/v3/qrCode/add" and not lost:
+            lost.append("add")  # it ran, but the answer does not come back
+            return httpx.Response(502, text="bad gateway")
+        return answer
+
+    async with proxied(sim, tmp_path, lose_the_first_answer) as client:
+        created = await client.add_qr_code(lock_id, name="Smith")
+    (code,) = sim.world.qr_codes[lock_id].values()  # one code, not two
+    assert created.qr_code_id == code.qr_code_id and created.link == code.link
+    assert sim.world.calls["/v3/qrCode/add"] == 1 and sim.world.calls["/v3/qrCode/list"] == 1

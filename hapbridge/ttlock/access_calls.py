@@ -10,6 +10,7 @@ answer "no such thing" the second time (a delete) are not sent again after a los
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from hapbridge.ttlock.access_models import (
     Credential,
@@ -74,10 +75,18 @@ class AccessCalls(CallsBase):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> NewQrCode:
-        """A random QR code from the cloud (no gateway): permanent without dates."""
+        """A random QR code from the cloud (no gateway): permanent without dates.
+
+        When the answer is lost (timeout, 5xx) a named code is looked up rather than added
+        twice: found with the same name and validity, that is the answer; certainly absent,
+        the add is sent again within the retry budget. An unnamed one cannot be told from
+        others, so the loss is reported."""
         period = start is not None and end is not None
         answer = await self.call(
-            "POST", "/v3/qrCode/add", idempotent=False, lockId=lock_id, name=name,
+            "POST", "/v3/qrCode/add", idempotent=False,
+            confirm=(lambda: self._qr_added_anyway(lock_id, name, start, end)) if name
+            else None,
+            lockId=lock_id, name=name,
             type=QR_PERIOD if period else QR_PERMANENT, addType=QR_BY_CLOUD,
             startDate=to_ms(start) if period and start else None,
             endDate=to_ms(end) if period and end else None,
@@ -86,6 +95,20 @@ class AccessCalls(CallsBase):
             return NewQrCode(qr_code_id=int(answer["qrCodeId"]),
                              number=int(answer.get("qrCodeNumber") or 0),
                              link=str(answer.get("link") or ""))
+
+    async def _qr_added_anyway(
+        self, lock_id: int, name: str | None, start: datetime | None, end: datetime | None
+    ) -> dict[str, Any] | None:
+        """After a lost answer to an add: the answer it would have had, or None."""
+        def same(when: datetime | None, other: datetime | None) -> bool:
+            return (when is None) == (other is None) and (
+                when is None or other is None or abs((when - other).total_seconds()) < 1)
+
+        for code in await self.list_qr_codes(lock_id):
+            if code.name == name and same(code.start, start) and same(code.end, end):
+                return {"qrCodeId": code.qr_code_id, "qrCodeNumber": code.number,
+                        "link": code.link}
+        return None
 
     async def qr_code_data(self, qr_code_id: int) -> QrCodeData:
         """What the lock's camera reads (None outside the code's validity)."""
