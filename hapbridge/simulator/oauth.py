@@ -1,8 +1,9 @@
 """POST /oauth2/token: the password grant and single-use refresh tokens.
 
 The password arrives as its lowercase md5; a plain password is refused (10007) like the
-real cloud does. Accounts made with ``user/register`` log in with their prefixed name. A refresh consumes its refresh token and retires the access token it
-was issued with, so a client that keeps using either finds out (10011 / 10003).
+real cloud does. Accounts made with ``user/register`` log in with their prefixed name.
+A refresh consumes its refresh token and retires the access token it was issued with, so
+a client that keeps using either finds out (10011 / 10003).
 """
 
 from __future__ import annotations
