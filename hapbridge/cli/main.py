@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "hapbridge.cli.run",
     "hapbridge.cli.simulator",
     "hapbridge.cli.admin",
+    "hapbridge.cli.setup",
 )
 
 
