@@ -49,9 +49,6 @@ def register(subparsers: Any) -> None:
         action = add_parser(actions, name, help=text, description=text[0].upper() + text[1:])
         _add_common(action)
         if name == "install":
-            action.add_argument("--run-as", metavar="USER",
-                                help="the account a system service runs as (default: you, "
-                                "or the user who ran sudo)")
             action.add_argument("--force", action="store_true",
                                 help="replace a file of that name not written by hapbridge")
         if name != "status":
@@ -71,6 +68,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="write into DIR instead of the system's directory for units")
     parser.add_argument("--platform", choices=sorted(MANAGERS),
                         help="write for this system instead of this machine's")
+    parser.add_argument("--run-as", metavar="USER",
+                        help="the account a system service runs as (default: you, or the "
+                        "user who ran sudo)")
 
 
 class Target:
@@ -82,7 +82,7 @@ class Target:
             raise ConfigError(f"--name {args.name!r}: a plain name like 'hapbridge'")
         self.as_root = os.geteuid() == 0
         system = not args.user
-        run_as = getattr(args, "run_as", None) or _invoking_user()
+        run_as = args.run_as or _invoking_user()
         home = _home_of(run_as)
         self.ctx = _for_user(ctx, home) if system and self.as_root else ctx
         self.spec = ServiceSpec(name=args.name, argv=self._argv(), system=system,
