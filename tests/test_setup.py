@@ -304,3 +304,34 @@ def test_exec_words_are_quoted_for_systemd() -> None:
     assert exec_word("/srv/my bridge") == '"/srv/my bridge"'
     assert exec_word("/srv/100%") == "/srv/100%%"
     assert exec_word('/a"b$c') == '"/a\\"b$$c"'
+
+
+class Terminal(io.StringIO):
+    """Typed answers, on what looks like a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_init_asks_and_offers_to_register(
+    sim: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hapbridge.cli.setup import asking
+
+    monkeypatch.delenv("TTLOCK_CLIENT_SECRET")
+    hidden = iter([sim.config.client_secret, "new-pass", "new-pass"])
+    monkeypatch.setattr(asking.getpass, "getpass", lambda prompt: next(hidden))
+    # client id, "have an account?" no, the new account's name (--base-url: no region)
+    monkeypatch.setattr(sys, "stdin", Terminal(f"{sim.config.client_id}\nn\nfrontdesk\n"))
+    storage = tmp_path / "storage"
+    code = await asyncio.to_thread(main, ["-U", str(storage), "init", "--base-url", sim.url])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    prefixed = f"{sim.config.user_prefix}_frontdesk"
+    assert "not the developer-portal login" in err  # the introduction
+    assert f"the account's name is {prefixed} from now on" in err
+    assert f"Logged in as {prefixed}: 0 locks." in out
+    config = load_config(storage / "config.json", env={})
+    assert config.platform.username == prefixed
+    assert config.platform.password == password_md5("new-pass")

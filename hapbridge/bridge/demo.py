@@ -64,9 +64,9 @@ def write_admin_config(path: Path, sim: SimulatorServer) -> None:
     ), private_dir=True)
     program = sys.argv[0] if Path(sys.argv[0]).name == "hapbridge" else "hapbridge"
     command = shlex.join([program, "-U", str(path.parent)])
-    _LOGGER.info("demo: while it runs, the admin commands work against its simulated cloud: "
-                 "%s locks, %s passcodes list 'Front Door', %s unlock Garage (config: %s)",
-                 command, command, command, path)
+    _LOGGER.info("demo: try the admin commands on it while it runs: %s locks "
+                 "(or passcodes list Garage, unlock Garage, records Garage, check)", command)
+    _LOGGER.info("demo: they use %s, written for this run's simulated cloud", path)
 
 
 @asynccontextmanager
