@@ -61,7 +61,8 @@ class Asker:
 
     def value(self, given: str | None, label: str, flag: str, *, default: str | None = None,
               check: Callable[[str], str] | None = None) -> str:
-        if given:
+        if given and given.strip():
+            given = given.strip()  # a pasted id with a stray space answers "invalid client"
             return check(given) if check else given
         if not self.interactive:
             if default is not None:
@@ -83,8 +84,16 @@ class Asker:
         raise ConfigError(f"{label}: no usable answer after 3 tries; pass {flag}")
 
     def secret(self, given: str | None, label: str, flag: str, *, instead: str,
-               from_stdin: bool = False, confirm: bool = False) -> str:
-        """``given`` came from the command line (warned about) or the environment."""
+               from_stdin: bool = False, confirm: bool = False, strip: bool = False) -> str:
+        """``given`` came from the command line (warned about) or the environment.
+        ``strip``: spaces around it are a pasting accident (a client secret), where a
+        password may really hold them."""
+        answer = self._secret(given, label, flag, instead=instead, from_stdin=from_stdin,
+                              confirm=confirm)
+        return answer.strip() if strip else answer
+
+    def _secret(self, given: str | None, label: str, flag: str, *, instead: str,
+                from_stdin: bool, confirm: bool) -> str:
         if from_stdin and self._stdin_password is not None:
             return self._stdin_password
         if given:

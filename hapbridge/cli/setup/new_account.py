@@ -80,7 +80,7 @@ def app_from(args: argparse.Namespace, asker: Asker, ctx: Context, *,
                             "--client-id")
     client_secret = asker.secret(args.client_secret or known.client_secret,
                                  "TTLock client secret", "--client-secret",
-                                 instead="TTLOCK_CLIENT_SECRET")
+                                 instead="TTLOCK_CLIENT_SECRET", strip=True)
     if args.base_url:
         return App(client_id, client_secret, Where(args.base_url.rstrip("/"), None))
     if args.region:
