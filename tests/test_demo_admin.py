@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.bridge_helpers import LOOPBACK, free_port
+from tests.process_helpers import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,17 +27,8 @@ def test_admin_commands_work_against_the_running_demo(tmp_path: Path) -> None:
          "run", "--demo"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
-    output = ""
     try:
-        deadline = time.monotonic() + 20
-        assert proc.stdout is not None
-        while "serving" not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                output += line
+        output = read_until(proc, "serving")
         demo = tmp_path / "demo"
         hint = f"-U {demo} locks"
         assert hint in output.split("serving")[0], output  # said before it serves
