@@ -335,3 +335,23 @@ async def test_init_asks_and_offers_to_register(
     config = load_config(storage / "config.json", env={})
     assert config.platform.username == prefixed
     assert config.platform.password == password_md5("new-pass")
+
+
+def test_service_under_sudo_is_for_the_user_who_ran_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sudo hapbridge service install``: ``~`` may be root's, but the bridge is the sudo
+    user's, on their storage; and a --user service is refused under sudo."""
+    import pwd
+
+    user = pwd.getpwnam("nobody")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("SUDO_USER", "nobody")
+    monkeypatch.setenv("HOME", str(tmp_path / "root-home"))
+    code = main(["service", "install", "--dry-run", "--platform", "linux"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"using {user.pw_dir}/.hapbridge, the storage of the user" in err
+    assert f"no config file {user.pw_dir}/.hapbridge/config.json" in err
+    code = main(["service", "install", "--user", "--dry-run", "--platform", "linux"])
+    assert code == 2 and "run it without sudo" in capsys.readouterr().err

@@ -82,6 +82,9 @@ class Target:
             raise ConfigError(f"--name {args.name!r}: a plain name like 'hapbridge'")
         self.as_root = os.geteuid() == 0
         system = not args.user
+        if args.user and self.as_root and os.environ.get("SUDO_USER"):
+            raise ConfigError("a --user service belongs to the user: run it without sudo "
+                              "(or leave out --user for a system service)")
         run_as = args.run_as or _invoking_user()
         home = _home_of(run_as)
         self.ctx = _for_user(ctx, home) if system and self.as_root else ctx
