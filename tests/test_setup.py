@@ -355,3 +355,10 @@ def test_service_under_sudo_is_for_the_user_who_ran_it(
     assert f"no config file {user.pw_dir}/.hapbridge/config.json" in err
     code = main(["service", "install", "--user", "--dry-run", "--platform", "linux"])
     assert code == 2 and "run it without sudo" in capsys.readouterr().err
+
+
+async def test_init_refuses_an_unusable_base_url_before_any_call(hb) -> None:
+    result = await hb("init", "--yes", "--client-id", "x", "--username", "y",
+                      "--password-stdin", "--base-url", "ftp://example", stdin="pw\n")
+    assert result.code == 2
+    assert "--base-url 'ftp://example' is not usable: give an http(s) URL" in result.err

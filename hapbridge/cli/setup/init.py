@@ -18,7 +18,7 @@ from hapbridge.cli.context import Context
 from hapbridge.cli.setup.asking import Asker, add_app_options, warn_secret_flags
 from hapbridge.cli.setup.new_account import App, app_from, create_account
 from hapbridge.cli.setup.troubleshoot import PORTAL, LoginFailed, explain
-from hapbridge.config import PlatformConfig, apply_env, parse_config
+from hapbridge.config import PlatformConfig, apply_env
 from hapbridge.config_writer import NewConfig, write_config
 from hapbridge.errors import ConfigError
 from hapbridge.storage import write_private
@@ -72,7 +72,6 @@ async def run_init(args: argparse.Namespace, ctx: Context) -> int:
     new = NewConfig(app.client_id, app.client_secret, username, password,
                     region=app.where.region or PlatformConfig.region,
                     base_url=None if app.where.region else app.where.url)
-    parse_config(new.document(), source="the new config", env={})  # e.g. a bad --base-url
     asker.say(f"Logging in to {app.where.url} as {username} ...")
     locks = await _login(new, app, ctx)
     if path.exists():

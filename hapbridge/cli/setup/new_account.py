@@ -18,7 +18,7 @@ from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.context import Context
 from hapbridge.cli.setup.asking import Asker, add_app_options, warn_secret_flags
 from hapbridge.cli.setup.troubleshoot import LoginFailed, Where, explain
-from hapbridge.config import REGIONS, PlatformConfig, apply_env
+from hapbridge.config import REGIONS, PlatformConfig, apply_env, parse_config
 from hapbridge.errors import ConfigError, HapbridgeError
 from hapbridge.storage import Storage
 from hapbridge.ttlock.errors import TTLockError
@@ -82,7 +82,7 @@ def app_from(args: argparse.Namespace, asker: Asker, ctx: Context, *,
                                  "TTLock client secret", "--client-secret",
                                  instead="TTLOCK_CLIENT_SECRET", strip=True)
     if args.base_url:
-        return App(client_id, client_secret, Where(args.base_url.rstrip("/"), None))
+        return App(client_id, client_secret, Where(_usable_url(args.base_url), None))
     if args.region:
         return App(client_id, client_secret, Where(REGIONS[args.region], args.region))
     if known.base_url:
@@ -90,6 +90,17 @@ def app_from(args: argparse.Namespace, asker: Asker, ctx: Context, *,
     region = asker.value(None, "Region: eu (Europe and most of the world) or cn (China)",
                          "--region", default=known.region, check=_region)
     return App(client_id, client_secret, Where(REGIONS[region], region))
+
+
+def _usable_url(url: str) -> str:
+    """``--base-url`` as the config loader will accept it, checked by the loader itself."""
+    try:
+        parse_config({"platforms": [{"platform": "TTLock", "baseUrl": url}]},
+                     env={}, require_credentials=False)
+    except ConfigError:
+        raise ConfigError(f"--base-url {url!r} is not usable: give an http(s) URL with a "
+                          "host, like https://euapi.ttlock.com") from None
+    return url.rstrip("/")
 
 
 def _region(answer: str) -> str:
