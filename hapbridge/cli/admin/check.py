@@ -31,6 +31,7 @@ from hapbridge.cli.admin.gateways import is_weak
 from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import Reach, gateway_reach
 from hapbridge.cli.context import Context
+from hapbridge.config import Level
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.errors import (
@@ -103,6 +104,8 @@ async def _run(checker: Checker, ctx: Context) -> None:
         raise checker.fail("config", str(err)) from None
     platform = config.platform
     checker.add("ok", "config", f"{ctx.config_path} (account {platform.username})")
+    for note in config.notes:  # what `run` logs, misspelt keys included
+        checker.add("warn" if note.level >= Level.WARNING else "ok", "config", note.text)
     skew = await _clock_skew(checker, platform.api_url)
     async with ctx.client_for(platform) as client:
         await _login(checker, client, platform.username)
