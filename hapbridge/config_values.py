@@ -1,6 +1,6 @@
 """The kinds of value config.json holds, each with its bounds and its one-line complaint.
 
-Numbers may arrive as strings (the Homebridge UI sometimes writes them so); ``optional``
+Numbers may arrive as strings (the Homebridge UI sometimes writes them so); ``Clearable``
 values treat "" (what the UI writes for a cleared field) as unset.
 """
 
@@ -37,7 +37,7 @@ def text(*, non_empty: bool = False) -> Value[str]:
     return Value(convert)
 
 
-class Optional(Kind["str | None"]):
+class Clearable(Kind["str | None"]):
     """A string kind where a blank string means unset (None)."""
 
     def __init__(self, kind: Kind[str]) -> None:
@@ -200,6 +200,6 @@ def mdns_name(name: str, fallback: str) -> str:
 TEXT = text()
 NON_EMPTY_TEXT = text(non_empty=True)
 REGION = Value(_region)
-URL = Optional(Value(_url))
-MAC = Optional(Value(mac))
-PIN = Optional(Value(pin))
+URL = Clearable(Value(_url))
+MAC = Clearable(Value(mac))
+PIN = Clearable(Value(pin))

@@ -2,7 +2,8 @@
 
 What is checked, in order (a failure of the first three stops the run):
 
-1. the config file loads and has credentials;
+1. the config file loads and has credentials; its notes are listed as ``run`` logs them
+   (a misspelt key is a warning);
 2. the server answers (network), and its HTTP ``Date`` is compared with our clock;
 3. a real password login (credentials; also proves the app account exists in this region);
 4. ``lock/list`` and the gateways (region: 30008; clock: 80000);
