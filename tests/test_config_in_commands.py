@@ -15,8 +15,9 @@ import pytest
 
 from hapbridge.cli.main import main
 from hapbridge.config import Level, load_config
+from hapbridge.errors import ConfigError
 from hapbridge.simulator import SimulatorServer
-from tests.bridge_helpers import LOOPBACK
+from tests.bridge_helpers import LOOPBACK, start_bridge
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,3 +76,17 @@ def test_a_port_in_use_is_one_line_naming_it_before_the_login(
         f"another program): choose another {source}"
     ]
     assert proc.stdout == ""
+
+
+async def test_a_port_taken_after_the_early_check_is_the_same_line(
+    sim: SimulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hapbridge.bridge.server.check_port_free", lambda *_a, **_k: None)
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError) as info:
+            await start_bridge(sim, tmp_path / "storage", port=port)
+    assert str(info.value) == (f"port {port} on {LOOPBACK} is already in use (another "
+                               "bridge, or another program): choose another --port")
