@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from hapbridge.cli.context import CONFIG_NAME, Context
-from hapbridge.config import AppConfig, BridgeConfig, ConfigWarning
+from hapbridge.config import AppConfig, BridgeConfig
 from hapbridge.errors import ConfigError
 from hapbridge.storage import StorageError
 
@@ -80,8 +80,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     config = ctx.load_config()
     for note in config.notes:
-        level = logging.WARNING if isinstance(note, ConfigWarning) else logging.INFO
-        _LOGGER.log(level, "config: %s", note)
+        _LOGGER.log(note.level, "config: %s", note.text)
     await _serve(config, ctx, args)
     return 0
 
