@@ -1077,7 +1077,8 @@ async def test_check_clock_rejected(hb: Run, sim: SimulatorServer) -> None:
 async def test_check_missing_config(hb: Run, tmp_path: Path) -> None:
     result = await hb("check", config=tmp_path / "missing.json")
     assert result.code == 1
-    assert result.out.startswith("FAIL  config:") and "not found" in result.out
+    assert result.out.startswith("FAIL  config:") and "no config file" in result.out
+    assert "init' (it asks for your TTLock credentials" in result.out
 
 
 # -- secrets ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ error answer by hand.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,13 @@ JSON_BODY_REFUSED: dict[str, str] = {
     "error_description": "Bad request content type. "
     "Expecting: application/x-www-form-urlencoded",
 }
+
+
+def check_date(params: Params, config: SimConfig) -> None:
+    """``date`` (ms) must be within ``max_clock_skew`` of now; a missing one fails too."""
+    date = params.optional_int("date")
+    if date is None or abs(date / 1000 - time.time()) > config.max_clock_skew:
+        raise ApiError(80000)
 
 
 @dataclass

@@ -25,6 +25,9 @@ class SimConfig:
     client_secret: str = "hapbridge-demo-secret"
     username: str = "demo@hapbridge.local"
     password: str = "hapbridge-demo"  # plain; the API receives its md5, hex lowercase
+    # What user/register puts before a new username ("abcd_" in the docs): fixed per
+    # developer application, chosen by the cloud when the application is created.
+    user_prefix: str = "hbsim"
     max_clock_skew: float = 300.0  # seconds; a `date` farther off answers 80000
     # path -> errcodes answered, one per request (after the client/token/date checks),
     # before the endpoint runs: the cloud's rarer answers (30006, 30008, -2025, 90000...)

@@ -21,7 +21,8 @@ def cloud_month(when: datetime | None = None) -> str:
 
 
 async def month_request_count(call: Call) -> dict[str, Any]:
-    return {"count": call.world.month_calls[cloud_month()]}
+    """The application's count: every account's calls (the server's own world holds it)."""
+    return {"count": call.physics.world.month_calls[cloud_month()]}
 
 
 ROUTES = (Route("/v3/app/getMonthRequestCount", month_request_count, READ),)

@@ -1,8 +1,9 @@
 """/v3/key/send, /v3/lock/listKey, /v3/key/delete (docs: ekey/send.md, listByLock.md,
 delete.md): app access for another TTLock account.
 
-The receiver must be an existing account (-4064), unless ``createUser=1`` and the name is
-a phone number or an e-mail address, when the cloud creates it. Not to oneself (-2019) nor
+The receiver must be an existing account (-4064): an app account of the seeded world, or
+one made by ``user/register`` (the prefixed name). With ``createUser=1`` a phone number or
+an e-mail address without one gets one. Not to oneself (-2019) nor
 to the administrator (-2020); one eKey per account and lock: a second replaces the first.
 No gateway is involved: the receiver's app fetches the key from the cloud.
 """
@@ -51,10 +52,15 @@ async def send(call: Call) -> dict[str, Any]:
         raise ApiError(-3, "startDate must be before endDate (both 0 for a permanent eKey)")
     if receiver == call.config.username:
         raise ApiError(-2019)
+    root = call.physics.world  # the application's: seeded app accounts, registered users
+    known = receiver in call.world.accounts or receiver in root.accounts \
+        or receiver in root.users
     creatable = (params.int("createUser", 2) == CREATE_USER
                  and PHONE_OR_EMAIL.fullmatch(receiver) is not None)
-    if receiver not in call.world.accounts and not creatable:
+    if not known and not creatable:
         raise ApiError(-4064)
+    if not known:
+        root.add_account(receiver)
     key = call.world.add_ekey(
         lock.lock_id, receiver, name=name, start_date=start, end_date=end,
         sender=call.config.username, remarks=params.str("remarks", ""),

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 from multidict import MultiDict
@@ -27,8 +27,9 @@ from hapbridge.simulator import (
     routes_passage,
     routes_passcodes,
     routes_qrcodes,
+    routes_users,
 )
-from hapbridge.simulator.api import JSON_BODY_REFUSED, Call, Route
+from hapbridge.simulator.api import JSON_BODY_REFUSED, Call, Route, check_date
 from hapbridge.simulator.commands import Physics
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.errors import ApiError
@@ -52,6 +53,12 @@ SHUTDOWN_GRACE = 0.25 # seconds an in-flight command may still finish when stopp
 ERROR_500_PAGE = "<html><body><h1>500 Internal Server Error</h1></body></html>"
 
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Answered without an access token: the client's id and secret are checked instead.
+OpenHandler = Callable[[Params, World, SimConfig], dict[str, Any]]
+OPEN_ROUTES: tuple[tuple[str, OpenHandler], ...] = (
+    ("/oauth2/token", token_answer),
+    (routes_users.PATH, routes_users.register_answer),
+)
 
 
 class SimulatorServer:
@@ -114,7 +121,8 @@ class SimulatorServer:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._every_request])
-        app.router.add_post("/oauth2/token", self._token)
+        for path, handler in OPEN_ROUTES:
+            app.router.add_post(path, self._open(handler))
         for route in ROUTES:
             endpoint = self._endpoint(route)
             for method in route.methods:
@@ -142,12 +150,15 @@ class SimulatorServer:
         self.world.errcodes[err.errcode] += 1
         return web.json_response(err.body())
 
-    async def _token(self, request: web.Request) -> web.Response:
-        params = await _params(request)
-        try:
-            return web.json_response(token_answer(params, self.world, self.config))
-        except ApiError as err:
-            return self._error(err)
+    def _open(self, handler: OpenHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def endpoint(request: web.Request) -> web.Response:
+            params = await _params(request)
+            try:
+                return web.json_response(handler(params, self.world, self.config))
+            except ApiError as err:
+                return self._error(err)
+
+        return endpoint
 
     def _endpoint(self, route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:
@@ -156,7 +167,7 @@ class SimulatorServer:
                 uid = self._authenticate(params)
                 if scripted := self.config.scripted_errcodes.get(request.path):
                     raise ApiError(scripted.pop(0))
-                call = Call(params, self.world, self.physics, self.config, uid)
+                call = Call(params, self.world.world_of(uid), self.physics, self.config, uid)
                 return web.json_response(await route.handler(call))
             except ApiError as err:
                 return self._error(err)
@@ -172,12 +183,9 @@ class SimulatorServer:
         if grant is None:
             raise ApiError(10003)
         uid, expires_at = grant
-        now = time.time()
-        if now >= expires_at:
+        if time.time() >= expires_at:
             raise ApiError(10004)
-        date = params.optional_int("date")
-        if date is None or abs(date / 1000 - now) > config.max_clock_skew:
-            raise ApiError(80000)
+        check_date(params, config)
         return uid
 
 

@@ -201,6 +201,16 @@ class SimRecord:
 
 
 @dataclass
+class SimUser:
+    """An app account made with ``user/register``: its own, empty world of locks."""
+
+    username: str  # with the application's prefix, as the cloud answered it
+    password_md5: str = field(repr=False)
+    uid: int
+    world: World = field(repr=False)
+
+
+@dataclass
 class World:
     """Everything the cloud knows; ids are allocated here so they never collide."""
 
@@ -221,6 +231,8 @@ class World:
     access_tokens: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
     refresh_tokens: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
     calls: Counter[str] = field(default_factory=Counter)  # requests by path
+    # prefixed username -> an account registered under the application (user/register)
+    users: dict[str, SimUser] = field(default_factory=dict, repr=False)
     errcodes: Counter[int] = field(default_factory=Counter)  # nonzero errcodes answered
     rng: random.Random = field(init=False, repr=False)
     _next_lock: int = field(default=FIRST_LOCK_ID, repr=False)
@@ -456,6 +468,16 @@ class World:
         return item
 
     # -- tokens -----------------------------------------------------------------------
+
+    def add_user(self, username: str, password_md5: str, uid: int) -> SimUser:
+        user = SimUser(username, password_md5, uid, World(seed=self.seed))
+        self.users[username] = user
+        return user
+
+    def world_of(self, uid: int) -> World:
+        """The locks, gateways and passcodes ``uid`` sees: a registered user's own (empty
+        until locks are added in the app), else this, the seeded account's."""
+        return next((user.world for user in self.users.values() if user.uid == uid), self)
 
     def issue_tokens(self, uid: int, lifetime: float) -> tuple[str, str]:
         """A fresh access/refresh pair; tokens are random, not from the seeded rng."""

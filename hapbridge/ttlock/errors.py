@@ -180,6 +180,18 @@ ERRCODES: dict[int, ErrcodeInfo] = {
         ConfigurationError,
         "wrong region for this account: set \"region\" to \"cn\" or \"eu\" (the other one)",
     ),
+    30002: ErrcodeInfo(
+        ConfigurationError,
+        "a TTLock username may hold only English letters and digits: choose another",
+    ),
+    30003: ErrcodeInfo(
+        ConfigurationError,
+        "this username is already registered under your developer application: choose "
+        "another (if it is yours, log in with the prefixed name the registration printed)",
+    ),
+    30005: ErrcodeInfo(
+        ConfigurationError, "the TTLock cloud wants the password as its lowercase md5"
+    ),
     80000: ErrcodeInfo(
         ConfigurationError,
         "the TTLock cloud rejected our clock (more than 5 minutes off): "
