@@ -176,3 +176,13 @@ async def test_the_month_count_and_the_corrections(api: Api) -> None:
     unbounded = await api.get("/v3/lockRecord/list", lockId=lock_id, pageNo=1, pageSize=200,
                               startDate=0, endDate=0)
     assert unbounded["total"] == len(world.records[lock_id]) > 0
+
+
+async def test_a_registered_account_can_receive_an_ekey(api: Api) -> None:
+    registered = await api.http.post("/v3/user/register", data={
+        "clientId": api.config.client_id, "clientSecret": api.config.client_secret,
+        "username": "cleaner7", "password": "0" * 32, "date": now_ms()})
+    name = registered.json()["username"]
+    sent = await api.post("/v3/key/send", lockId=bt_lock(api.server), receiverUsername=name,
+                          keyName="Cleaner", startDate=0, endDate=0)
+    assert "keyId" in sent, sent
