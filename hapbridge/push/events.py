@@ -1,0 +1,34 @@
+"""A judged record as event-log entries: what changed, who did it and how."""
+
+from __future__ import annotations
+
+from hapbridge.event_log import Event, Source
+from hapbridge.push.ordering import Judgement, Verdict
+from hapbridge.ttlock.record_types import DoorChange
+
+
+def events_of(judgement: Judgement, lock_name: str = "", *, at: float | None = None
+              ) -> list[Event]:
+    """The changes a judgement applied, then its alert (shown even when the record was
+    older, since an alert is news either way); a failed try is logged as one too."""
+    record = judgement.record
+    meaning = record.meaning
+    changes: list[str] = []
+    if judgement.verdict is Verdict.FAILED_TRY:
+        changes.append(f"failed try: {meaning.description}")
+    if judgement.lock is not None:
+        changes.append(judgement.lock.value)
+    if judgement.door is not None:
+        changes.append("door open" if judgement.door is DoorChange.OPEN else "door closed")
+    if judgement.battery is not None:
+        changes.append(f"battery {judgement.battery}%")
+    if judgement.alert is not None and judgement.verdict not in (Verdict.DUPLICATE,
+                                                                 Verdict.FUTURE):
+        changes.append(f"alert: {judgement.alert}")
+    extra = {} if at is None else {"at": at}
+    return [
+        Event(lock_id=record.lock_id, change=change, source=Source.PUSH, lock_name=lock_name,
+              who=record.username, how=str(meaning.method or ""), lock_time=record.lock_date,
+              **extra)
+        for change in changes
+    ]
