@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from hapbridge.simulator.config import SimConfig
+from hapbridge.simulator.routes_locks import record_item
 from hapbridge.simulator.world import SimLock, SimRecord, World, now_ms
 from hapbridge.ttlock.record_types import meaning_of
 
@@ -30,18 +31,12 @@ MAX_PENDING = 1000  # pushes waiting for their delay; more are dropped (a runawa
 
 
 def push_item(record: SimRecord, lock: SimLock) -> dict[str, Any]:
-    """One element of ``records`` in the shape the cloud pushes it."""
-    item: dict[str, Any] = {
-        "lockId": record.lock_id,
-        "lockMac": lock.mac,
-        "recordType": record.record_type,
-        "success": int(record.success),
-        "username": record.username,
-        "keyboardPwd": record.keyboard_pwd,
-        "lockDate": record.lock_date,
-        "serverDate": record.server_date,
-        "electricQuantity": lock.battery if record.battery is None else record.battery,
-    }
+    """One element of ``records`` in the shape the cloud pushes it: the listed record
+    without its id, with the lock's MAC and battery."""
+    item = record_item(record)
+    del item["recordId"]
+    item["lockMac"] = lock.mac
+    item["electricQuantity"] = lock.battery if record.battery is None else record.battery
     from_lock = meaning_of(record.record_type).from_lock
     if from_lock is not None:
         item["recordTypeFromLock"] = from_lock
