@@ -16,7 +16,7 @@ from aiohttp import web
 
 from hapbridge.push.forwarder import Forwarder
 from hapbridge.push.ordering import Verdict
-from hapbridge.push.receiver import PushReceiver
+from hapbridge.push.receiver import PushReceiver, ReceiverError
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.ttlock.record_types import DoorChange, LockChange
 from tests.push_helpers import ACCOUNT, SECRET, StateSink, a_record, push_form
@@ -327,3 +327,14 @@ async def test_a_slow_or_dead_target_never_delays_the_cloud(
     assert forwarder.dropped[slow_url] == 3 and forwarder.failed[dead_url] == 6
     drops = [r for r in caplog.records if "was dropped" in r.getMessage()]
     assert len(drops) == 1 and "/hook" not in caplog.text  # rate-limited; no webhook id
+
+
+async def test_a_taken_port_is_one_clear_error(
+    receiver: PushReceiver, sink: StateSink
+) -> None:
+    taken = CallbackSettings(port=receiver.bound[0][1])
+    second = PushReceiver(taken, SECRET, sink)
+    with pytest.raises(ReceiverError, match=r"cannot listen .* choose another callback.port"):
+        await second.start()
+    await second.stop()  # nothing left running, and stop is harmless
+    assert second.bound == []

@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from hapbridge.errors import HapbridgeError
 from hapbridge.push.callback_url import CallbackUrls, callback_urls, receiver_paths
 from hapbridge.push.forwarder import Forwarder
 from hapbridge.push.ratelimit import RateLimitedLog
@@ -54,6 +55,10 @@ class RecordSink(Protocol):
     def known_lock(self, lock_id: int) -> bool: ...
 
     def accept(self, push: Push) -> Awaitable[None] | None: ...
+
+
+class ReceiverError(HapbridgeError):
+    """The receiver cannot start (the port is taken, the address is not this machine's)."""
 
 
 class _Refused(Exception):
@@ -118,7 +123,13 @@ class PushReceiver:
         await runner.setup()
         try:
             for address in self.settings.bind:
-                await web.TCPSite(runner, address, self.settings.port).start()
+                try:
+                    await web.TCPSite(runner, address, self.settings.port).start()
+                except OSError as err:
+                    raise ReceiverError(
+                        f"cannot listen for pushes on {address} port {self.settings.port}: "
+                        f"{err.strerror or err}; choose another callback.port, or a "
+                        "callback.bind address of this machine") from None
         except BaseException:
             await runner.cleanup()
             raise
