@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from hapbridge.push.ratelimit import RateLimitedLog
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.routes_locks import record_item
 from hapbridge.simulator.world import SimLock, SimRecord, World, now_ms
@@ -63,6 +64,7 @@ class Pusher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.answers: Counter[str] = Counter()  # "success", "HTTP 404", "unreachable"...
         self.skipped: Counter[str] = Counter()  # "no gateway", "gateway offline"
+        self._warn = RateLimitedLog(_LOGGER, logging.WARNING)
 
     def uploads(self, lock: SimLock) -> str | None:
         """Why the lock's records are not uploaded now, or None when they are."""
@@ -99,12 +101,17 @@ class Pusher:
             answer = await self._client.post(url, data=push_form(record, lock, admin))
         except httpx.HTTPError as err:
             self.answers["unreachable"] += 1
-            _LOGGER.debug("push to the callback URL failed: %s", type(err).__name__)
+            self._warn("unreachable", "cannot push to the callback URL (%s): is the receiver "
+                       "running?", type(err).__name__)
             return
         outcome = "success" if answer.text.strip() == "success" else f"HTTP {answer.status_code}"
         self.answers[outcome] += 1
-        if outcome != "success":
-            _LOGGER.debug("the callback URL answered %s, not 'success'", outcome)
+        what = meaning_of(record.record_type).description
+        if outcome == "success":
+            _LOGGER.info("pushed %s at %s", what, lock.alias)
+        else:
+            self._warn(outcome, "the callback URL answered %s to a push, not 'success'",
+                       outcome)
 
     async def wait_idle(self) -> None:
         """Until every scheduled push was sent (tests)."""
