@@ -13,7 +13,7 @@ import pytest
 from hapbridge.errors import ConfigError
 from hapbridge.event_log import Event, EventLog, Source, follow, read_events, rotated
 from hapbridge.push.callback_url import callback_urls, path_secret, receiver_paths
-from hapbridge.push.events import events_of
+from hapbridge.push.events import events_of, log_line
 from hapbridge.push.ordering import Aspect, RecordOrder, Verdict
 from hapbridge.push.ratelimit import RateLimitedLog
 from hapbridge.push.records import PushedRecord, PushError, parse_push
@@ -228,6 +228,21 @@ def test_events_of_an_applied_record_say_who_and_how() -> None:
     assert {(e.source, e.who, e.how, e.lock_name, e.lock_time, e.at) for e in events} == {
         (Source.PUSH, "Guest 12", "keypad", "Front Door", NOW, 5.0)}
     assert "4711" not in repr(events)
+
+
+def test_log_lines_are_levelled_and_masked() -> None:
+    order = RecordOrder()
+    cases = [
+        (rec(4, NOW, keyboard_pwd="4711", username="Guest"), logging.INFO, "unlock by passcode"),
+        (rec(4, NOW, keyboard_pwd="4711", username="Guest"), logging.DEBUG, "duplicate"),
+        (rec(4, NOW - 9, success=False, keyboard_pwd="4711"), logging.INFO, "failed try"),
+        (rec(999, NOW + 1), logging.DEBUG, "unknown type"),
+        (rec(44, NOW + 2), logging.WARNING, "alert: tamper"),
+        (rec(4, NOW + 3 * 86_400_000), logging.WARNING, "check the lock's clock"),
+    ]
+    for record_, level, text in cases:
+        got_level, line = log_line(order.judge(record_, NOW), "Front Door")
+        assert (got_level, text in line, "4711" in line) == (level, True, False), line
 
 
 # -- settings and URLs --------------------------------------------------------------------

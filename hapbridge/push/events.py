@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from hapbridge.event_log import Event, Source
 from hapbridge.push.ordering import Judgement, Verdict
 from hapbridge.ttlock.record_types import DoorChange
@@ -32,3 +34,20 @@ def events_of(judgement: Judgement, lock_name: str = "", *, at: float | None = N
               **extra)
         for change in changes
     ]
+
+
+def log_line(judgement: Judgement, lock_name: str) -> tuple[int, str]:
+    """The level and log-safe line (codes masked) for a judged record: changes and failed
+    tries at INFO, an alert at WARNING, a lock clock far ahead at WARNING, the rest (stale,
+    duplicate, unknown type) at DEBUG."""
+    record = judgement.record
+    summary = record.summary()
+    verdict = judgement.verdict
+    if verdict is Verdict.FUTURE:
+        return logging.WARNING, (f"{lock_name}: ignoring a pushed record from the future "
+                                 f"({summary}): check the lock's clock in the TTLock app")
+    if judgement.alert is not None and verdict is not Verdict.DUPLICATE:
+        return logging.WARNING, f"{lock_name}: alert: {judgement.alert} ({summary})"
+    if verdict in (Verdict.APPLIED, Verdict.FAILED_TRY):
+        return logging.INFO, f"{lock_name}: {summary} (pushed)"
+    return logging.DEBUG, f"{lock_name}: pushed record {verdict.value}, ignored ({summary})"
