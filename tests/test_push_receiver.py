@@ -338,3 +338,20 @@ async def test_a_taken_port_is_one_clear_error(
         await second.start()
     await second.stop()  # nothing left running, and stop is harmless
     assert second.bound == []
+
+
+async def test_a_client_gone_mid_body_is_a_refusal_not_a_traceback(
+    receiver: PushReceiver, sink: StateSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = receiver.bound[0]
+    with caplog.at_level(logging.WARNING):
+        _reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"POST /{SECRET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/"
+                     "x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nnotifyType=1".encode())
+        await writer.drain()
+        writer.close()
+        async with asyncio.timeout(5):
+            while not receiver.refused["broken"]:
+                await asyncio.sleep(0.01)
+    assert "Traceback" not in caplog.text and not caplog.records
+    assert sink.pushes == []

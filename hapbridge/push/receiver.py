@@ -26,6 +26,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from hapbridge.errors import HapbridgeError
 from hapbridge.push.callback_url import CallbackUrls, callback_urls, receiver_paths
@@ -214,6 +215,8 @@ class PushReceiver:
                         raise _Refused("size", 413, f"body over {self._max_body} bytes")
         except TimeoutError:
             raise _Refused("slow", 408, "body too slow") from None
+        except (ConnectionError, HttpProcessingError):  # gone mid-body, or a broken chunk
+            raise _Refused("broken", 400, "body cut off or malformed") from None
         return bytes(body)
 
     # -- to the bridge ----------------------------------------------------------------
