@@ -131,27 +131,51 @@ def _parse(line: bytes) -> Event | None:
         return None  # a torn or foreign line: skipped, never fatal
 
 
-def read_events(path: Path, *, keep: int = KEEP) -> list[Event]:
-    """Every event in the rotated files and the current one, oldest first."""
+@dataclass(frozen=True)
+class Position:
+    """Where a reader stopped in the current file: ``follow`` goes on from there."""
+
+    offset: int
+    inode: int | None
+
+
+def snapshot(path: Path, *, keep: int = KEEP) -> tuple[list[Event], Position]:
+    """Every complete event in the rotated files and the current one, oldest first, and
+    the position after the last one (a line being written is left to ``follow``)."""
     events: list[Event] = []
-    for file in [*(rotated(path, i) for i in range(keep, 0, -1)), path]:
+    for file in (rotated(path, i) for i in range(keep, 0, -1)):
         try:
             data = file.read_bytes()
         except FileNotFoundError:
             continue
         events.extend(event for line in data.splitlines() if (event := _parse(line)))
-    return events
+    try:
+        with path.open("rb") as handle:
+            inode = os.fstat(handle.fileno()).st_ino
+            data = handle.read()
+    except FileNotFoundError:
+        return events, Position(0, None)
+    complete = data.rfind(b"\n") + 1
+    events.extend(event for line in data[:complete].splitlines() if (event := _parse(line)))
+    return events, Position(complete, inode)
+
+
+def read_events(path: Path, *, keep: int = KEEP) -> list[Event]:
+    return snapshot(path, keep=keep)[0]
 
 
 def follow(
     path: Path,
     *,
+    since: Position | None = None,
     stop: Callable[[], bool] = lambda: False,
     poll: float = FOLLOW_POLL,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[Event]:
-    """Events appended to ``path`` from now on, across rotations, until ``stop()``."""
-    position, inode = _end_of(path)
+    """Events appended to ``path`` after ``since`` (default: from now on), across
+    rotations, until ``stop()``."""
+    start = since or _end_of(path)
+    position, inode = start.offset, start.inode
     pending = b""
     while not stop():
         try:
@@ -189,9 +213,9 @@ def _rest_of_rotated(path: Path, inode: int, position: int, pending: bytes) -> I
     yield from (event for line in (pending + chunk).split(b"\n") if (event := _parse(line)))
 
 
-def _end_of(path: Path) -> tuple[int, int | None]:
+def _end_of(path: Path) -> Position:
     try:
         info = path.stat()
     except FileNotFoundError:
-        return 0, None
-    return info.st_size, info.st_ino
+        return Position(0, None)
+    return Position(info.st_size, info.st_ino)

@@ -13,7 +13,7 @@ from hapbridge.cli.admin.errors import AdminUsageError
 from hapbridge.cli.admin.output import Column, add_json_flag, cell, emit, note, print_json
 from hapbridge.cli.context import Context
 from hapbridge.errors import ConfigError
-from hapbridge.event_log import EVENTS_FILE, Event, follow, read_events
+from hapbridge.event_log import EVENTS_FILE, Event, follow, snapshot
 
 DEVELOPER_PLATFORM = "https://euopen.ttlock.com/manager"
 DEFAULT_LIMIT = 50
@@ -110,7 +110,8 @@ def show_events(args: argparse.Namespace, ctx: Context) -> int:
     if args.limit < 0:
         raise AdminUsageError("--limit must be 0 or more")
     path = ctx.storage_dir / EVENTS_FILE
-    shown = [event for event in read_events(path) if _matches(event, args.lock)]
+    events, position = snapshot(path)
+    shown = [event for event in events if _matches(event, args.lock)]
     shown = shown[len(shown) - args.limit:] if args.limit else []
     if not args.follow:
         if args.json:
@@ -123,7 +124,7 @@ def show_events(args: argparse.Namespace, ctx: Context) -> int:
         _print_followed(event, args.json)
     if not args.json:
         note(f"following {path} (Ctrl-C to stop)")
-    for event in follow(path):
+    for event in follow(path, since=position):  # nothing lost between the two
         if _matches(event, args.lock):
             _print_followed(event, args.json)
     return 0
