@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -311,7 +312,9 @@ async def test_a_slow_or_dead_target_never_delays_the_cloud(
     slow_url = await serve(slow)
     fast = Consumer()
     fast_url = await serve(fast)
-    dead_url = "http://127.0.0.1:9/hook/x"  # the discard port: nothing listens
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{probe.getsockname()[1]}/hook/x"
     forwarder = Forwarder((slow_url, dead_url, fast_url), queue_size=2,
                           timeout=httpx.Timeout(60.0, connect=1.0))
     settings = CallbackSettings(port=0, forward_to=(slow_url, dead_url, fast_url))
