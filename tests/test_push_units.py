@@ -176,6 +176,8 @@ def test_duplicates_and_replays_change_nothing() -> None:
     assert order.judge(rec(4, NOW), NOW).verdict is Verdict.DUPLICATE
     order.judge(rec(11, NOW + 1), NOW)
     assert order.judge(rec(4, NOW), NOW).verdict is Verdict.DUPLICATE
+    uploaded_again = rec(4, NOW, server_date=NOW + 60_000)  # the gateway sent it twice
+    assert order.judge(uploaded_again, NOW).verdict is Verdict.DUPLICATE
 
 
 def test_one_push_with_several_records_ends_on_the_newest() -> None:

@@ -56,10 +56,12 @@ class PushedRecord:
         return meaning_of(self.record_type)
 
     @property
-    def key(self) -> tuple[int, int, bool, int, str, str]:
-        """What makes two records the same one (a replay, or a doubled upload)."""
-        return (self.lock_date, self.record_type, self.success, self.server_date or 0,
-                self.username, self.keyboard_pwd)
+    def key(self) -> tuple[int, int, bool, str, str]:
+        """What makes two records the same one: a replay, or the same record uploaded
+        twice (a new ``serverDate``). The lock's clock counts seconds, and one person does
+        not do the same thing twice in a second."""
+        return (self.lock_date, self.record_type, self.success, self.username,
+                self.keyboard_pwd)
 
     def summary(self) -> str:
         """One log-safe line: the code masked."""
