@@ -358,3 +358,16 @@ async def test_a_client_gone_mid_body_is_a_refusal_not_a_traceback(
                 await asyncio.sleep(0.01)
     assert "Traceback" not in caplog.text and not caplog.records
     assert sink.pushes == []
+
+
+async def test_stop_hands_over_what_was_answered_success(
+    http: httpx.AsyncClient, sink: StateSink
+) -> None:
+    sink.gate = asyncio.Event()
+    receiver = PushReceiver(LOOPBACK, SECRET, sink, account=ACCOUNT)
+    await receiver.start()
+    for n in range(3):
+        await post(http, receiver, push_form(LOCK, a_record(LOCK, 4, NOW + n)))
+    asyncio.get_running_loop().call_later(0.05, sink.gate.set)  # the sink is slow, not stuck
+    await receiver.stop()
+    assert len(sink.pushes) == 3

@@ -41,6 +41,7 @@ MAX_BODY = 64 * 1024
 MAX_FIELDS = 16  # the cloud sends five
 BODY_DEADLINE = 5.0  # seconds to send the body: a trickling client is cut off
 QUEUE_SIZE = 256  # accepted pushes waiting for the sink
+DRAIN_SECONDS = 1.0  # at stop, for the sink to take what was accepted
 FORM = "application/x-www-form-urlencoded"
 NOT_FOUND = "404: Not Found"  # aiohttp's own page for an unknown path: no hint
 
@@ -145,6 +146,11 @@ class PushReceiver:
         if runner is not None:
             await runner.cleanup()
         if self._consumer is not None:
+            # pushes already answered "success" are handed over first, briefly: the cloud
+            # will not send them again
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_SECONDS):
+                    await self._queue.join()
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consumer
@@ -232,3 +238,5 @@ class PushReceiver:
                 raise
             except Exception:
                 _LOGGER.exception("the bridge failed to take a push for lock %d", push.lock_id)
+            finally:
+                self._queue.task_done()
