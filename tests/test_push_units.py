@@ -233,8 +233,9 @@ def test_unknown_types_and_alerts() -> None:
 def test_events_of_an_applied_record_say_who_and_how() -> None:
     judged = RecordOrder().judge(rec(4, NOW, username="Guest 12", keyboard_pwd="4711",
                                      battery=64), NOW)
-    events = events_of(judged, "Front Door", at=5.0)
+    events = events_of(judged, "Front Door", battery_before=70, at=5.0)
     assert [e.change for e in events] == ["unlocked", "battery 64%"]
+    assert [e.change for e in events_of(judged, battery_before=64)] == ["unlocked"]
     assert {(e.source, e.who, e.how, e.lock_name, e.lock_time, e.at) for e in events} == {
         (Source.PUSH, "Guest 12", "keypad", "Front Door", NOW, 5.0)}
     assert "4711" not in repr(events)

@@ -9,10 +9,12 @@ from hapbridge.push.ordering import Judgement, Verdict
 from hapbridge.ttlock.record_types import DoorChange
 
 
-def events_of(judgement: Judgement, lock_name: str = "", *, at: float | None = None
-              ) -> list[Event]:
+def events_of(judgement: Judgement, lock_name: str = "", *, battery_before: int | None = None,
+              at: float | None = None) -> list[Event]:
     """The changes a judgement applied, then its alert (shown even when the record was
-    older, since an alert is news either way); a failed try is logged as one too."""
+    older, since an alert is news either way); a failed try is logged as one too. Every
+    record carries the battery: it is an event only when it differs from ``battery_before``
+    (what the lock showed)."""
     record = judgement.record
     meaning = record.meaning
     changes: list[str] = []
@@ -22,7 +24,7 @@ def events_of(judgement: Judgement, lock_name: str = "", *, at: float | None = N
         changes.append(judgement.lock.value)
     if judgement.door is not None:
         changes.append("door open" if judgement.door is DoorChange.OPEN else "door closed")
-    if judgement.battery is not None:
+    if judgement.battery is not None and judgement.battery != battery_before:
         changes.append(f"battery {judgement.battery}%")
     if judgement.alert is not None and judgement.verdict not in (Verdict.DUPLICATE,
                                                                  Verdict.FUTURE):
