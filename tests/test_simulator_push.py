@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -175,7 +176,10 @@ async def test_random_outside_events_are_plausible_and_pushed(
     sim: SimulatorServer, wired: tuple[StateSink, PushReceiver]
 ) -> None:
     sink, receiver = wired
-    made = [sim.outside.random_event() for _ in range(30)]
+    made = []
+    for _ in range(30):  # a few ms apart: the lock's clock orders them, not their arrival
+        made.append(sim.outside.random_event())
+        await asyncio.sleep(0.003)
     assert all(record is not None for record in made)
     for record in made:
         assert record is not None and sim.world.locks[record.lock_id].has_gateway
