@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "hapbridge.cli.setup",
     "hapbridge.cli.simulator",
     "hapbridge.cli.admin",
+    "hapbridge.cli.push",
 )
 
 

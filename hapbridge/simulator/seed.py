@@ -11,11 +11,23 @@ from __future__ import annotations
 
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.world import World, now_ms
+from hapbridge.ttlock.record_types import (
+    APP_LOCK,
+    APP_UNLOCK,
+    AUTO_LOCK,
+    CARD_UNLOCK,
+    FINGERPRINT_UNLOCK,
+    LOCK_BUTTON,
+    PASSCODE_UNLOCK,
+    UNLOCK_BUTTON,
+)
 
 HISTORY_MS = 7 * 24 * 3600 * 1000
 # (recordType, weight): unlocks by passcode, fingerprint, IC card, app, unlock button,
 # then locks by app, auto-lock, lock button.
-HISTORY_TYPES = ((4, 5), (8, 4), (7, 2), (1, 2), (46, 2), (11, 1), (45, 4), (47, 2))
+HISTORY_TYPES = ((PASSCODE_UNLOCK, 5), (FINGERPRINT_UNLOCK, 4), (CARD_UNLOCK, 2),
+                 (APP_UNLOCK, 2), (UNLOCK_BUTTON, 2), (APP_LOCK, 1), (AUTO_LOCK, 4),
+                 (LOCK_BUTTON, 2))
 SEED_PASSCODE_NAMES = ("Cleaner", "Dog walker", "Guest", "Family")
 SEED_ACCOUNTS = ("cleaner@example.com", "guest@example.com", "+4915112345678")
 
@@ -56,6 +68,6 @@ def _seed_history(world: World, lock_id: int, username: str) -> None:
     times = sorted(now - rng.randrange(HISTORY_MS) for _ in range(rng.randint(4, 12)))
     for when in times:
         kind = rng.choices(types, weights)[0]
-        code = rng.choice(codes) if kind == 4 and codes else ""
-        who = username if kind in (1, 11) else ""
+        code = rng.choice(codes) if kind == PASSCODE_UNLOCK and codes else ""
+        who = username if kind in (APP_UNLOCK, APP_LOCK) else ""
         world.add_record(lock_id, kind, username=who, keyboard_pwd=code, lock_date=when)

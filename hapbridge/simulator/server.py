@@ -8,6 +8,7 @@ the cloud's errcode answer. Endpoint modules only hold what their endpoints mean
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -34,7 +35,9 @@ from hapbridge.simulator.commands import Physics
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.oauth import token_answer
+from hapbridge.simulator.outside import OutsideEvents
 from hapbridge.simulator.params import Params
+from hapbridge.simulator.pusher import Pusher
 from hapbridge.simulator.seed import build_world
 from hapbridge.simulator.world import World
 
@@ -69,6 +72,11 @@ class SimulatorServer:
         self.world: World = build_world(self.config)
         self._rng = random.Random(self.config.seed)  # fault injection, reproducible
         self.physics = Physics(self.world, lambda: self.config, self._rng)
+        self.pusher = Pusher(self.world, lambda: self.config)
+        self.world.on_record = self.pusher.record_added
+        self.outside = OutsideEvents(self.world, self.physics, lambda: self.config,
+                                     random.Random(self.config.seed + 1))
+        self._outside_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -93,17 +101,25 @@ class SimulatorServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        if self.config.outside_events_per_minute > 0:
+            self._outside_task = asyncio.create_task(self.outside.run())
         bound_port = runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         self._url = f"http://{shown}:{bound_port}"
 
     async def stop(self) -> None:
-        """Stop listening, end in-flight requests and cancel auto-lock timers."""
+        """Stop listening, end in-flight requests, cancel auto-lock timers and pushes."""
         self.physics.close()
+        if self._outside_task is not None:
+            self._outside_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outside_task
+            self._outside_task = None
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
         self.physics.close()  # a command that finished during shutdown may have set one
+        await self.pusher.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -123,6 +139,7 @@ class SimulatorServer:
         app = web.Application(middlewares=[self._every_request])
         for path, handler in OPEN_ROUTES:
             app.router.add_post(path, self._open(handler))
+        app.router.add_post("/sim/event", self.outside.handle)
         for route in ROUTES:
             endpoint = self._endpoint(route)
             for method in route.methods:

@@ -12,6 +12,7 @@ import secrets
 import string
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -198,6 +199,7 @@ class SimRecord:
     keyboard_pwd: str
     lock_date: int
     server_date: int
+    battery: int | None = None  # the lock's battery when it made the record
 
 
 @dataclass
@@ -245,6 +247,8 @@ class World:
     _next_uid: int = field(default=FIRST_UID, repr=False)
     _aliases_used: int = field(default=0, repr=False)
     _macs: set[str] = field(default_factory=set, repr=False)
+    # told of every record added from now on (the cloud pushes them to the callback URL)
+    on_record: Callable[[SimRecord], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -397,6 +401,7 @@ class World:
     ) -> SimRecord:
         """Append a record; ``lock_date`` defaults to now (records are kept oldest first)."""
         when = now_ms() if lock_date is None else lock_date
+        lock = self.locks.get(lock_id)
         record = SimRecord(
             record_id=self._next_record,
             lock_id=lock_id,
@@ -406,9 +411,12 @@ class World:
             keyboard_pwd=keyboard_pwd,
             lock_date=when,
             server_date=when if lock_date is None else when + 1500,  # cloud got it later
+            battery=None if lock is None else lock.battery,
         )
         self._next_record += 1
         self.records[lock_id].append(record)
+        if self.on_record is not None:
+            self.on_record(record)
         return record
 
     # -- accounts, eKeys, QR codes, fingerprints and cards ------------------------------

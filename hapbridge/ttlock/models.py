@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
+from hapbridge.ttlock.record_types import meaning_of
+
 
 class Feature(IntEnum):
     """Bits of ``featureValue`` (an uppercase hex bitmask)."""
@@ -59,28 +61,6 @@ class PasscodeType(IntEnum):
     SUNDAY = 14
 
 
-RECORD_TYPES: dict[int, str] = {
-    1: "unlock by app",
-    4: "unlock by passcode",
-    7: "unlock by IC card",
-    8: "unlock by fingerprint",
-    10: "unlock by mechanical key",
-    11: "lock by app",
-    12: "unlock by gateway",
-    30: "door closed",
-    31: "door open",
-    33: "lock by fingerprint",
-    34: "lock by passcode",
-    35: "lock by IC card",
-    36: "lock by mechanical key",
-    44: "tamper alarm",
-    45: "auto-lock",
-    46: "unlock button",
-    47: "lock button",
-    48: "system locked",
-    55: "unlock by remote fob",
-    63: "passage-mode auto-unlock",
-}
 
 
 def from_ms(value: Any) -> datetime | None:
@@ -351,7 +331,7 @@ class LockRecord:
 
     @property
     def description(self) -> str:
-        return RECORD_TYPES.get(self.record_type, f"record type {self.record_type}")
+        return meaning_of(self.record_type).description
 
     @classmethod
     def from_api(cls, item: dict[str, Any], lock_id: int | None = None) -> LockRecord:
