@@ -1,30 +1,41 @@
 # Two commands do all the set-up on a fresh machine with only Python:
-#   make demo   - create .venv, install, run the bridge against the built-in simulated cloud
-#   make test   - create .venv, install with test extras, ruff check, run the test suite
+#   make demo   - create .venv, install the bridge alone, run it against the built-in
+#                 simulated cloud
+#   make test   - create .venv, install with the test extras, ruff check, run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# One stamp per install: the demo needs the bridge's own dependencies only (a Raspberry Pi
+# should not fetch aiohomekit, bleak and ruff to try it); the tests need the extras too.
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint bench clean constraints
 
-$(STAMP): pyproject.toml constraints.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(RUN_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(TEST_STAMP)
+
+demo: $(RUN_STAMP)
 	$(BIN)/hapbridge -U $(or $(STORAGE),.demo-storage) run --demo
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+test: $(TEST_STAMP) lint
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_bridge.py
+	$(BIN)/python benchmarks/bench_push.py
 
 # Newest releases within pyproject's ranges, in a scratch venv; rewrite constraints.txt only
 # when the suite passes on them.

@@ -20,7 +20,8 @@ import re
 
 _SECRET_PARAMS = (
     "accessToken|access_token|refreshToken|refresh_token|clientSecret|client_secret|"
-    "password|lockData|lockKey|aesKeyStr|adminPwd"
+    "password|lockData|lockKey|aesKeyStr|adminPwd|"
+    "keyboardPwd|newKeyboardPwd"  # guests' passcodes (and card numbers, in pushed records)
 )
 # key, then an optional closing quote of a quoted key, '=' or ':', then the value: a quoted
 # string (to its closing quote) or a bare run up to a separator.

@@ -82,8 +82,30 @@ def tighten_dir(path: Path) -> None:
     except OSError as err:
         _LOGGER.warning("cannot make storage directory %s private (%s)", path, err.strerror)
         return
-    _LOGGER.warning("storage directory %s was accessible to other users (mode %o): "
-                    "changed to %o", path, mode, DIR_MODE)
+    exposed = _exposed_files(path)
+    if exposed:
+        _LOGGER.warning("storage directory %s was accessible to other users (mode %o), and so "
+                        "were %s: changed the directory to %o; if others may have read them, "
+                        "change the TTLock password and run 'hapbridge init --force'",
+                        path, mode, ", ".join(exposed), DIR_MODE)
+    else:
+        # A directory made with a plain ``mkdir`` (mode 755) holding nothing others could
+        # read: making it private is routine, not news.
+        _LOGGER.debug("storage directory %s made private (mode %o to %o)", path, mode, DIR_MODE)
+
+
+def _exposed_files(path: Path) -> list[str]:
+    """The names of files in ``path`` that group or others may read."""
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return []
+    exposed = []
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mode & 0o044:
+                exposed.append(entry.name)
+    return sorted(exposed)
 
 
 def _fsync_dir(path: Path) -> None:

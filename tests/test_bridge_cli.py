@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import select
 import signal
 import socket
 import struct
@@ -24,6 +23,7 @@ from hapbridge.config import BridgeConfig
 from hapbridge.simulator import SimulatorServer
 from hapbridge.storage import Storage
 from tests.bridge_helpers import LOOPBACK, accessories, free_port, pair, start_bridge
+from tests.process_helpers import read_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,15 +88,7 @@ def test_run_demo_prints_qr_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     )
     output = ""
     try:
-        deadline = time.monotonic() + 20
-        assert proc.stdout is not None
-        while "serving" not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                output += line
+        output = read_until(proc, "serving")
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=15)
         output += rest

@@ -336,8 +336,10 @@ async def test_state_file_is_private(bridge: BridgeServer, paired: IpPairing) ->
 
 async def test_port_in_use_is_a_clear_error(sim: SimulatorServer, bridge: BridgeServer,
                                             tmp_path: Path) -> None:
-    with pytest.raises(HapbridgeError, match=r"cannot listen on 127\.0\.0\.1 port"):
+    with pytest.raises(HapbridgeError, match=rf"port {bridge.port} on 127\.0\.0\.1 is already "
+                       "in use .*: choose another --port") as info:
         await start_bridge(sim, tmp_path / "other", port=bridge.port)
+    assert info.value.exit_code == 2  # a setting to change, not a failure of the bridge
 
 
 async def test_configured_username_makes_a_new_bridge_and_keeps_the_old_pairing(

@@ -620,12 +620,15 @@ async def test_add_reads_times_in_each_locks_time_zone(
     assert lines[1].split()[:3] == ["LOCK", "ALIAS", "TIME"]
     assert "UTC+01:00" in lines[3] and "local" in lines[2]
 
-    # listings stay in local time: 15:00 in New York, 09:00 for the Berlin entrance
+    # listings show each lock's times as they were typed, and say in which zone
     listed = await hb("passcodes", "list", "Room 101", "--search", "Smith")
     assert "2030-12-24 15:00" in listed.out and "2030-12-27 11:00" in listed.out
-    assert "pending" in listed.out
+    assert "pending" in listed.out and "VALID FROM (local)" in listed.out
     listed = await hb("passcodes", "list", "Front Door", "--search", "Smith")
-    assert "2030-12-24 09:00" in listed.out
+    assert "VALID FROM (UTC+01:00)" in listed.out.splitlines()[0]
+    assert "2030-12-24 15:00" in listed.out and "09:00" not in listed.out
+    data = (await hb("passcodes", "list", "Front Door", "--search", "Smith", "--json")).json()
+    assert data[0]["start"] == "2030-12-24T09:00:00-05:00" and data[0]["time_zone"] == "UTC+01:00"
 
 
 async def test_times_with_an_offset_are_shown_as_typed(
@@ -767,8 +770,10 @@ async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
     assert stored.code == data["code"] and stored.type == 1 and stored.name == "Plumber"
     assert sim.world.calls["/v3/lock/unlock"] == 0
 
+    tomorrow = (datetime.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    last = (datetime.now() + timedelta(days=30)).strftime("%Y-%m-%d")
     daily = await hb("passcodes", "random", "Garage", "--type", "daily",
-                     "--start", later(days=1), "--end", later(days=30))
+                     "--start", f"{tomorrow}T08:00", "--end", f"{last}T18:00")
     assert daily.code == 0, daily.err
     assert "daily" in daily.out
     assert any(p.type == 6 for p in sim.world.passcodes[garage.lock_id].values())
@@ -776,13 +781,18 @@ async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
     # an offline gateway does not matter: the code comes from the cloud
     sim.world.gateways[garage.gateway_id or 0].online = False
     weekend = await hb("passcodes", "random", "Garage", "--type", "weekend",
-                       "--start", later(days=1), "--end", later(days=60))
+                       "--start", f"{tomorrow}T10:00", "--end", f"{last}T22:00")
     assert weekend.code == 0, weekend.err
 
     for argv, message in [
         (["--type", "daily", "--start", "now"], "needs --end"),
         (["--type", "permanent", "--start", "now", "--end", later(days=1)], "takes no --end"),
         (["--type", "period", "--start", later(days=2), "--end", later(days=1)], "after"),
+        # the daily window of a repeating code opens at --start's hour, closes at --end's
+        (["--type", "daily", "--start", f"{tomorrow}T20:00", "--end", f"{last}T18:00"],
+         "the daily window 20:00 to 18:00 ends before it starts"),
+        (["--type", "monday", "--start", f"{tomorrow}T09:10", "--end", f"{last}T09:40"],
+         "the daily window 09:00 to 09:00"),
     ]:
         bad = await hb("passcodes", "random", "Garage", *argv)
         assert bad.code == 2 and message in bad.err
@@ -990,14 +1000,15 @@ async def test_usage_reads_the_persisted_counter_without_a_call(
     await hb("locks")
     await hb("unlock", "Garage")
     calls = sum(sim.world.calls.values())
-    result = await hb("usage", "--json")
+    result = await hb("usage", "--json", "--no-cloud")
     assert result.code == 0, result.err
     assert sum(sim.world.calls.values()) == calls  # no cloud call
     data = result.json()
     assert data["total"] == calls
     assert data["by_endpoint"]["/v3/lock/unlock"] == 1
     assert data["budget"] == 30000
-    table = await hb("usage")
+    assert data["cloud"] is None
+    table = await hb("usage", "--no-cloud")
     assert f"{calls} of 30000" in table.out and "/v3/lock/list" in table.out
 
 
@@ -1078,7 +1089,8 @@ async def test_check_clock_rejected(hb: Run, sim: SimulatorServer) -> None:
 async def test_check_missing_config(hb: Run, tmp_path: Path) -> None:
     result = await hb("check", config=tmp_path / "missing.json")
     assert result.code == 1
-    assert result.out.startswith("FAIL  config:") and "not found" in result.out
+    assert result.out.startswith("FAIL  config:") and "no config file" in result.out
+    assert "init' (it asks for your TTLock credentials" in result.out
 
 
 # -- secrets ------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from hapbridge.ttlock.errors import (
     CredentialsError,
     NotSupportedError,
     PasscodeError,
-    PermissionDeniedError,
     ServerError,
     TransportError,
     TTLockError,
@@ -39,6 +38,7 @@ from hapbridge.ttlock.errors import (
     UnreachableError,
 )
 from hapbridge.ttlock.models import OpenState, PasscodeType
+from hapbridge.ttlock.passage import PassageMode, PassagePeriod
 from hapbridge.ttlock.usage import USAGE_FILE
 
 from .conftest import credentials_for
@@ -247,9 +247,10 @@ async def test_remote_unlock_off(client: TTLockClient, sim: SimulatorServer) -> 
         await client.unlock(lock_id)
 
 
-async def test_unknown_lock_is_permission_denied(client: TTLockClient) -> None:
-    with pytest.raises(PermissionDeniedError):
+async def test_unknown_lock_answers_lock_does_not_exist(client: TTLockClient) -> None:
+    with pytest.raises(TTLockError) as info:  # the kind is the bridge's to choose
         await client.lock_detail(1)
+    assert info.value.errcode == -1003
 
 
 # -- operations --------------------------------------------------------------------------
@@ -288,10 +289,16 @@ async def test_detail_and_passage_mode(client: TTLockClient, sim: SimulatorServe
     assert not hasattr(detail, "lock_data")
     await client.set_auto_lock_time(lock_id, 7)
     assert (await client.lock_detail(lock_id)).auto_lock_time == 7
-    await client.configure_passage_mode(lock_id, enabled=True, start_minute=480,
-                                        end_minute=1080, week_days=[1, 2, 3])
-    config = await client.get_passage_mode(lock_id)
-    assert config.enabled and config.week_days == (1, 2, 3) and config.start_minute == 480
+    mode = PassageMode(enabled=True, periods=(
+        PassagePeriod((1, 2, 3), 480, 1080), PassagePeriod((6, 7))), auto_unlock=True)
+    await client.set_passage_mode(lock_id, mode)
+    assert sim.world.calls["/v3/lock/configurePassageMode"] == 1
+    read = await client.passage_mode(lock_id)
+    assert read.enabled and read.auto_unlock
+    assert read.periods == (PassagePeriod((6, 7)), PassagePeriod((1, 2, 3), 480, 1080))
+    await client.set_passage_mode(lock_id, PassageMode(enabled=False))
+    off = await client.passage_mode(lock_id)
+    assert not off.enabled and len(off.periods) == 2  # the schedule is kept for next time
 
 
 async def test_passcode_lifecycle(client: TTLockClient, sim: SimulatorServer) -> None:
@@ -330,11 +337,11 @@ async def test_generated_passcode(client: TTLockClient, sim: SimulatorServer) ->
 async def test_passcodes_listed_across_pages(client: TTLockClient, sim: SimulatorServer) -> None:
     (lock_id,) = first_lock_on_gateway(sim)
     start = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
-    for i in range(130):
+    for i in range(230):
         await client.generate_passcode(lock_id, PasscodeType.PERMANENT, start=start,
                                        name=f"bulk {i}")
     codes = await client.list_passcodes(lock_id)
-    assert len([c for c in codes if c.name.startswith("bulk ")]) == 130
+    assert len([c for c in codes if c.name.startswith("bulk ")]) == 230
     assert sim.world.calls["/v3/lock/listKeyboardPwd"] == 2
 
 
@@ -620,8 +627,8 @@ async def test_http_401_on_a_call_renews_the_token(
         ("/v3/lock/queryElectricQuantity", {}, "query_battery"),
         ("/v3/lock/queryOpenState", {"state": "open"}, "query_open_state"),
         ("/v3/lock/detail", {"lockAlias": "x"}, "lock_detail"),
-        ("/v3/lock/getPassageModeConfig", {"passageMode": 1, "weekDays": "[1,"},
-         "get_passage_mode"),
+        ("/v3/lock/getPassageModeConfiguration", {"passageMode": 1, "cyclicConfig": "[1,"},
+         "passage_mode"),
         ("/v3/gateway/listByLock", {"list": [{"rssi": -50}]}, "lock_gateways"),
     ],
 )

@@ -1,21 +1,30 @@
-"""config.json loading: Homebridge compatibility, env overrides, one-line errors, no leaks."""
+"""config.json loading: Homebridge compatibility, env overrides, one-line errors, no leaks,
+and the table of keys behind it (known keys, hints, nested blocks)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from pyhap.accessory_driver import AccessoryMDNSServiceInfo
+from pyhap.state import State
+from zeroconf import BadTypeInNameException
 
+from accessories.homekit_name import homekit_name
 from hapbridge.config import (
     DEFAULT_PORT,
     REGIONS,
     AppConfig,
     BridgeConfig,
     ConfigWarning,
+    Level,
+    Note,
     PlatformConfig,
     apply_env,
     is_trivial_pin,
@@ -24,6 +33,8 @@ from hapbridge.config import (
     validate_mac,
     validate_pin,
 )
+from hapbridge.config_schema import Block, ListOf, Spot, json_names, key, read_block
+from hapbridge.config_values import TEXT, URL, integer, name_item
 from hapbridge.errors import ConfigError
 
 SECRET = "Sup3r-S3cret-client-value"
@@ -80,6 +91,10 @@ def error_of(data: object, **kwargs: Any) -> str:
     return one_line(info.value)
 
 
+def texts(config: AppConfig, level: Level | None = None) -> tuple[str, ...]:
+    return tuple(note.text for note in config.notes if level is None or note.level is level)
+
+
 def one_line(err: ConfigError) -> str:
     message = str(err)
     assert "\n" not in message
@@ -115,7 +130,7 @@ def test_homebridge_ttlock_config_loads_unchanged(tmp_path: Path) -> None:
     assert (p.retry_delay, p.low_battery_threshold, p.exclude) == (1.0, 20, ())
     assert p.api_budget_per_month == 30000
     assert p.has_credentials()
-    assert config.notes == (
+    assert texts(config, Level.INFO) == texts(config) == (
         "ignoring platform 'config' (not TTLock)",
         "ignoring platform 'Hue' (not TTLock)",
         "ignoring platforms[1]._bridge (child bridge settings): the bridge block is used",
@@ -151,7 +166,7 @@ def test_platform_name_matches_case_insensitively_and_first_wins() -> None:
     }
     config = parse(data, require_credentials=False)
     assert config.platform.name == "first"
-    assert config.notes == (
+    assert texts(config) == (
         'ignoring platforms[0] (not an object with a "platform" key)',
         'ignoring platforms[1] (not an object with a "platform" key)',
         "ignoring platforms[3]: only the first TTLock platform is used",
@@ -160,7 +175,7 @@ def test_platform_name_matches_case_insensitively_and_first_wins() -> None:
 
 def test_single_accessory_note_and_empty_accessories_silent() -> None:
     assert parse({"accessories": [{}]}, require_credentials=False).notes == (
-        "ignoring 1 accessory",
+        Note(Level.INFO, "ignoring 1 accessory"),
     )
     assert parse({"accessories": []}, require_credentials=False).notes == ()
 
@@ -229,13 +244,16 @@ def test_unknown_keys_are_ignored_with_a_hint_for_near_misses() -> None:
     assert config.platform.maximum_api_retry == 3
     assert config.bridge.port == 51826
     used = ": its default is used"
-    assert f"ignoring bridge.Port (did you mean port?){used}" in config.notes
-    assert (f"ignoring platforms[1].maximumAPIRetry (did you mean maximumApiRetry?){used}"
-            in config.notes)
-    assert f"ignoring platforms[1].retryDelays (did you mean retryDelay?){used}" in config.notes
-    assert not any("debug" in note or "_private" in note for note in config.notes)
-    near_misses = [note for note in config.notes if isinstance(note, ConfigWarning)]
-    assert len(near_misses) == 3  # logged as warnings: they likely hide a typo
+    # warnings, not mere notes: they likely hide a typo
+    assert set(texts(config, Level.WARNING)) == {
+        f"ignoring bridge.Port (did you mean port?){used}",
+        f"ignoring platforms[1].maximumAPIRetry (did you mean maximumApiRetry?){used}",
+        f"ignoring platforms[1].retryDelays (did you mean retryDelay?){used}",
+    }
+    assert not any("debug" in note or "_private" in note for note in texts(config))
+    # the old name still tells a warning
+    assert sum(isinstance(note, ConfigWarning) for note in config.notes) == 3
+    assert all(str(note) == note.text for note in config.notes)
 
 
 # --------------------------------------------------------------------------- environment
@@ -271,7 +289,7 @@ def test_env_alone_is_enough_without_a_platform() -> None:
         client_id="x", client_secret="x", username="x", password="x"
     )
     assert "no TTLock platform in the config; using credentials from the environment" in (
-        config.notes
+        texts(config, Level.INFO)
     )
 
 
@@ -619,9 +637,9 @@ def test_wrongly_typed_secrets_are_described_not_shown(
 
 def test_secrets_never_appear_in_any_error_message() -> None:
     cases: list[tuple[str, object]] = [*((k, v) for k, v, _ in PLATFORM_ERRORS)]
-    for key, value in cases:
+    for name, value in cases:
         data = homebridge_config()
-        platform_entry(data)[key] = value
+        platform_entry(data)[name] = value
         message = error_of(data)
         assert SECRET not in message and MD5_PASSWORD not in message and PIN not in message
     data = homebridge_config()
@@ -655,3 +673,188 @@ def test_input_is_not_mutated() -> None:
     before = copy.deepcopy(data)
     parse(data, env={"TTLOCK_PASSWORD": "p"})
     assert data == before
+
+
+# --------------------------------------------------------------------------- the table of keys
+
+
+def misspelt(name: str) -> str:
+    """``name`` with its middle letter dropped (``lowBatteryThreshold`` -> ``lowBateryThreshold``
+    style): what a typo does."""
+    middle = len(name) // 2
+    return name[:middle] + name[middle + 1:]
+
+
+@pytest.mark.parametrize("name", json_names(PlatformConfig))
+def test_every_platform_key_misspelt_is_a_warning_naming_it(name: str) -> None:
+    data = homebridge_config()
+    entry = platform_entry(data)
+    entry[misspelt(name)] = entry.pop(name, "x")
+    config = parse(data, require_credentials=False)
+    assert texts(config, Level.WARNING) == (
+        f"ignoring platforms[1].{misspelt(name)} (did you mean {name}?): its default is used",
+    )
+
+
+@pytest.mark.parametrize("name", json_names(BridgeConfig))
+def test_every_bridge_key_misspelt_is_a_warning_naming_it(name: str) -> None:
+    data = homebridge_config()
+    data["bridge"][misspelt(name)] = data["bridge"].pop(name, "x")
+    config = parse(data)
+    assert texts(config, Level.WARNING) == (
+        f"ignoring bridge.{misspelt(name)} (did you mean {name}?): its default is used",
+    )
+    assert getattr(config.bridge, name) == getattr(BridgeConfig(), name)
+
+
+def test_the_issue_s_misspelt_threshold_is_a_warning_and_the_default_holds() -> None:
+    data = homebridge_config()
+    platform_entry(data)["lowBateryThreshold"] = 35
+    config = parse(data)
+    assert config.platform.low_battery_threshold == 20
+    assert Note(Level.WARNING, "ignoring platforms[1].lowBateryThreshold (did you mean "
+                "lowBatteryThreshold?): its default is used") in config.notes
+
+
+def test_levels_are_logging_levels() -> None:
+    import logging
+
+    assert (Level.INFO, Level.WARNING) == (logging.INFO, logging.WARNING)  # run logs them as is
+    assert Level.WARNING > Level.INFO
+
+
+# A block as the next changes will declare them (a platform's "callback" object, per-lock
+# rules): through the same table, with its own keys, hints, bounds and secrets.
+@dataclass(frozen=True)
+class Callback:
+    port: int = key("port", integer(1, 65535), 8089)
+    public_url: str | None = key("publicUrl", URL, None)
+    token: str = key("token", TEXT, "", secret=True)
+
+
+@dataclass(frozen=True)
+class Rule:
+    lock: str = key("lock", name_item("a lock id or name"), "")
+
+
+@dataclass(frozen=True)
+class Outer:
+    callback: Callback = key("callback", Block(Callback), Callback())
+    rules: tuple[Rule, ...] = key("rules", ListOf(Block(Rule), "objects"), ())
+
+
+def read_outer(data: dict[str, Any]) -> tuple[Outer, list[Note]]:
+    notes: list[Note] = []
+    return read_block(Outer, data, Spot("config.json", "platforms[0]", notes)), notes
+
+
+def outer_error(data: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        read_outer(data)
+    return one_line(info.value)
+
+
+def test_a_nested_block_parses_with_defaults() -> None:
+    outer, notes = read_outer({"callback": {"port": "9000", "token": SECRET},
+                               "rules": [{"lock": 3001}, {"lock": "Front Door"}]})
+    assert outer == Outer(callback=Callback(port=9000, token=SECRET),
+                          rules=(Rule("3001"), Rule("Front Door")))
+    assert notes == []
+    assert read_outer({})[0] == Outer()
+    assert SECRET not in repr(outer)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"callback": {"port": 0}},
+         "config.json: platforms[0].callback.port must be an integer from 1 to 65535, got 0"),
+        ({"callback": [1]}, "config.json: platforms[0].callback must be an object, got a list"),
+        ({"callback": {"token": 123456}},
+         "config.json: platforms[0].callback.token must be a string, got a number"),
+        ({"rules": [{"lock": "a"}, {"lock": ""}]},
+         "config.json: platforms[0].rules[1].lock must be a lock id or name, got ''"),
+        ({"rules": [{"lock": "a"}, 5]},
+         "config.json: platforms[0].rules[1] must be an object, got 5"),
+        ({"rules": {"lock": "a"}},
+         "config.json: platforms[0].rules must be a list of objects, got an object"),
+    ],
+)
+def test_a_nested_block_s_errors_name_the_full_path(data: dict[str, Any], expected: str) -> None:
+    assert outer_error(data) == expected
+
+
+def test_a_nested_block_s_misspelt_keys_are_warnings_with_the_full_path() -> None:
+    outer, notes = read_outer({"callback": {"publicURL": "http://x"}, "rules": [{"lck": 1}]})
+    assert outer == Outer(rules=(Rule(),))
+    assert notes == [
+        Note(Level.WARNING, "ignoring platforms[0].callback.publicURL (did you mean "
+             "publicUrl?): its default is used"),
+        Note(Level.WARNING, "ignoring platforms[0].rules[0].lck (did you mean lock?): its "
+             "default is used"),
+    ]
+
+
+# --------------------------------------------------------------------------- bridge.name
+
+
+def advertisable(name: str) -> bool:
+    """Whether HAP-python's mDNS service for this bridge name is accepted by zeroconf: the
+    real limit, measured, not our rule's idea of it."""
+    state = State(address=["127.0.0.1"], mac="0E:2C:44:7A:19:B3", pincode=b"031-45-154",
+                  port=DEFAULT_PORT)
+    accessory = SimpleNamespace(display_name=homekit_name(name, "TTLock Bridge"), category=2)
+    try:
+        AccessoryMDNSServiceInfo(accessory, state)
+    except BadTypeInNameException:
+        return False
+    return True
+
+
+def name_accepted(name: str) -> bool:
+    data = homebridge_config()
+    data["bridge"]["name"] = name
+    try:
+        parse(data)
+    except ConfigError as err:
+        assert one_line(err).startswith("config.json: bridge.name is too long for mDNS")
+        return False
+    return True
+
+
+NAMES = [
+    "A" * 56,
+    "A" * 57,
+    "Holiday flat 3, Rue de la Paix - main entrance, ground flr",  # 58
+    "B" * 64,
+    "C" * 200,  # HomeKit cuts it to 64
+    "Château " * 7,  # 56 characters, 63 bytes: HAP-python advertises "Ch teau ..."
+    "Château de la Forêt, Résidence Les Glycines, entrée principale",  # 62 characters
+    "Türschloß Ferienwohnung 4 " * 3,
+    "玄関" * 40,  # nothing HAP-python keeps
+    "-" * 10 + "D" * 56 + "-" * 10,  # trimmed at both ends
+    "E'F" * 20,  # 60: every ' becomes a space
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bridge_name_is_refused_exactly_when_hap_python_cannot_advertise_it(name: str) -> None:
+    assert name_accepted(name) == advertisable(name)
+
+
+@pytest.mark.parametrize("length", range(57, 65))
+def test_bridge_name_of_57_to_64_characters_is_one_line_naming_the_fix(length: int) -> None:
+    data = homebridge_config()
+    data["bridge"]["name"] = "N" * length
+    assert error_of(data) == (
+        f"config.json: bridge.name is too long for mDNS: HomeKit advertises it in {length + 7} "
+        "bytes with the 7-character bridge id, over the limit of 63; shorten it to 56 "
+        "characters or fewer"
+    )
+    assert not advertisable("N" * length)
+
+
+def test_bridge_name_of_56_characters_is_accepted() -> None:
+    data = homebridge_config()
+    data["bridge"]["name"] = "N" * 56
+    assert parse(data).bridge.name == "N" * 56

@@ -203,7 +203,7 @@ async def test_lock_list_pages_2500_locks_quickly() -> None:
         assert item["lockName"].startswith("S31_")
         assert (await api.get("/v3/lock/list", pageNo=1, pageSize=10,
                               lockAlias="room 1234"))["total"] == 1
-        gateways = await api.get("/v3/gateway/list", pageNo=1, pageSize=200)
+        gateways = await api.get("/v3/gateway/list", pageNo=1, pageSize=200, orderBy=0)
         assert sum(g["lockNum"] for g in gateways["list"]) == 2500
 
 
@@ -211,9 +211,13 @@ async def test_page_sizes_above_the_maximum_are_refused(api: Api) -> None:
     lock_id = bt_lock(api.server)
     for path, limit, extra in (
         ("/v3/lock/list", 1000, {}),
-        ("/v3/gateway/list", 200, {}),
-        ("/v3/lock/listKeyboardPwd", 100, {"lockId": lock_id}),
+        ("/v3/gateway/list", 200, {"orderBy": 0}),
+        ("/v3/lock/listKeyboardPwd", 200, {"lockId": lock_id, "orderBy": 1}),
         ("/v3/lockRecord/list", 200, {"lockId": lock_id}),
+        ("/v3/lock/listKey", 200, {"lockId": lock_id, "orderBy": 1}),
+        ("/v3/fingerprint/list", 200, {"lockId": lock_id, "orderBy": 1}),
+        ("/v3/identityCard/list", 200, {"lockId": lock_id, "orderBy": 1}),
+        ("/v3/qrCode/list", 200, {"lockId": lock_id}),
     ):
         assert "list" in await api.get(path, pageNo=1, pageSize=limit, **extra)
         answer = await api.get(path, pageNo=1, pageSize=limit + 1, **extra)
@@ -230,7 +234,7 @@ async def test_lock_appears_and_disappears(api: Api) -> None:
     world.remove_lock(lock.lock_id)
     listed = await api.get("/v3/lock/list", pageNo=1, pageSize=100)
     assert lock.lock_id not in {item["lockId"] for item in listed["list"]}
-    assert (await api.get("/v3/lock/detail", lockId=lock.lock_id))["errcode"] == -2018
+    assert (await api.get("/v3/lock/detail", lockId=lock.lock_id))["errcode"] == -1003
 
 
 async def test_detail_and_gateway_views(api: Api) -> None:
@@ -306,7 +310,7 @@ async def test_unreachable_locks(api: Api) -> None:
     world.locks[other].remote_unlock = False
     assert (await api.post("/v3/lock/unlock", lockId=other))["errcode"] == -4043
     assert (await api.post("/v3/lock/lock", lockId=other))["errcode"] == 0
-    assert (await api.post("/v3/lock/unlock", lockId=1))["errcode"] == -2018
+    assert (await api.post("/v3/lock/unlock", lockId=1))["errcode"] == -1003
 
 
 async def test_wifi_lock_carries_its_own_commands(api: Api) -> None:
@@ -412,7 +416,7 @@ async def test_passcode_add_change_delete(api: Api) -> None:
                              keyboardPwdName="x", changeType=2)
     assert missing["errcode"] == -2009
     found = await api.get("/v3/lock/listKeyboardPwd", lockId=lock_id, pageNo=1, pageSize=100,
-                          searchStr="9876")
+                          searchStr="9876", orderBy=1)
     assert [(p["keyboardPwdId"], p["keyboardPwdName"]) for p in found["list"]] == [
         (passcode_id, "Nanny (weekdays)")
     ]
@@ -423,7 +427,7 @@ async def test_passcode_add_change_delete(api: Api) -> None:
                           deleteType=2)
     assert gone["errcode"] == -2009
     orphan = await api.post("/v3/keyboardPwd/add", lockId=orphan_lock(api.server),
-                            keyboardPwd="2468", addType=2)
+                            keyboardPwd="2468", keyboardPwdType=2, addType=2)
     assert orphan["errcode"] == -2012
 
 
@@ -431,7 +435,7 @@ async def test_passcode_search_across_pages(api: Api) -> None:
     lock_id = bt_lock(api.server)
     for n in range(150):
         answer = await api.post("/v3/keyboardPwd/add", lockId=lock_id, keyboardPwd=f"{n:04d}",
-                                keyboardPwdName=f"Guest {n}", addType=1)
+                                keyboardPwdName=f"Guest {n}", keyboardPwdType=2, addType=1)
         assert "keyboardPwdId" in answer
     pages = [await api.get("/v3/lock/listKeyboardPwd", lockId=lock_id, pageNo=n, pageSize=100,
                            searchStr="GUEST", orderBy=1) for n in (1, 2)]
@@ -443,7 +447,7 @@ async def test_passcode_search_across_pages(api: Api) -> None:
                          "keyboardPwdType", "startDate", "endDate", "sendDate", "isCustom",
                          "status"}
     exact = await api.get("/v3/lock/listKeyboardPwd", lockId=lock_id, pageNo=1, pageSize=100,
-                          searchStr="0042")
+                          searchStr="0042", orderBy=0)
     assert [p["keyboardPwdName"] for p in exact["list"]] == ["Guest 42"]
 
 
@@ -455,7 +459,7 @@ async def test_generated_passcodes(api: Api) -> None:
                               keyboardPwdName="Plumber", startDate=start)
     assert one_time["keyboardPwd"].isdigit() and "keyboardPwdId" in one_time
     listed = await api.get("/v3/lock/listKeyboardPwd", lockId=lock_id, pageNo=1, pageSize=100,
-                           searchStr="plumber")
+                           searchStr="plumber", orderBy=1)
     item = listed["list"][0]
     assert item["isCustom"] == 0 and item["startDate"] % hour == 0
     assert item["endDate"] - item["startDate"] == 6 * hour

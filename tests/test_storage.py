@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 from pathlib import Path
@@ -36,15 +37,31 @@ def test_rename_is_followed_by_a_directory_fsync(
     assert synced == ["file", "dir"]
 
 
-def test_group_readable_storage_dir_is_tightened(
+def test_a_fresh_mkdir_is_made_private_quietly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """``mkdir -p ~/.hapbridge`` (mode 755, nothing in it): tightened without a warning."""
     root = tmp_path / "loose"
     root.mkdir()
     root.chmod(0o755)
     Storage(root).write_json("tokens.json", {"secret": "value-xyz"})
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
-    assert "loose" in caplog.text and "value-xyz" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_an_open_dir_with_readable_files_is_tightened_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "loose"
+    root.mkdir()
+    root.chmod(0o755)
+    (root / "config.json").write_text('{"password": "value-xyz"}')
+    (root / "config.json").chmod(0o644)
+    Storage(root).write_json("tokens.json", {"secret": "value-xyz"})
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and "config.json" in warned[0] and "loose" in warned[0]
+    assert "value-xyz" not in caplog.text
 
 
 def test_shared_sticky_dir_is_left_alone(tmp_path: Path) -> None:

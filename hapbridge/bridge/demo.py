@@ -2,16 +2,23 @@
 
 Commands take as long as a real gateway's (about 1.5 s) so the Home app shows "Unlocking..."
 like it would with real locks; one lock auto-locks so that behaviour can be seen too.
+The demo also writes a config for its cloud into its storage, so that the admin commands
+(``hapbridge -U STORAGE/demo locks``) work against it while it runs: the URL changes at
+each start (a free port), and the credentials are the simulator's own, nobody's secret.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import shlex
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from hapbridge.config import AppConfig, BridgeConfig, PlatformConfig
+from hapbridge.config_writer import NewConfig, write_config
 from hapbridge.simulator import SimConfig, SimulatorServer
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +52,21 @@ def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None) ->
         _LOGGER.info("demo: ignoring bridge.username (the demo is a bridge of its own)")
     return AppConfig(bridge=dataclasses.replace(bridge, username=None), platform=platform,
                      path=None)
+
+
+def write_admin_config(path: Path, sim: SimulatorServer) -> None:
+    """A config for this demo's cloud, and the first lines saying how to use it."""
+    sim_config = sim.config
+    write_config(path, NewConfig(
+        client_id=sim_config.client_id, client_secret=sim_config.client_secret,
+        username=sim_config.username, password=sim_config.password, base_url=sim.url,
+        bridge_name="TTLock Demo Bridge", how="run --demo (for its simulated cloud only)",
+    ), private_dir=True)
+    program = sys.argv[0] if Path(sys.argv[0]).name == "hapbridge" else "hapbridge"
+    command = shlex.join([program, "-U", str(path.parent)])
+    _LOGGER.info("demo: try the admin commands on it while it runs: %s locks "
+                 "(or passcodes list Garage, unlock Garage, records Garage, check)", command)
+    _LOGGER.info("demo: they use %s, written for this run's simulated cloud", path)
 
 
 @asynccontextmanager

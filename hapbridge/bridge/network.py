@@ -9,6 +9,7 @@ HAP-python's own fallback opens a UDP socket toward a public address: never used
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import ipaddress
 import logging
@@ -154,3 +155,40 @@ def is_local_address(address: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def check_port_free(addresses: Iterable[str], port: int, *, source: str) -> None:
+    """Bind (and release) ``port`` on each address as the HAP server will, so that a port in
+    use is one line naming ``source`` (``bridge.port`` or ``--port``) before the cloud is
+    asked anything, not an error after the login. Other failures are left to the real
+    listen, which reports them."""
+    for address in addresses:
+        with contextlib.suppress(socket.gaierror):
+            family, kind, proto, _name, sockaddr = socket.getaddrinfo(
+                address, port, type=socket.SOCK_STREAM,
+                flags=socket.AI_PASSIVE | socket.AI_NUMERICHOST)[0]
+            with socket.socket(family, kind, proto) as probe:
+                # As asyncio's create_server: a port left in TIME_WAIT is not "in use".
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    probe.bind(sockaddr)
+                except OSError as err:
+                    if (failure := port_error(err, address, port, source=source)) is not None:
+                        raise failure from None
+
+
+def port_error(err: OSError, address: str, port: int, *, source: str) -> ConfigError | None:
+    """The one-line error for a port that cannot be listened on, None if it is not that."""
+    if err.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"port {port} on {address} is already in use (another bridge, or another "
+            f"program): choose another {source}"
+        )
+    if err.errno == errno.EACCES:
+        return ConfigError(
+            f"port {port} on {address} needs root, as every port below 1024: choose a "
+            f"{source} from 1024 to 65535"
+        )
+    return None

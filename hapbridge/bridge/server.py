@@ -33,7 +33,7 @@ from hapbridge.bridge.lock_hub import (
     STARTUP_TIMEOUT,
     LockHub,
 )
-from hapbridge.bridge.network import resolve_bind
+from hapbridge.bridge.network import check_port_free, port_error, resolve_bind
 from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
 from hapbridge.bridge.setup_code import setup_text
 from hapbridge.config import AppConfig
@@ -202,6 +202,9 @@ class BridgeServer:
         self.addresses = resolve_bind(
             self.options.bind or bridge_config.bind,
             source="--bind" if self.options.bind else "bridge.bind")
+        port, port_source = ((self.options.port, "--port") if self.options.port
+                             else (bridge_config.port, "bridge.port"))
+        check_port_free(self.addresses, port, source=port_source)
         self.identity = identity = Identity.load(self.storage, bridge_config)
         driver = self._make_driver(identity)
         bridge = TTLockBridge(driver, homekit_name(bridge_config.name, "TTLock Bridge"))
@@ -237,6 +240,9 @@ class BridgeServer:
                     f"({type(err).__name__}: {err}); bind an address of an interface with "
                     "multicast (bridge.bind)"
                 ) from None
+            if isinstance(err, OSError) and (failure := port_error(
+                    err, ", ".join(self.addresses), port, source=port_source)):
+                raise failure from None  # taken since check_port_free
             if isinstance(err, OSError):
                 raise HapbridgeError(
                     f"cannot listen on {', '.join(self.addresses)} port {driver.state.port}: "

@@ -20,6 +20,7 @@ from enum import Enum
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, LockView, TTLockLock
 from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.lock_cache import KnownLock
+from hapbridge.event_log import Source  # where a state came from: one enum, events too
 from hapbridge.ttlock.reach import Carrier, Cause, Link
 
 NEVER = float("-inf")
@@ -29,15 +30,6 @@ class Fact(Enum):
     """What a report is about. Door (ContactSensorState) and passage mode join here."""
 
     LOCK = "lock"  # HomeKit LockCurrentState
-
-
-class Source(Enum):
-    """Where a state came from (for the log, the event log to come, and the rules)."""
-
-    CACHE = "cache"  # locks.json, from before a quick restart
-    COMMAND = "command"  # a lock/unlock the cloud confirmed
-    POLL = "poll"  # queryOpenState
-    AUTO_LOCK = "auto-lock"  # the model of the lock securing itself
 
 
 @dataclass(frozen=True)

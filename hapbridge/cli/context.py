@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import stat
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from hapbridge.config import AppConfig, PlatformConfig, load_config
+from hapbridge.errors import ConfigError
 from hapbridge.storage import Storage
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
 
@@ -31,6 +34,11 @@ def warn_if_shared(path: Path) -> None:
         )
 
 
+def example_config_path() -> Path:
+    """The config.json.example installed with the package."""
+    return Path(str(resources.files("hapbridge") / "config.json.example"))
+
+
 @dataclass(frozen=True)
 class Context:
     storage_dir: Path
@@ -47,7 +55,22 @@ class Context:
     def storage(self) -> Storage:
         return Storage(self.storage_dir)
 
+    def command(self, *words: str) -> str:
+        """``hapbridge [-U STORAGE] [-c CONFIG] WORDS``, with the options this one was given
+        (when they differ from the defaults), for messages that say what to run next."""
+        options: list[str] = []
+        if self.storage_dir != DEFAULT_STORAGE.expanduser():
+            options += ["-U", str(self.storage_dir)]
+        if self.config_path != self.storage_dir / CONFIG_NAME:
+            options += ["-c", str(self.config_path)]
+        return shlex.join(["hapbridge", *options, *words])
+
     def load_config(self, *, require_credentials: bool = True) -> AppConfig:
+        if not self.config_path.exists() and not self.config_path.is_symlink():
+            raise ConfigError(
+                f"no config file {self.config_path}: create it with '{self.command('init')}' "
+                f"(it asks for your TTLock credentials and tests them), start from the example "
+                f"{example_config_path()}, or pass -c FILE")
         config = load_config(self.config_path, require_credentials=require_credentials)
         warn_if_shared(self.config_path)
         return config

@@ -25,8 +25,10 @@ from hapbridge.errors import HapbridgeError
 # Modules that each add their commands with ``register(subparsers)``.
 COMMAND_MODULES = (
     "hapbridge.cli.run",
+    "hapbridge.cli.setup",
     "hapbridge.cli.simulator",
     "hapbridge.cli.admin",
+    "hapbridge.cli.push",
 )
 
 

@@ -8,8 +8,8 @@ import logging
 import os
 from typing import Any
 
-from hapbridge.cli.context import Context
-from hapbridge.config import AppConfig, BridgeConfig, ConfigWarning
+from hapbridge.cli.context import CONFIG_NAME, Context
+from hapbridge.config import AppConfig, BridgeConfig
 from hapbridge.errors import ConfigError
 from hapbridge.storage import StorageError
 
@@ -69,18 +69,18 @@ def demo_context(ctx: Context) -> Context:
 
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
     if args.demo:
-        from hapbridge.bridge.demo import demo_app_config, demo_cloud
+        from hapbridge.bridge.demo import demo_app_config, demo_cloud, write_admin_config
 
         bridge = _bridge_config(ctx) if ctx.config_path.exists() else None
         ctx = demo_context(ctx)
         _LOGGER.info("demo: storage in %s", ctx.storage_dir)
         async with demo_cloud() as sim:
+            write_admin_config(ctx.storage_dir / CONFIG_NAME, sim)
             await _serve(demo_app_config(sim, bridge), ctx, args)
         return 0
     config = ctx.load_config()
     for note in config.notes:
-        level = logging.WARNING if isinstance(note, ConfigWarning) else logging.INFO
-        _LOGGER.log(level, "config: %s", note)
+        _LOGGER.log(note.level, "config: %s", note.text)
     await _serve(config, ctx, args)
     return 0
 

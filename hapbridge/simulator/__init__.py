@@ -5,16 +5,20 @@ and standalone by ``hapbridge simulator``. The contract is ``/work/shared/ttlock
 where it leaves a case open, the simulator chooses (from TTLock's published error table):
 
 * -3 "Invalid Parameter" for a missing or malformed parameter, and for a ``pageSize``
-  above the endpoint's maximum (lock/list 1000, gateway/list 200, listKeyboardPwd 100,
-  lockRecord/list 200): refused, not clipped, so a client cannot silently miss items.
-* -2018 "Permission Denied" for a lockId the account does not administer (or that does
-  not exist): what the cloud answers for someone else's lock.
+  above the endpoint's maximum (lock/list 1000, gateway/list, listKeyboardPwd, listKey,
+  fingerprint/list, identityCard/list, qrCode/list and lockRecord/list 200): refused, not
+  clipped, so a client cannot silently miss items.
+* -1003 "Lock does not exist" for a lockId that is not (or no longer) in the account: the
+  simulated account holds every lock it knows, so -2018 comes only when scripted.
 * -4037 "Gateway does not exist" for an unknown gatewayId.
 * -3009 when a lock already holds 250 passcodes; -4082 for autoLockTime above 900 s.
 * 10001 for a bad client id or secret at /oauth2/token, 10000 for a wrong clientId on /v3.
 * A missing ``date`` answers 80000 like a skewed one. ``type``/``addType``/``changeType``/
   ``deleteType`` = 1 (Bluetooth, done by the app) store the result without the gateway.
 * Wi-Fi locks report ``hasGateway`` 1: they are their own gateway.
+* ``app/getMonthRequestCount`` (not in the docs mirror) answers ``{"count": N}``: every
+  request this server had in the current month, months counted in UTC+8 like the cloud's.
+* A QR code's ``link`` points at an ``example`` host: the simulator serves no H5 page.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ error answer by hand.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,13 @@ JSON_BODY_REFUSED: dict[str, str] = {
 }
 
 
+def check_date(params: Params, config: SimConfig) -> None:
+    """``date`` (ms) must be within ``max_clock_skew`` of now; a missing one fails too."""
+    date = params.optional_int("date")
+    if date is None or abs(date / 1000 - time.time()) > config.max_clock_skew:
+        raise ApiError(80000)
+
+
 @dataclass
 class Call:
     """One authenticated /v3 request as a handler sees it."""
@@ -45,10 +53,11 @@ class Call:
     uid: int
 
     def lock(self, name: str = "lockId") -> SimLock:
-        """The lock named by a parameter; one the account does not hold answers -2018."""
+        """The lock named by a parameter; one that does not exist (never did, or was
+        deleted) answers -1003, as the cloud's error table says."""
         lock = self.world.locks.get(self.params.int(name))
         if lock is None:
-            raise ApiError(-2018, "the account is not an administrator of this lock")
+            raise ApiError(-1003)
         return lock
 
     async def carry_if_remote(

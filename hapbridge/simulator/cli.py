@@ -11,9 +11,10 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from hapbridge.errors import HapbridgeError
-from hapbridge.simulator.config import SimConfig
+from hapbridge.simulator.config import MAX_EVENTS_PER_MINUTE, SimConfig
 
 if TYPE_CHECKING:
     from hapbridge.simulator.server import SimulatorServer
@@ -41,9 +42,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability (0-1) that an idle gateway still answers -3003")
     parser.add_argument("--error-rate", type=float, default=defaults.error_5xx_rate,
                         help="probability (0-1) of an HTTP 500 answer")
+    parser.add_argument("--callback-url", metavar="URL", default=None,
+                        help="push each new record of a gateway or Wi-Fi lock to URL, as the "
+                        "cloud does (e.g. the output of 'hapbridge callback-url')")
+    parser.add_argument("--push-delay", type=float, default=defaults.push_delay,
+                        metavar="SECONDS",
+                        help="seconds between an event and its push (the gateway's upload; "
+                        f"default {defaults.push_delay})")
+    parser.add_argument("--outside-events", type=float, metavar="PER_MINUTE",
+                        default=defaults.outside_events_per_minute,
+                        help="random keypad, card, button and door events per minute "
+                        f"(at most {MAX_EVENTS_PER_MINUTE:.0f}; default: none)")
 
 
 def config_from(args: argparse.Namespace) -> SimConfig:
+    if not 0 <= args.outside_events <= MAX_EVENTS_PER_MINUTE:
+        raise HapbridgeError(f"--outside-events must be from 0 to {MAX_EVENTS_PER_MINUTE:.0f} "
+                             "per minute")
+    if args.push_delay < 0 or args.push_delay > 60:
+        raise HapbridgeError("--push-delay must be from 0 to 60 seconds")
+    if args.callback_url is not None:
+        parts = urlsplit(args.callback_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HapbridgeError("--callback-url must be an http(s) URL, e.g. the one "
+                                 "'hapbridge callback-url' prints")
     return SimConfig(
         locks=args.locks,
         gateways=args.gateways,
@@ -54,6 +76,9 @@ def config_from(args: argparse.Namespace) -> SimConfig:
         latency=args.latency,
         busy_rate=args.busy_rate,
         error_5xx_rate=args.error_rate,
+        callback_url=args.callback_url,
+        push_delay=args.push_delay,
+        outside_events_per_minute=args.outside_events,
     )
 
 
@@ -99,6 +124,11 @@ async def _serve(server: SimulatorServer, config: SimConfig, stop: asyncio.Event
         print(f"  clientSecret  {config.client_secret}")
         print(f"  username      {config.username}")
         print(f"  password      {config.password}")
+        print(f"  app accounts  {', '.join(server.world.accounts)} (eKey receivers)")
+        if config.callback_url:
+            print("  pushes records of gateway and Wi-Fi locks to the callback URL")
+        print(f"  outside events: POST {server.url}/sim/event "
+              '{"lockId": ..., "recordType": 4}')
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
         print("Stopping the simulated cloud.", flush=True)

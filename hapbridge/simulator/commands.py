@@ -17,12 +17,18 @@ from typing import Protocol
 
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.errors import ApiError
-from hapbridge.simulator.world import SimLock, World
+from hapbridge.simulator.world import SimLock, SimRecord, World
+from hapbridge.ttlock.record_types import (
+    APP_LOCK,
+    AUTO_LOCK,
+    GATEWAY_UNLOCK,
+    DoorChange,
+    LockChange,
+    meaning_of,
+)
 
 LOCKED, UNLOCKED = 0, 1
-RECORD_GATEWAY_UNLOCK = 12
-RECORD_APP_LOCK = 11
-RECORD_AUTO_LOCK = 45
+DOOR_OPEN_SENSOR, DOOR_CLOSED_SENSOR = 0, 1  # sensorState
 
 
 class Carrier(Protocol):
@@ -69,10 +75,13 @@ class Physics:
 
     # -- effects ----------------------------------------------------------------------
 
-    def unlocked(self, lock: SimLock, username: str) -> None:
-        """The lock opened on a gateway command; it relocks itself after autoLockTime."""
+    def unlocked(self, lock: SimLock, username: str, record_type: int = GATEWAY_UNLOCK,
+                 keyboard_pwd: str = "") -> None:
+        """The lock opened (a gateway command by default); it relocks itself after
+        autoLockTime."""
         lock.state = UNLOCKED
-        self.world.add_record(lock.lock_id, RECORD_GATEWAY_UNLOCK, username=username)
+        self.world.add_record(lock.lock_id, record_type, username=username,
+                              keyboard_pwd=keyboard_pwd)
         self._cancel_auto_lock(lock.lock_id)
         if lock.auto_lock_time > 0 and not lock.passage_mode:
             loop = asyncio.get_running_loop()
@@ -80,10 +89,32 @@ class Physics:
                 lock.auto_lock_time, self._auto_locked, lock.lock_id
             )
 
-    def locked(self, lock: SimLock, username: str) -> None:
+    def locked(self, lock: SimLock, username: str, record_type: int = APP_LOCK,
+               keyboard_pwd: str = "") -> None:
         lock.state = LOCKED
         self._cancel_auto_lock(lock.lock_id)
-        self.world.add_record(lock.lock_id, RECORD_APP_LOCK, username=username)
+        self.world.add_record(lock.lock_id, record_type, username=username,
+                              keyboard_pwd=keyboard_pwd)
+
+    def happen(self, lock: SimLock, record_type: int, *, username: str = "",
+               keyboard_pwd: str = "", success: bool = True) -> SimRecord:
+        """Something done at the door (keypad, card, key, button, door...): the state
+        changes as the record type means, and the lock records it. A failed try or an
+        alert changes nothing but the record."""
+        meaning = meaning_of(record_type)
+        if meaning.door is not None and lock.sensor_state is None and success:
+            raise ValueError("this lock has no door sensor")
+        if success and meaning.lock is LockChange.UNLOCKED:
+            self.unlocked(lock, username, record_type, keyboard_pwd)
+        elif success and meaning.lock is LockChange.LOCKED:
+            self.locked(lock, username, record_type, keyboard_pwd)
+        else:
+            if success and meaning.door is not None:
+                lock.sensor_state = (DOOR_OPEN_SENSOR if meaning.door is DoorChange.OPEN
+                                     else DOOR_CLOSED_SENSOR)
+            self.world.add_record(lock.lock_id, record_type, username=username,
+                                  keyboard_pwd=keyboard_pwd, success=success)
+        return self.world.records[lock.lock_id][-1]
 
     def _auto_locked(self, lock_id: int) -> None:
         self._auto_lock.pop(lock_id, None)
@@ -91,7 +122,7 @@ class Physics:
         if lock is None or lock.state != UNLOCKED or lock.passage_mode:
             return
         lock.state = LOCKED
-        self.world.add_record(lock_id, RECORD_AUTO_LOCK)
+        self.world.add_record(lock_id, AUTO_LOCK)
 
     def auto_lock_pending(self, lock_id: int) -> bool:
         return lock_id in self._auto_lock

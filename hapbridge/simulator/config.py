@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+MAX_EVENTS_PER_MINUTE = 60.0  # random outside events: a demo, not a load test
+
 
 @dataclass
 class SimConfig:
@@ -25,7 +27,15 @@ class SimConfig:
     client_secret: str = "hapbridge-demo-secret"
     username: str = "demo@hapbridge.local"
     password: str = "hapbridge-demo"  # plain; the API receives its md5, hex lowercase
+    # What user/register puts before a new username ("abcd_" in the docs): fixed per
+    # developer application, chosen by the cloud when the application is created.
+    user_prefix: str = "hbsim"
     max_clock_skew: float = 300.0  # seconds; a `date` farther off answers 80000
+    # the developer application's callback URL: each new record of a gateway or Wi-Fi lock
+    # is POSTed there, push_delay seconds after it happened (the gateway's upload)
+    callback_url: str | None = None
+    push_delay: float = 1.5
+    outside_events_per_minute: float = 0.0  # random keypad/card/button events at the doors
     # path -> errcodes answered, one per request (after the client/token/date checks),
     # before the endpoint runs: the cloud's rarer answers (30006, 30008, -2025, 90000...)
     # on demand. An emptied list means normal answers again.

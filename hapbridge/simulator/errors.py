@@ -4,8 +4,8 @@ The server turns an :class:`ApiError` into the cloud's HTTP 200
 ``{"errcode", "errmsg", "description"}`` answer and counts it in ``world.errcodes``.
 Codes and messages follow TTLock's published error table; where the API doc leaves a case
 open we chose (see the package docstring): -3 for bad or missing parameters and for a
-``pageSize`` over the endpoint's maximum, -2018 for a lock the account does not hold,
--4037 for an unknown gateway.
+``pageSize`` over the endpoint's maximum, -1003 for a lock that does not exist, -4037 for
+an unknown gateway.
 """
 
 from __future__ import annotations
@@ -23,11 +23,20 @@ ERRMSG: dict[int, str] = {
     10007: "invalid account",
     10010: "unsupported grant_type",
     10011: "invalid refresh_token",
+    30002: "invalid username, only English character and digits is allowed",
+    30003: "existing registered users",
+    30005: "password must be md5 encrypted",
     80000: "date must be current time, in 5 minutes",
     90000: "internal server error",
+    -1003: "Lock does not exist",
+    -1008: "eKey does not exist",
+    -1021: "This IC Card does not exist",
+    -1023: "This Fingerprint does not exist",
     -2009: "Passcode does not exist",
     -2012: "The lock is not connected to any gateway",
     -2018: "Permission Denied",
+    -2019: "You cannot send an eKey to Yourself",
+    -2020: "You cannot send an eKey to the Admin",
     -3002: "The gateway is offline. Please check and try again",
     -3003: "The gateway is busy. Please try again later",
     -3006: "Invalid Passcode. Passcode should be between 4 - 9 Digits in length",
@@ -37,6 +46,7 @@ ERRMSG: dict[int, str] = {
     -3037: "The lock is busy. Please try again later",
     -4037: "Gateway does not exist",
     -4043: "The function is not supported for this lock",
+    -4064: "Failed. The eKey can only be sent to a registered account",
     -4082: "Auto locking period invalid",
 }
 

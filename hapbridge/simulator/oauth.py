@@ -1,8 +1,9 @@
 """POST /oauth2/token: the password grant and single-use refresh tokens.
 
 The password arrives as its lowercase md5; a plain password is refused (10007) like the
-real cloud does. A refresh consumes its refresh token and retires the access token it
-was issued with, so a client that keeps using either finds out (10011 / 10003).
+real cloud does. Accounts made with ``user/register`` log in with their prefixed name.
+A refresh consumes its refresh token and retires the access token it was issued with, so
+a client that keeps using either finds out (10011 / 10003).
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ def token_answer(params: Params, world: World, config: SimConfig) -> dict[str, A
         raise ApiError(10001)
     grant = params.str("grant_type", "password")
     if grant == "password":
-        expected = hashlib.md5(config.password.encode("utf-8")).hexdigest()
-        if (params.str("username", "") != config.username
-                or params.str("password", "").lower() != expected):
+        username = params.str("username", "")
+        password = params.str("password", "").lower()
+        if username == config.username:
+            expected = hashlib.md5(config.password.encode("utf-8")).hexdigest()
+            uid = account_uid(config)
+        elif (user := world.users.get(username)) is not None:
+            expected, uid = user.password_md5, user.uid
+        else:
             raise ApiError(10007)
-        return _grant(world, config, account_uid(config), with_uid=True)
+        if password != expected:
+            raise ApiError(10007)
+        return _grant(world, config, uid, with_uid=True)
     if grant == "refresh_token":
         issued = world.refresh_tokens.pop(params.str("refresh_token", ""), None)
         if issued is None:

@@ -7,6 +7,7 @@ from typing import Any
 from hapbridge.simulator.api import READ, Call, Route
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.params import paginate
+from hapbridge.simulator.routes_passcodes import ORDER_BY, ordered
 from hapbridge.simulator.world import SimGateway, World, now_ms
 
 GATEWAY_PAGE_MAX = 200
@@ -25,9 +26,12 @@ def _gateway_item(world: World, gateway: SimGateway) -> dict[str, Any]:
 
 
 async def list_gateways(call: Call) -> dict[str, Any]:
+    """``orderBy`` is required (docs: gateway/list.md); newest first is by id here."""
     world = call.world
+    order = call.params.choice("orderBy", ORDER_BY)
     return paginate(
-        list(world.gateways.values()),
+        ordered(world.gateways.values(), order, newest=lambda g: g.gateway_id,
+                name=lambda g: (g.name.casefold(), g.gateway_id)),
         call.params,
         GATEWAY_PAGE_MAX,
         lambda gateway: _gateway_item(world, gateway),

@@ -1,8 +1,9 @@
-"""/v3/lock/* and /v3/lockRecord/list: lock lists and details, remote commands, records."""
+"""/v3/lock/* and /v3/lockRecord/list: lock lists and details, remote commands, records.
+
+Passage mode has its own module (routes_passage.py)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from hapbridge.simulator.api import OK, READ, WRITE, Call, Route
@@ -116,58 +117,16 @@ async def set_auto_lock_time(call: Call) -> dict[str, Any]:
     return OK
 
 
-def _week_days(raw: str) -> list[int]:
-    """``weekDays`` arrives as a JSON string inside the form, e.g. ``"[1,2,3]"``."""
-    try:
-        days = json.loads(raw)
-    except ValueError:
-        raise ApiError(-3, "weekDays must be a JSON array such as [1,2,3]") from None
-    if not isinstance(days, list) or not all(isinstance(d, int) and 1 <= d <= 7 for d in days):
-        raise ApiError(-3, "weekDays must list days 1 (Monday) to 7 (Sunday)")
-    return sorted(set(days))
-
-
-async def config_passage_mode(call: Call) -> dict[str, Any]:
-    lock = call.lock()
-    params = call.params
-    enabled = params.choice("passageMode", (1, 2)) == 1
-    all_day = params.choice("isAllDay", (1, 2), 2) == 1
-    start = params.int("startDate", 0)
-    end = params.int("endDate", 0)
-    if enabled and not all_day and not (0 <= start < end <= 24 * 60):
-        raise ApiError(-3, "startDate and endDate are minutes from midnight, start < end")
-    days = _week_days(params.str("weekDays", "[1,2,3,4,5,6,7]"))
-    auto_unlock = params.choice("autoUnlock", (1, 2), 2) == 1
-    await call.carry_if_remote(lock, "type")
-    lock.passage_mode = enabled
-    lock.passage.start_minute, lock.passage.end_minute = start, end
-    lock.passage.all_day, lock.passage.week_days = all_day, days
-    lock.passage.auto_unlock = auto_unlock
-    return OK
-
-
-async def passage_mode_config(call: Call) -> dict[str, Any]:
-    lock = call.lock()
-    passage = lock.passage
-    return {
-        "passageMode": 1 if lock.passage_mode else 2,
-        "startDate": passage.start_minute,
-        "endDate": passage.end_minute,
-        "isAllDay": 1 if passage.all_day else 2,
-        "weekDays": list(passage.week_days),
-        "autoUnlock": 1 if passage.auto_unlock else 2,
-    }
-
-
 async def list_records(call: Call) -> dict[str, Any]:
+    """``startDate``/``endDate`` 0 (or absent) mean no bound, as clients send them."""
     lock = call.lock()
     since = call.params.int("startDate", 0)
-    until = call.params.optional_int("endDate")
+    until = call.params.int("endDate", 0)
     records = sorted(
         (
             record
             for record in call.world.records[lock.lock_id]
-            if record.lock_date >= since and (until is None or record.lock_date <= until)
+            if record.lock_date >= since and (not until or record.lock_date <= until)
         ),
         key=lambda record: (record.lock_date, record.record_id),
         reverse=True,
@@ -183,7 +142,5 @@ ROUTES = (
     Route("/v3/lock/queryOpenState", query_open_state, READ),
     Route("/v3/lock/queryElectricQuantity", query_battery, READ),
     Route("/v3/lock/setAutoLockTime", set_auto_lock_time, WRITE),
-    Route("/v3/lock/configPassageMode", config_passage_mode, WRITE),
-    Route("/v3/lock/getPassageModeConfig", passage_mode_config, READ),
     Route("/v3/lockRecord/list", list_records, READ),
 )

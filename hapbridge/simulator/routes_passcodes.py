@@ -2,23 +2,39 @@
 
 Custom codes (add/change/delete) reach the lock through the gateway when their
 ``addType``/``changeType``/``deleteType`` is 2; generated codes (get) come from the lock's
-offline algorithm, so the cloud answers them without touching the gateway.
+offline algorithm, so the cloud answers them without touching the gateway. A change of
+the name alone is the cloud's too (docs: passcode/update.md), whatever ``changeType`` says.
+Lists take ``orderBy`` (required) and pages of up to 200; ``add`` without a type is a
+period code (docs: passcode/add.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from hapbridge.simulator.api import OK, READ, WRITE, Call, Route
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.params import paginate
 from hapbridge.simulator.world import MAX_PASSCODES_PER_LOCK, SimLock, SimPasscode, World
 
-PASSCODE_PAGE_MAX = 100
+T = TypeVar("T")
+PASSCODE_PAGE_MAX = 200
 ONE_TIME, PERMANENT, PERIOD, DELETE_ALL = 1, 2, 3, 4
 CYCLIC = range(5, 15)  # weekend, daily, workday, Monday..Sunday
 HOUR_MS = 3_600_000
 ORDER_BY_NAME, ORDER_BY_NEWEST, ORDER_BY_NAME_DESC = 0, 1, 2
+ORDER_BY = (ORDER_BY_NAME, ORDER_BY_NEWEST, ORDER_BY_NAME_DESC)  # a required parameter
+
+
+def ordered(
+    items: Iterable[T], order: int, *, newest: Callable[[T], Any], name: Callable[[T], Any]
+) -> list[T]:
+    """``orderBy`` as the cloud's lists take it: 0 by name, 1 newest first, 2 by name
+    reversed."""
+    if order == ORDER_BY_NEWEST:
+        return sorted(items, key=newest, reverse=True)
+    return sorted(items, key=name, reverse=order == ORDER_BY_NAME_DESC)
 
 
 def passcode_item(passcode: SimPasscode) -> dict[str, Any]:
@@ -75,7 +91,8 @@ async def add(call: Call) -> dict[str, Any]:
     lock = call.lock()
     world = call.world
     code = _checked_code(call.params.str("keyboardPwd"))
-    kind = call.params.choice("keyboardPwdType", (PERMANENT, PERIOD), PERMANENT)
+    # without a type the docs say period (3), which then needs startDate and endDate
+    kind = call.params.choice("keyboardPwdType", (PERMANENT, PERIOD), PERIOD)
     start, end = _dates(call, required=kind == PERIOD)
     _check_free(world, lock, code)
     _check_room(world, lock)
@@ -134,7 +151,8 @@ async def change(call: Call) -> dict[str, Any]:
     if new_code is not None:
         _check_free(world, lock, _checked_code(new_code), other_than=passcode.passcode_id)
     start, end = _dates(call, required=False)
-    await call.carry_if_remote(lock, "changeType", default=1)
+    if new_code is not None or start or end:  # a new name alone is the cloud's business
+        await call.carry_if_remote(lock, "changeType", default=1)
     passcode = _passcode(call, lock)  # it may have been deleted meanwhile
     if new_code is not None:
         _check_free(world, lock, new_code, other_than=passcode.passcode_id)
@@ -162,19 +180,14 @@ async def list_passcodes(call: Call) -> dict[str, Any]:
     lock = call.lock()
     search = call.params.str("searchStr", "")
     needle = search.casefold()
-    order = call.params.choice(
-        "orderBy", (ORDER_BY_NAME, ORDER_BY_NEWEST, ORDER_BY_NAME_DESC), ORDER_BY_NEWEST
+    order = call.params.choice("orderBy", ORDER_BY)
+    found = ordered(
+        (passcode for passcode in call.world.passcodes[lock.lock_id].values()
+         if not search or needle in passcode.name.casefold() or passcode.code == search),
+        order,
+        newest=lambda p: (p.send_date, p.passcode_id),
+        name=lambda p: (p.name.casefold(), p.passcode_id),
     )
-    found = [
-        passcode
-        for passcode in call.world.passcodes[lock.lock_id].values()
-        if not search or needle in passcode.name.casefold() or passcode.code == search
-    ]
-    if order == ORDER_BY_NEWEST:
-        found.sort(key=lambda p: (p.send_date, p.passcode_id), reverse=True)
-    else:
-        found.sort(key=lambda p: (p.name.casefold(), p.passcode_id),
-                   reverse=order == ORDER_BY_NAME_DESC)
     return paginate(found, call.params, PASSCODE_PAGE_MAX, passcode_item)
 
 

@@ -1,20 +1,35 @@
 """The initial world for a SimConfig: deterministic from the seed, realistic enough to demo.
 
-Bluetooth locks go round-robin over the gateways; then Wi-Fi locks, then orphans. Each
-lock gets a few custom passcodes and a week of history (passcode, fingerprint, card,
-app and button events) so record pages and searches have something to find.
+Bluetooth locks go round-robin over the gateways (every other one reads QR codes); then
+Wi-Fi locks, then orphans. Each lock gets a few custom passcodes and a week of history
+(passcode, fingerprint, card, app and button events) so record pages and searches have
+something to find; some have an enrolled fingerprint or IC card. A few app accounts exist
+to send eKeys to.
 """
 
 from __future__ import annotations
 
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.world import World, now_ms
+from hapbridge.ttlock.record_types import (
+    APP_LOCK,
+    APP_UNLOCK,
+    AUTO_LOCK,
+    CARD_UNLOCK,
+    FINGERPRINT_UNLOCK,
+    LOCK_BUTTON,
+    PASSCODE_UNLOCK,
+    UNLOCK_BUTTON,
+)
 
 HISTORY_MS = 7 * 24 * 3600 * 1000
 # (recordType, weight): unlocks by passcode, fingerprint, IC card, app, unlock button,
 # then locks by app, auto-lock, lock button.
-HISTORY_TYPES = ((4, 5), (8, 4), (7, 2), (1, 2), (46, 2), (11, 1), (45, 4), (47, 2))
+HISTORY_TYPES = ((PASSCODE_UNLOCK, 5), (FINGERPRINT_UNLOCK, 4), (CARD_UNLOCK, 2),
+                 (APP_UNLOCK, 2), (UNLOCK_BUTTON, 2), (APP_LOCK, 1), (AUTO_LOCK, 4),
+                 (LOCK_BUTTON, 2))
 SEED_PASSCODE_NAMES = ("Cleaner", "Dog walker", "Guest", "Family")
+SEED_ACCOUNTS = ("cleaner@example.com", "guest@example.com", "+4915112345678")
 
 
 def build_world(config: SimConfig) -> World:
@@ -24,13 +39,20 @@ def build_world(config: SimConfig) -> World:
     gateway_ids = list(world.gateways)
     for index in range(config.locks):
         gateway_id = gateway_ids[index % len(gateway_ids)] if gateway_ids else None
-        world.add_lock(gateway_id=gateway_id)
+        world.add_lock(gateway_id=gateway_id, qr_code=index % 2 == 0)
     for _ in range(config.wifi_locks):
         world.add_lock(wifi=True)
     for _ in range(config.orphan_locks):
         world.add_lock(gateway_id=None)
     for lock_id in world.locks:
         _seed_history(world, lock_id, config.username)
+    for account in SEED_ACCOUNTS:
+        world.add_account(account)
+    for index, lock_id in enumerate(world.locks):  # no rng: the history stays as it was
+        if index % 3 == 0:
+            world.add_credential("fingerprint", lock_id, "Family (right thumb)")
+        if index % 2 == 1:
+            world.add_credential("card", lock_id, "Cleaner card")
     return world
 
 
@@ -46,6 +68,6 @@ def _seed_history(world: World, lock_id: int, username: str) -> None:
     times = sorted(now - rng.randrange(HISTORY_MS) for _ in range(rng.randint(4, 12)))
     for when in times:
         kind = rng.choices(types, weights)[0]
-        code = rng.choice(codes) if kind == 4 and codes else ""
-        who = username if kind in (1, 11) else ""
+        code = rng.choice(codes) if kind == PASSCODE_UNLOCK and codes else ""
+        who = username if kind in (APP_UNLOCK, APP_LOCK) else ""
         world.add_record(lock_id, kind, username=who, keyboard_pwd=code, lock_date=when)

@@ -8,23 +8,36 @@ the cloud's errcode answer. Endpoint modules only hold what their endpoints mean
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from aiohttp import web
 from multidict import MultiDict
 
-from hapbridge.simulator import routes_gateways, routes_locks, routes_passcodes
-from hapbridge.simulator.api import JSON_BODY_REFUSED, Call, Route
+from hapbridge.simulator import (
+    routes_app,
+    routes_credentials,
+    routes_ekeys,
+    routes_gateways,
+    routes_locks,
+    routes_passage,
+    routes_passcodes,
+    routes_qrcodes,
+    routes_users,
+)
+from hapbridge.simulator.api import JSON_BODY_REFUSED, Call, Route, check_date
 from hapbridge.simulator.commands import Physics
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.oauth import token_answer
+from hapbridge.simulator.outside import OutsideEvents
 from hapbridge.simulator.params import Params
+from hapbridge.simulator.pusher import Pusher
 from hapbridge.simulator.seed import build_world
 from hapbridge.simulator.world import World
 
@@ -32,12 +45,23 @@ ROUTES: tuple[Route, ...] = (
     *routes_locks.ROUTES,
     *routes_gateways.ROUTES,
     *routes_passcodes.ROUTES,
+    *routes_passage.ROUTES,
+    *routes_ekeys.ROUTES,
+    *routes_qrcodes.ROUTES,
+    *routes_credentials.ROUTES,
+    *routes_app.ROUTES,
 )
 FORM = "application/x-www-form-urlencoded"
 SHUTDOWN_GRACE = 0.25 # seconds an in-flight command may still finish when stopping
 ERROR_500_PAGE = "<html><body><h1>500 Internal Server Error</h1></body></html>"
 
 AiohttpHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Answered without an access token: the client's id and secret are checked instead.
+OpenHandler = Callable[[Params, World, SimConfig], dict[str, Any]]
+OPEN_ROUTES: tuple[tuple[str, OpenHandler], ...] = (
+    ("/oauth2/token", token_answer),
+    (routes_users.PATH, routes_users.register_answer),
+)
 
 
 class SimulatorServer:
@@ -48,6 +72,11 @@ class SimulatorServer:
         self.world: World = build_world(self.config)
         self._rng = random.Random(self.config.seed)  # fault injection, reproducible
         self.physics = Physics(self.world, lambda: self.config, self._rng)
+        self.pusher = Pusher(self.world, lambda: self.config)
+        self.world.on_record = self.pusher.record_added
+        self.outside = OutsideEvents(self.world, self.physics, lambda: self.config,
+                                     random.Random(self.config.seed + 1))
+        self._outside_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
 
@@ -72,17 +101,25 @@ class SimulatorServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        if self.config.outside_events_per_minute > 0:
+            self._outside_task = asyncio.create_task(self.outside.run())
         bound_port = runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         self._url = f"http://{shown}:{bound_port}"
 
     async def stop(self) -> None:
-        """Stop listening, end in-flight requests and cancel auto-lock timers."""
+        """Stop listening, end in-flight requests, cancel auto-lock timers and pushes."""
         self.physics.close()
+        if self._outside_task is not None:
+            self._outside_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outside_task
+            self._outside_task = None
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
         self.physics.close()  # a command that finished during shutdown may have set one
+        await self.pusher.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -100,7 +137,9 @@ class SimulatorServer:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._every_request])
-        app.router.add_post("/oauth2/token", self._token)
+        for path, handler in OPEN_ROUTES:
+            app.router.add_post(path, self._open(handler))
+        app.router.add_post("/sim/event", self.outside.handle)
         for route in ROUTES:
             endpoint = self._endpoint(route)
             for method in route.methods:
@@ -112,6 +151,7 @@ class SimulatorServer:
         self, request: web.Request, handler: AiohttpHandler
     ) -> web.StreamResponse:
         self.world.calls[request.path] += 1
+        self.world.month_calls[routes_app.cloud_month()] += 1
         config = self.config
         if config.latency > 0:
             await asyncio.sleep(config.latency)
@@ -127,12 +167,15 @@ class SimulatorServer:
         self.world.errcodes[err.errcode] += 1
         return web.json_response(err.body())
 
-    async def _token(self, request: web.Request) -> web.Response:
-        params = await _params(request)
-        try:
-            return web.json_response(token_answer(params, self.world, self.config))
-        except ApiError as err:
-            return self._error(err)
+    def _open(self, handler: OpenHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def endpoint(request: web.Request) -> web.Response:
+            params = await _params(request)
+            try:
+                return web.json_response(handler(params, self.world, self.config))
+            except ApiError as err:
+                return self._error(err)
+
+        return endpoint
 
     def _endpoint(self, route: Route) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:
@@ -141,7 +184,7 @@ class SimulatorServer:
                 uid = self._authenticate(params)
                 if scripted := self.config.scripted_errcodes.get(request.path):
                     raise ApiError(scripted.pop(0))
-                call = Call(params, self.world, self.physics, self.config, uid)
+                call = Call(params, self.world.world_of(uid), self.physics, self.config, uid)
                 return web.json_response(await route.handler(call))
             except ApiError as err:
                 return self._error(err)
@@ -157,12 +200,9 @@ class SimulatorServer:
         if grant is None:
             raise ApiError(10003)
         uid, expires_at = grant
-        now = time.time()
-        if now >= expires_at:
+        if time.time() >= expires_at:
             raise ApiError(10004)
-        date = params.optional_int("date")
-        if date is None or abs(date / 1000 - now) > config.max_clock_skew:
-            raise ApiError(80000)
+        check_date(params, config)
         return uid
 
 

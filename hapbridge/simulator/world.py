@@ -12,6 +12,7 @@ import secrets
 import string
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,6 +20,10 @@ FIRST_LOCK_ID = 3_000_001
 FIRST_GATEWAY_ID = 100_001
 FIRST_PASSCODE_ID = 20_000_001
 FIRST_RECORD_ID = 900_000_001
+FIRST_KEY_ID = 40_000_001
+FIRST_QR_CODE_ID = 60_000_001
+FIRST_CREDENTIAL_ID = 70_000_001  # fingerprints and IC cards share one id range
+FIRST_UID = 8_000_001
 MAC_PREFIX = "5C:A1:B2"
 NAMED_ALIASES = ("Front Door", "Back Door", "Garage", "Office")
 FIRST_ROOM = 101
@@ -28,8 +33,10 @@ MAX_PASSCODES_PER_LOCK = 250
 # unlock via gateway, door sensor, passage mode, Wi-Fi.
 BIT_PASSCODE, BIT_AUTO_LOCK, BIT_LOCK, BIT_GATEWAY_UNLOCK = 0, 4, 8, 10
 BIT_DOOR_SENSOR, BIT_PASSAGE, BIT_WIFI = 13, 22, 56
-_BASE_BITS = (BIT_PASSCODE, 1, 2, BIT_AUTO_LOCK, BIT_LOCK, BIT_GATEWAY_UNLOCK, 14, 18,
-              BIT_PASSAGE)
+BIT_QR_CODE, BIT_PASSAGE_AUTO_UNLOCK = 44, 46
+BIT_CARD, BIT_FINGERPRINT = 1, 2
+_BASE_BITS = (BIT_PASSCODE, BIT_CARD, BIT_FINGERPRINT, BIT_AUTO_LOCK, BIT_LOCK,
+              BIT_GATEWAY_UNLOCK, 14, 18, BIT_PASSAGE, 23, BIT_PASSAGE_AUTO_UNLOCK)
 
 AUTO: Literal["auto"] = "auto"
 
@@ -38,10 +45,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def feature_value(*, wifi: bool, door_sensor: bool) -> str:
+def feature_value(*, wifi: bool, door_sensor: bool, qr_code: bool = False) -> str:
     """The uppercase hex bitmask the cloud reports for a lock with these abilities."""
     bits = [*_BASE_BITS, *([BIT_DOOR_SENSOR] if door_sensor else []),
-            *([BIT_WIFI] if wifi else [])]
+            *([BIT_WIFI] if wifi else []), *([BIT_QR_CODE] if qr_code else [])]
     return format(sum(1 << bit for bit in bits), "X")
 
 
@@ -53,13 +60,21 @@ def alias_for(index: int) -> str:
 
 
 @dataclass
-class PassageConfig:
-    """What ``configPassageMode`` stores; minutes from midnight, week days 1=Mon..7."""
+class PassagePeriod:
+    """One period of ``cyclicConfig``: minutes from midnight, week days 1=Mon..7."""
 
+    all_day: bool = True
     start_minute: int = 0
     end_minute: int = 0
-    all_day: bool = True
     week_days: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])
+
+
+@dataclass
+class PassageConfig:
+    """What ``configurePassageMode`` (or the older ``configPassageMode``, one period)
+    stores."""
+
+    periods: list[PassagePeriod] = field(default_factory=list)
     auto_unlock: bool = False
 
 
@@ -126,6 +141,55 @@ class SimPasscode:
 
 
 @dataclass
+class SimEKey:
+    """An eKey: app access to one lock for another account (``key/send``)."""
+
+    key_id: int
+    lock_id: int
+    username: str
+    uid: int
+    name: str
+    start_date: int  # ms; 0 = permanent
+    end_date: int
+    sender: str
+    remarks: str
+    remote_enable: bool
+    date: int
+    key_status: str = "110401"  # normal
+
+
+@dataclass
+class SimQrCode:
+    qr_code_id: int
+    lock_id: int
+    number: int
+    name: str
+    type: int  # 1 period, 2 permanent, 4 cyclic
+    start_date: int
+    end_date: int
+    creator: str
+    create_date: int
+    content: str = field(repr=False)  # what the lock's camera reads
+    link: str = ""
+
+
+@dataclass
+class SimCredential:
+    """A fingerprint or an IC card: the cloud holds a number and a name, never the
+    biometric template itself."""
+
+    credential_id: int
+    lock_id: int
+    number: str
+    name: str
+    type: int  # 1 normal, 4 cyclic
+    start_date: int
+    end_date: int
+    create_date: int
+    sender: str
+
+
+@dataclass
 class SimRecord:
     record_id: int
     lock_id: int
@@ -135,6 +199,17 @@ class SimRecord:
     keyboard_pwd: str
     lock_date: int
     server_date: int
+    battery: int | None = None  # the lock's battery when it made the record
+
+
+@dataclass
+class SimUser:
+    """An app account made with ``user/register``: its own, empty world of locks."""
+
+    username: str  # with the application's prefix, as the cloud answered it
+    password_md5: str = field(repr=False)
+    uid: int
+    world: World = field(repr=False)
 
 
 @dataclass
@@ -146,18 +221,34 @@ class World:
     gateways: dict[int, SimGateway] = field(default_factory=dict)
     passcodes: dict[int, dict[int, SimPasscode]] = field(default_factory=dict)  # by lock
     records: dict[int, list[SimRecord]] = field(default_factory=dict)  # by lock, oldest first
+    ekeys: dict[int, SimEKey] = field(default_factory=dict)  # by key id
+    qr_codes: dict[int, dict[int, SimQrCode]] = field(default_factory=dict)  # by lock
+    fingerprints: dict[int, dict[int, SimCredential]] = field(default_factory=dict)  # by lock
+    cards: dict[int, dict[int, SimCredential]] = field(default_factory=dict)  # by lock
+    # app accounts that exist (username -> uid): eKeys go only to these
+    accounts: dict[str, int] = field(default_factory=dict)
+    # API calls per month as the cloud counts them ("2026-12", months in UTC+8)
+    month_calls: Counter[str] = field(default_factory=Counter)
     # token -> (uid, expiry) and refresh token -> (uid, access token); kept out of repr
     access_tokens: dict[str, tuple[int, float]] = field(default_factory=dict, repr=False)
     refresh_tokens: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
     calls: Counter[str] = field(default_factory=Counter)  # requests by path
+    # prefixed username -> an account registered under the application (user/register)
+    users: dict[str, SimUser] = field(default_factory=dict, repr=False)
     errcodes: Counter[int] = field(default_factory=Counter)  # nonzero errcodes answered
     rng: random.Random = field(init=False, repr=False)
     _next_lock: int = field(default=FIRST_LOCK_ID, repr=False)
     _next_gateway: int = field(default=FIRST_GATEWAY_ID, repr=False)
     _next_passcode: int = field(default=FIRST_PASSCODE_ID, repr=False)
     _next_record: int = field(default=FIRST_RECORD_ID, repr=False)
+    _next_key: int = field(default=FIRST_KEY_ID, repr=False)
+    _next_qr_code: int = field(default=FIRST_QR_CODE_ID, repr=False)
+    _next_credential: int = field(default=FIRST_CREDENTIAL_ID, repr=False)
+    _next_uid: int = field(default=FIRST_UID, repr=False)
     _aliases_used: int = field(default=0, repr=False)
     _macs: set[str] = field(default_factory=set, repr=False)
+    # told of every record added from now on (the cloud pushes them to the callback URL)
+    on_record: Callable[[SimRecord], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -199,6 +290,7 @@ class World:
         *,
         gateway_id: int | Literal["auto"] | None = AUTO,
         wifi: bool = False,
+        qr_code: bool = False,
         **fields: Any,
     ) -> SimLock:
         """A new lock, listed from the next ``lock/list`` on.
@@ -225,7 +317,8 @@ class World:
         values: dict[str, Any] = {
             "name": f"{model}_{mac[-8:].replace(':', '').lower()}",
             "battery": self.rng.randint(20, 100),
-            "feature_value": feature_value(wifi=wifi, door_sensor=door_sensor),
+            "feature_value": feature_value(wifi=wifi, door_sensor=door_sensor,
+                                           qr_code=qr_code),
             "sensor_state": 1 if door_sensor else None,
             "model_num": "SN9161_PV53" if not wifi else "SN238W_PV12",
             "lock_data": self._secret(96),
@@ -240,15 +333,22 @@ class World:
         self.locks[lock_id] = lock
         self.passcodes[lock_id] = {}
         self.records[lock_id] = []
+        self.qr_codes[lock_id] = {}
+        self.fingerprints[lock_id] = {}
+        self.cards[lock_id] = {}
         if gateway_id is not None:
             self.gateways[gateway_id].rssi[lock_id] = -self.rng.randint(45, 85)
         return lock
 
     def remove_lock(self, lock_id: int) -> None:
-        """The lock disappears from every list, with its passcodes and records."""
+        """The lock disappears from every list, with everything on it; asking for it
+        answers -1003 from now on."""
         self.locks.pop(lock_id, None)
-        self.passcodes.pop(lock_id, None)
-        self.records.pop(lock_id, None)
+        for per_lock in (self.passcodes, self.records, self.qr_codes, self.fingerprints,
+                         self.cards):
+            per_lock.pop(lock_id, None)
+        for key_id in [k for k, key in self.ekeys.items() if key.lock_id == lock_id]:
+            del self.ekeys[key_id]
         for gateway in self.gateways.values():
             gateway.rssi.pop(lock_id, None)
 
@@ -301,6 +401,7 @@ class World:
     ) -> SimRecord:
         """Append a record; ``lock_date`` defaults to now (records are kept oldest first)."""
         when = now_ms() if lock_date is None else lock_date
+        lock = self.locks.get(lock_id)
         record = SimRecord(
             record_id=self._next_record,
             lock_id=lock_id,
@@ -310,12 +411,81 @@ class World:
             keyboard_pwd=keyboard_pwd,
             lock_date=when,
             server_date=when if lock_date is None else when + 1500,  # cloud got it later
+            battery=None if lock is None else lock.battery,
         )
         self._next_record += 1
         self.records[lock_id].append(record)
+        if self.on_record is not None:
+            self.on_record(record)
         return record
 
+    # -- accounts, eKeys, QR codes, fingerprints and cards ------------------------------
+
+    def add_account(self, username: str) -> int:
+        """An app account that exists (registered in the app or by ``user/register``)."""
+        if username not in self.accounts:
+            self.accounts[username] = self._next_uid
+            self._next_uid += 1
+        return self.accounts[username]
+
+    def add_ekey(self, lock_id: int, username: str, **fields: Any) -> SimEKey:
+        """An eKey for ``username`` (an existing account); one per account and lock, so an
+        older one for the same account is replaced, as the cloud does."""
+        uid = self.add_account(username)
+        for key_id in [k for k, key in self.ekeys.items()
+                       if key.lock_id == lock_id and key.username == username]:
+            del self.ekeys[key_id]
+        values: dict[str, Any] = {"name": username, "start_date": 0, "end_date": 0,
+                                  "sender": "", "remarks": "", "remote_enable": False,
+                                  "date": now_ms()}
+        values.update(fields)
+        key = SimEKey(key_id=self._next_key, lock_id=lock_id, username=username, uid=uid,
+                      **values)
+        self._next_key += 1
+        self.ekeys[key.key_id] = key
+        return key
+
+    def add_qr_code(self, lock_id: int, **fields: Any) -> SimQrCode:
+        codes = self.qr_codes[lock_id]
+        number = max((code.number for code in codes.values()), default=0) + 1
+        values: dict[str, Any] = {"name": "", "type": 2, "start_date": 0, "end_date": 0,
+                                  "creator": "", "create_date": now_ms()}
+        values.update(fields)
+        qr_id = self._next_qr_code
+        self._next_qr_code += 1
+        code = SimQrCode(qr_code_id=qr_id, lock_id=lock_id, number=number,
+                         content=secrets.token_urlsafe(24),
+                         link=f"https://ttekey.example/q?k={secrets.token_urlsafe(6)}",
+                         **values)
+        codes[qr_id] = code
+        return code
+
+    def add_credential(
+        self, kind: Literal["fingerprint", "card"], lock_id: int, name: str, **fields: Any
+    ) -> SimCredential:
+        """A fingerprint or IC card enrolled at the lock (the app's job; tests seed them)."""
+        values: dict[str, Any] = {"type": 1, "start_date": 0, "end_date": 0,
+                                  "create_date": now_ms(), "sender": ""}
+        values.update(fields)
+        credential_id = self._next_credential
+        self._next_credential += 1
+        item = SimCredential(credential_id=credential_id, lock_id=lock_id,
+                             number=str(10_000_000_000 + credential_id), name=name, **values)
+        store = self.fingerprints if kind == "fingerprint" else self.cards
+        store[lock_id][credential_id] = item
+        return item
+
     # -- tokens -----------------------------------------------------------------------
+
+    def add_user(self, username: str, password_md5: str, uid: int) -> SimUser:
+        user = SimUser(username, password_md5, uid, World(seed=self.seed))
+        self.users[username] = user
+        return user
+
+    def world_of(self, uid: int) -> World:
+        """The locks, gateways and passcodes ``uid`` sees: a registered user's own (empty
+        until locks are added in the app), else this, the seeded account's."""
+        return next((user.world for user in self.users.values() if user.uid == uid), self)
 
     def issue_tokens(self, uid: int, lifetime: float) -> tuple[str, str]:
         """A fresh access/refresh pair; tokens are random, not from the seeded rng."""

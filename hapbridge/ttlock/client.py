@@ -15,12 +15,10 @@ done; confirmed absent, it is sent again within the same retry budget.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self, TypeVar
@@ -29,10 +27,11 @@ import httpx
 
 from hapbridge.redact import install_log_redaction
 from hapbridge.storage import Storage
+from hapbridge.ttlock.access_calls import AccessCalls
+from hapbridge.ttlock.answers import GATEWAY_TYPE, answer_of
 from hapbridge.ttlock.auth import Credentials, TokenManager
 from hapbridge.ttlock.errors import AuthError, TTLockError, UnknownError
 from hapbridge.ttlock.models import (
-    PARSE_ERRORS,
     Gateway,
     GatewayLock,
     GeneratedPasscode,
@@ -42,12 +41,12 @@ from hapbridge.ttlock.models import (
     LockListing,
     LockRecord,
     LockState,
-    PassageModeConfig,
     Passcode,
     PasscodeType,
     to_ms,
 )
 from hapbridge.ttlock.retry import RetryPolicy
+from hapbridge.ttlock.settings_calls import SettingsCalls
 from hapbridge.ttlock.transport import OAUTH_PATH, bad_url_error, exchange
 from hapbridge.ttlock.usage import UsageCounter
 
@@ -57,9 +56,9 @@ T = TypeVar("T")
 
 LOCK_PAGE_SIZE = 1000
 GATEWAY_PAGE_SIZE = 200
-PASSCODE_PAGE_SIZE = 100
+PASSCODE_PAGE_SIZE = 200
 RECORD_PAGE_SIZE = 200
-GATEWAY_TYPE = 2  # addType/changeType/deleteType/type: through the gateway (or Wi-Fi)
+GATEWAY_ORDER_BY = 0  # by name: gateway/list requires orderBy
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # A server that ignores pageNo or reports absurd page counts must not keep us paging:
 # 500 pages is 100,000 records or 500,000 locks, far beyond any real account.
@@ -78,8 +77,11 @@ class _Attempt:
     sent: bool = False
 
 
-class TTLockClient:
-    """The TTLock Open Platform API, as the bridge and the CLI need it."""
+class TTLockClient(SettingsCalls, AccessCalls):
+    """The TTLock Open Platform API, as the bridge and the CLI need it.
+
+    Lock settings (passage mode, auto-lock, the cloud's call count) and the access
+    commands (eKeys, QR codes, fingerprints, cards) live in their own modules."""
 
     def __init__(
         self,
@@ -297,46 +299,11 @@ class TTLockClient:
         with answer_of("/v3/lock/queryElectricQuantity"):
             return int(answer["electricQuantity"])
 
-    async def set_auto_lock_time(self, lock_id: int, seconds: int) -> None:
-        await self.call(
-            "POST", "/v3/lock/setAutoLockTime", lockId=lock_id, seconds=seconds,
-            type=GATEWAY_TYPE,
-        )
-
-    async def get_passage_mode(self, lock_id: int) -> PassageModeConfig:
-        answer = await self.call("GET", "/v3/lock/getPassageModeConfig", lockId=lock_id)
-        with answer_of("/v3/lock/getPassageModeConfig"):
-            return PassageModeConfig.from_api(answer)
-
-    async def configure_passage_mode(
-        self,
-        lock_id: int,
-        *,
-        enabled: bool,
-        start_minute: int | None = None,
-        end_minute: int | None = None,
-        week_days: Iterable[int] = (1, 2, 3, 4, 5, 6, 7),
-        auto_unlock: bool = False,
-    ) -> None:
-        """Passage mode all day when no minutes are given, else between the two minutes."""
-        all_day = start_minute is None and end_minute is None
-        await self.call(
-            "POST",
-            "/v3/lock/configPassageMode",
-            lockId=lock_id,
-            passageMode=1 if enabled else 2,
-            startDate=start_minute,
-            endDate=end_minute,
-            isAllDay=1 if all_day else 2,
-            weekDays=json.dumps(sorted(set(week_days))),
-            autoUnlock=1 if auto_unlock else 2,
-            type=GATEWAY_TYPE,
-        )
-
     # -- gateways ---------------------------------------------------------------------
 
     async def list_gateways(self) -> list[Gateway]:
-        items = await self._pages("/v3/gateway/list", GATEWAY_PAGE_SIZE, "gatewayId")
+        items = await self._pages("/v3/gateway/list", GATEWAY_PAGE_SIZE, "gatewayId",
+                                  orderBy=GATEWAY_ORDER_BY)
         with answer_of("/v3/gateway/list"):
             return [Gateway.from_api(item) for item in items]
 
@@ -435,6 +402,9 @@ class TTLockClient:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> None:
+        """A new name alone is the cloud's business (no ``changeType``, no gateway);
+        new digits or validity go through the gateway."""
+        on_lock = code is not None or start is not None or end is not None
         await self.call(
             "POST",
             "/v3/keyboardPwd/change",
@@ -445,7 +415,7 @@ class TTLockClient:
             newKeyboardPwd=code,
             startDate=to_ms(start) if start else None,
             endDate=to_ms(end) if end else None,
-            changeType=GATEWAY_TYPE,
+            changeType=GATEWAY_TYPE if on_lock else None,
         )
 
     async def delete_passcode(self, lock_id: int, passcode_id: int) -> None:
@@ -519,26 +489,3 @@ def _seen_before(ident: object, seen: set[object]) -> bool:
         return True
     seen.add(ident)
     return False
-
-
-@contextmanager
-def answer_of(path: str) -> Iterator[None]:
-    """Turn a malformed answer (a missing key, a wrong type) into a TTLockError.
-
-    Callers handle one family of errors; a KeyError from deep in the parsing would pass
-    them by and, in the bridge, end a task that should only have logged a failed poll.
-    Only the kind of problem is named, never a value (it could be key material).
-    """
-    failure: TTLockError | None = None
-    try:
-        yield
-    except KeyError as err:
-        failure = UnknownError(
-            f"the TTLock cloud sent an unexpected answer to {path} (no {err}); "
-            "try again later, and report it if it persists", path=path)
-    except PARSE_ERRORS as err:
-        failure = UnknownError(
-            f"the TTLock cloud sent an unexpected answer to {path} ({type(err).__name__}); "
-            "try again later, and report it if it persists", path=path)
-    if failure is not None:
-        raise failure

@@ -189,6 +189,18 @@ ERRCODES: dict[int, ErrcodeInfo] = {
         ConfigurationError,
         "wrong region for this account: set \"region\" to \"cn\" or \"eu\" (the other one)",
     ),
+    30002: ErrcodeInfo(
+        ConfigurationError,
+        "a TTLock username may hold only English letters and digits: choose another",
+    ),
+    30003: ErrcodeInfo(
+        ConfigurationError,
+        "this username is already registered under your developer application: choose "
+        "another (if it is yours, log in with the prefixed name the registration printed)",
+    ),
+    30005: ErrcodeInfo(
+        ConfigurationError, "the TTLock cloud wants the password as its lowercase md5"
+    ),
     80000: ErrcodeInfo(
         ConfigurationError,
         "the TTLock cloud rejected our clock (more than 5 minutes off): "
@@ -248,3 +260,27 @@ def error_for(
 def _joined(*parts: str | None) -> str:
     """``: first: second`` for the parts that are not empty."""
     return "".join(f": {part}" for part in parts if part)
+
+
+class AccessError(TTLockError):
+    """An eKey, QR code, fingerprint or card was refused: there is no such one, or the
+    platform does not allow that receiver."""
+
+
+# eKeys, fingerprints and IC cards (errorCode.md, sections 3 and 6). Kept as their own
+# block so that this family's codes stay together.
+ERRCODES.update({
+    -1008: ErrcodeInfo(AccessError, "no such eKey on this lock ('hapbridge ekeys list')"),
+    -1016: ErrcodeInfo(AccessError, "an eKey with this name exists already: choose another"),
+    -1027: ErrcodeInfo(
+        AccessError, "this account is bound to another account: send the eKey to that one"),
+    -2019: ErrcodeInfo(AccessError, "an eKey cannot be sent to the account that sends it"),
+    -2020: ErrcodeInfo(AccessError, "an eKey cannot be sent to the lock's administrator"),
+    -4064: ErrcodeInfo(
+        AccessError,
+        "the receiver has no TTLock account: they register in the TTLock app first (or give "
+        "a phone number or e-mail address with --create-account)"),
+    -1021: ErrcodeInfo(AccessError, "no such IC card on this lock ('hapbridge cards list')"),
+    -1023: ErrcodeInfo(
+        AccessError, "no such fingerprint on this lock ('hapbridge fingerprints list')"),
+})

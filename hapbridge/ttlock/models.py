@@ -7,11 +7,12 @@ kept: the bridge never needs it, and what is not held cannot be logged.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
+
+from hapbridge.ttlock.record_types import meaning_of
 
 
 class Feature(IntEnum):
@@ -23,6 +24,8 @@ class Feature(IntEnum):
     GATEWAY_UNLOCK = 10
     DOOR_SENSOR = 13
     PASSAGE_MODE = 22
+    QR_CODE = 44
+    PASSAGE_AUTO_UNLOCK = 46
     WIFI = 56
 
 
@@ -58,28 +61,6 @@ class PasscodeType(IntEnum):
     SUNDAY = 14
 
 
-RECORD_TYPES: dict[int, str] = {
-    1: "unlock by app",
-    4: "unlock by passcode",
-    7: "unlock by IC card",
-    8: "unlock by fingerprint",
-    10: "unlock by mechanical key",
-    11: "lock by app",
-    12: "unlock by gateway",
-    30: "door closed",
-    31: "door open",
-    33: "lock by fingerprint",
-    34: "lock by passcode",
-    35: "lock by IC card",
-    36: "lock by mechanical key",
-    44: "tamper alarm",
-    45: "auto-lock",
-    46: "unlock button",
-    47: "lock button",
-    48: "system locked",
-    55: "unlock by remote fob",
-    63: "passage-mode auto-unlock",
-}
 
 
 def from_ms(value: Any) -> datetime | None:
@@ -353,7 +334,7 @@ class LockRecord:
 
     @property
     def description(self) -> str:
-        return RECORD_TYPES.get(self.record_type, f"record type {self.record_type}")
+        return meaning_of(self.record_type).description
 
     @classmethod
     def from_api(cls, item: dict[str, Any], lock_id: int | None = None) -> LockRecord:
@@ -366,28 +347,4 @@ class LockRecord:
             passcode=str(item.get("keyboardPwd") or ""),
             lock_date=from_ms(item.get("lockDate")),
             server_date=from_ms(item.get("serverDate")),
-        )
-
-
-@dataclass(frozen=True)
-class PassageModeConfig:
-    enabled: bool
-    start_minute: int | None  # minutes from midnight
-    end_minute: int | None
-    all_day: bool
-    week_days: tuple[int, ...]  # 1 = Monday .. 7 = Sunday
-    auto_unlock: bool
-
-    @classmethod
-    def from_api(cls, item: dict[str, Any]) -> PassageModeConfig:
-        days = item.get("weekDays") or []
-        if isinstance(days, str):
-            days = json.loads(days or "[]")
-        return cls(
-            enabled=int(item.get("passageMode") or 2) == 1,
-            start_minute=item.get("startDate"),
-            end_minute=item.get("endDate"),
-            all_day=int(item.get("isAllDay") or 2) == 1,
-            week_days=tuple(int(d) for d in days),
-            auto_unlock=int(item.get("autoUnlock") or 2) == 1,
         )

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from hapbridge.cli.admin import check, gateways, locks, passcodes, records, usage
+from hapbridge.cli.admin import (
+    check,
+    credentials,
+    ekeys,
+    gateways,
+    lock_settings,
+    locks,
+    passcodes,
+    qrcodes,
+    records,
+    usage,
+)
 
-MODULES = (check, locks, gateways, passcodes, records, usage)
+MODULES = (check, locks, gateways, passcodes, records, usage,
+           ekeys, qrcodes, credentials, lock_settings)
 
 
 def register(subparsers: Any) -> None:

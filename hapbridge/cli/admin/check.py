@@ -2,7 +2,8 @@
 
 What is checked, in order (a failure of the first three stops the run):
 
-1. the config file loads and has credentials;
+1. the config file loads and has credentials; its notes are listed as ``run`` logs them
+   (a misspelt key is a warning);
 2. the server answers (network), and its HTTP ``Date`` is compared with our clock;
 3. a real password login (credentials; also proves the app account exists in this region);
 4. ``lock/list`` and the gateways (region: 30008; clock: 80000);
@@ -30,6 +31,7 @@ from hapbridge.cli.admin.common import add_parser
 from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import gateway_reach
 from hapbridge.cli.context import Context
+from hapbridge.config import Level
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.errors import (
@@ -103,6 +105,8 @@ async def _run(checker: Checker, ctx: Context) -> None:
         raise checker.fail("config", str(err)) from None
     platform = config.platform
     checker.add("ok", "config", f"{ctx.config_path} (account {platform.username})")
+    for note in config.notes:  # what `run` logs, misspelt keys included
+        checker.add("warn" if note.level >= Level.WARNING else "ok", "config", note.text)
     skew = await _clock_skew(checker, platform.api_url)
     async with ctx.client_for(platform) as client:
         await _login(checker, client, platform.username)

@@ -14,7 +14,7 @@ from hapbridge.cli.admin.codes import type_name
 from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
 from hapbridge.cli.admin.errors import PartialFailure
 from hapbridge.cli.admin.lock_ref import match_locks
-from hapbridge.cli.admin.output import Column, add_json_flag, emit, print_json
+from hapbridge.cli.admin.output import Column, add_output_flags, emit, note, print_json
 from hapbridge.cli.admin.timeparse import format_duration, format_time, now, parse_duration
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     )
     cmd.add_argument("--dry-run", action="store_true",
                      help="only print what would be deleted")
-    add_json_flag(cmd)
+    add_output_flags(cmd)
     cmd.set_defaults(handler=with_client(run_cleanup))
 
 
@@ -66,14 +66,18 @@ async def run_cleanup(args: argparse.Namespace, client: TTLockClient) -> int:
         print_json([{k: v for k, v in row.items() if k != "result"} for row in rows])
     else:
         verb = "would delete" if args.dry_run else "deleted"
-        if rows:
+        if rows or args.csv:
             emit(args, COLUMNS, rows)
         done = sum(1 for row in rows if row["action"] in ("deleted", "would delete"))
         summary = (f"{verb} {done} passcode{'' if done == 1 else 's'} that ended before "
                    f"{format_time(cutoff)} ({format_duration(grace)} ago) on "
                    f"{len(locks)} lock{'' if len(locks) == 1 else 's'}")
-        print(summary[0].upper() + summary[1:] + (" (dry run: nothing deleted)"
-                                                   if args.dry_run else ""))
+        summary = summary[0].upper() + summary[1:] + (" (dry run: nothing deleted)"
+                                                      if args.dry_run else "")
+        if args.csv:
+            note(summary)  # stdout holds the CSV alone
+        else:
+            print(summary)
     if failed:
         raise PartialFailure(f"{len(failed)} of {len(rows)} cleanup steps failed (see above)")
     return 0

@@ -10,7 +10,7 @@ import itertools
 import re
 import secrets
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hapbridge.cli.admin.errors import AdminUsageError
 from hapbridge.cli.admin.timeparse import LOCAL, TypedTime, Zone, format_time
@@ -62,6 +62,32 @@ def is_trivial(code: str) -> bool:
         len(code) % size == 0 and code == code[:size] * (len(code) // size)
         for size in range(1, len(code) // 2 + 1)
     )
+
+
+def trivial_warning(code: str) -> str | None:
+    """A warning for a code anyone would try first (1234, 123456, 1111, 121212), or None."""
+    if not is_trivial(code):
+        return None
+    return (f"warning: {code} is among the first codes anyone tries at a keypad; "
+            "leave out --code for a random one")
+
+
+def check_daily_window(type_label: str, start: datetime, end: datetime, zone: Zone) -> None:
+    """A repeating code opens each day from --start's hour to --end's: a window that ends
+    before it starts would be listed (and refused by the lock) as 20:00 to 17:00.
+
+    The cloud counts whole hours of UTC, so the hours are compared as it will keep them."""
+    def kept(when: datetime) -> datetime:
+        return when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+    opens, closes = kept(start), kept(end)
+    if (closes.astimezone(zone.tz).time()) <= (opens.astimezone(zone.tz).time()):
+        raise AdminUsageError(
+            f"--type {type_label}: the daily window {format_time(opens, zone)[-5:]} to "
+            f"{format_time(closes, zone)[-5:]} ends before it starts; give --start at the "
+            "hour it opens each day (e.g. 08:00) and --end at the hour it closes, on the "
+            "last day"
+        )
 
 
 def random_code(length: int = RANDOM_LENGTH) -> str:

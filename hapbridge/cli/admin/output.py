@@ -1,7 +1,7 @@
-"""Aligned tables for people, ``--json`` for scripts; both from the same rows.
+"""Aligned tables for people, ``--json`` and ``--csv`` for scripts; all from the same rows.
 
 A command builds rows of plain values (``datetime``, ``bool``, ``None``, numbers, text) and
-hands them to :func:`emit`. JSON goes to stdout alone; notes and logs go to stderr. A
+hands them to :func:`emit`. JSON and CSV go to stdout alone; notes and logs go to stderr. A
 single action that fails with --json still prints its object (:func:`json_on_failure`).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import dataclasses
 import enum
 import json
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hapbridge.cli.admin.errors import USAGE_ERRORS
-from hapbridge.cli.admin.timeparse import format_duration, format_time, iso_time
+from hapbridge.cli.admin.timeparse import LOCAL, Zone, format_duration, format_time, iso_time
 from hapbridge.errors import HapbridgeError
 from hapbridge.text import without_controls
 
@@ -45,14 +46,28 @@ def add_json_flag(parser: argparse.ArgumentParser, *, nested: bool = False) -> N
     )
 
 
-def cell(value: Any) -> str:
-    """One value as table text."""
+def add_output_flags(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
+    """``--json`` or ``--csv`` (one of them) for a listing."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--json", action="store_true", help="print JSON (for scripts) instead of a table",
+        default=argparse.SUPPRESS if nested else False,
+    )
+    group.add_argument(
+        "--csv", action="store_true",
+        help="print CSV (for spreadsheets: one header line, times in ISO 8601)",
+        default=argparse.SUPPRESS if nested else False,
+    )
+
+
+def cell(value: Any, zone: Zone = LOCAL) -> str:
+    """One value as table text; times in ``zone``."""
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        return format_time(value)
+        return format_time(value, zone)
     if isinstance(value, timedelta):
         return format_duration(value)
     if isinstance(value, enum.Enum):
@@ -77,9 +92,9 @@ def pad(text: str, width: int, *, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
-def render_table(columns: Sequence[Column], rows: Sequence[Row]) -> str:
+def render_table(columns: Sequence[Column], rows: Sequence[Row], zone: Zone = LOCAL) -> str:
     """Left-aligned text, right-aligned numbers, two spaces between columns."""
-    cells = [[cell(row.get(col.key)) for col in columns] for row in rows]
+    cells = [[cell(row.get(col.key), zone) for col in columns] for row in rows]
     widths = [
         max([display_width(col.header), *(display_width(line[i]) for line in cells)])
         for i, col in enumerate(columns)
@@ -116,18 +131,55 @@ def print_json(data: Any) -> None:
     print(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
 
 
+# A cell starting with one of these is a formula to a spreadsheet: a name from the cloud
+# ("=HYPERLINK(...)") must stay text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_value(value: Any) -> str:
+    """One value for CSV: as in JSON (ISO times, seconds), empty for none, text kept text."""
+    value = jsonable(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        text = without_controls(value)
+        return "'" + text if text.startswith(FORMULA_START) else text
+    return str(value)
+
+
+def print_csv(columns: Sequence[Column], rows: Sequence[Row]) -> None:
+    """Every key of the rows (as in JSON), the table's columns first."""
+    keys = [col.key for col in columns]
+    for row in rows:
+        keys.extend(key for key in row if key not in keys)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow([csv_value(row.get(key)) for key in keys])
+
+
 def emit(
     args: argparse.Namespace,
     columns: Sequence[Column],
     rows: Sequence[Row],
     *,
     empty: str = "nothing to show",
+    zone: Zone = LOCAL,
 ) -> None:
-    """Rows as a table (or ``empty`` on stderr when there are none), or as JSON with --json."""
+    """Rows as a table (or ``empty`` on stderr when there are none; times in ``zone``), as
+    JSON with --json, or as CSV with --csv."""
     if getattr(args, "json", False):
         print_json(list(rows))
+    elif getattr(args, "csv", False):
+        print_csv(columns, rows)
+        if not rows:
+            note(empty)
     elif rows:
-        print(render_table(columns, rows))
+        print(render_table(columns, rows, zone))
     else:
         note(empty)
 

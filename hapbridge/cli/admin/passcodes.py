@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,10 +13,12 @@ from hapbridge.cli.admin import cleanup
 from hapbridge.cli.admin.codes import (
     NEEDS_END,
     RANDOM_TYPES,
+    check_daily_window,
     check_pair,
     precheck_window,
     random_code,
     status,
+    trivial_warning,
     type_name,
     validate_code,
     validate_name,
@@ -34,6 +37,7 @@ from hapbridge.cli.admin.lock_ref import resolve_lock, resolve_locks
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
+    add_output_flags,
     emit,
     json_on_failure,
     note,
@@ -53,15 +57,20 @@ from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Lock, Passcode, PasscodeType
 
-LIST_COLUMNS = [
-    Column("passcode_id", "ID", right=True),
-    Column("code", "CODE"),
-    Column("name", "NAME"),
-    Column("type", "TYPE"),
-    Column("start", "VALID FROM"),
-    Column("end", "VALID UNTIL"),
-    Column("status", "STATUS"),
-]
+
+def list_columns(zone: Zone) -> list[Column]:
+    """The listing's columns; the time headers name the zone the times are shown in."""
+    return [
+        Column("passcode_id", "ID", right=True),
+        Column("code", "CODE"),
+        Column("name", "NAME"),
+        Column("type", "TYPE"),
+        Column("start", f"VALID FROM ({zone.name})"),
+        Column("end", f"VALID UNTIL ({zone.name})"),
+        Column("status", "STATUS"),
+    ]
+
+
 ADD_COLUMNS = [
     Column("lock_id", "LOCK", right=True),
     Column("alias", "ALIAS"),
@@ -74,7 +83,8 @@ DESCRIPTION = """\
 Passcodes (keypad codes) of a lock. 'add' and 'change' and 'delete' go through the
 lock's gateway; 'random' asks the cloud for a code the lock computes itself (no gateway).
 Times are ISO 8601 (2026-12-24T15:00) on the lock's clock: without an offset they are read in
-the time zone the lock reports (local time when it reports none); listings show local time."""
+the time zone the lock reports (local time when it reports none); 'list' shows them in that
+zone too and names it in the headers."""
 
 EPILOG = """\
 examples:
@@ -83,7 +93,7 @@ examples:
       --start 2026-12-24T15:00 --end 2026-12-27T11:00
   hapbridge passcodes add 'Room 12' --code 482915            (permanent)
   hapbridge passcodes random 'Room 12' --type one-time --start now
-  hapbridge passcodes change 'Room 12' 4711 --end 2026-12-28T11:00 --start 2026-12-24T15:00
+  hapbridge passcodes change 'Room 12' 4711 --end 2026-12-28T11:00   (keeps the start)
   hapbridge passcodes delete 'Room 12' 4711
   hapbridge passcodes cleanup --expired-for 24h --dry-run"""
 
@@ -97,11 +107,13 @@ def register(subparsers: Any) -> None:
 
     cmd = add_parser(sub, "list", help="all passcodes of a lock, with validity and status",
                      description="All passcodes of a lock (every page): code, name, type, "
-                     "validity, and whether each is active, pending or expired.")
+                     "validity, and whether each is active, pending or expired. Times are "
+                     "shown in the lock's time zone, named in the headers (JSON and CSV "
+                     "carry ISO 8601 with the offset, and time_zone).")
     cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
     cmd.add_argument("--search", metavar="TEXT",
                      help="only codes whose name contains TEXT or whose code is TEXT")
-    add_json_flag(cmd)
+    add_output_flags(cmd)
     cmd.set_defaults(handler=with_client(list_passcodes))
 
     cmd = add_parser(
@@ -143,9 +155,11 @@ def register(subparsers: Any) -> None:
 
     cmd = add_parser(
         sub, "change", help="rename a code, change its digits or its validity (gateway)",
-        description="Change a code's name, digits or validity (give at least one). The new "
-        f"validity needs both --start and --end. {JSON_FAILURE_HELP}",
-        epilog="example:\n  hapbridge passcodes change 'Room 12' 4711 --name 'Smith (late)' "
+        description="Change a code's name, digits or validity (give at least one). --end "
+        "alone keeps the start (extending a stay), --start alone keeps the end. A new name "
+        f"alone needs no gateway. {JSON_FAILURE_HELP}",
+        epilog="examples:\n  hapbridge passcodes change 'Room 12' 4711 --end 2026-12-28T11:00\n"
+        "  hapbridge passcodes change 'Room 12' 4711 --name 'Smith (late)' "
         "--start 2026-12-24T15:00 --end 2026-12-28T11:00",
     )
     cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
@@ -188,10 +202,15 @@ def passcode_row(passcode: Passcode, when: datetime) -> dict[str, Any]:
 
 async def list_passcodes(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    passcodes = await client.list_passcodes(lock.lock_id, search=args.search)
+    detail, passcodes = await together(
+        client.lock_detail(lock.lock_id),
+        client.list_passcodes(lock.lock_id, search=args.search),
+    )
+    zone = lock_zone(detail.timezone_offset_ms)
     when = now()
-    rows = [passcode_row(p, when) for p in passcodes]
-    emit(args, LIST_COLUMNS, rows, empty=f"no passcodes on {lock.alias} ({lock.lock_id})"
+    rows = [{**passcode_row(p, when), "time_zone": zone.name} for p in passcodes]
+    emit(args, list_columns(zone), rows, zone=zone,
+         empty=f"no passcodes on {lock.alias} ({lock.lock_id})"
          + (f" matching {args.search!r}" if args.search else ""))
     return 0
 
@@ -269,6 +288,8 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     name = validate_name(args.name)
     start, end = _typed(args, future_start=True)
     check_pair(start, end)
+    if args.code is not None and (warning := trivial_warning(code)):
+        note(warning)
     locks = await resolve_locks(client, args.locks)
     windows = await _windows(client, locks, start, end, future_start=True)
 
@@ -333,6 +354,9 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     with json_on_failure(args, failure):
         (window,) = await _windows(client, [lock], start, end, future_start=True, pair=False)
         assert window.start is not None
+        if kind in NEEDS_END and kind is not PasscodeType.PERIOD:
+            assert window.end is not None
+            check_daily_window(args.type, window.start, window.end, window.zone or LOCAL)
         failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
         generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
                                                    end=window.end, name=name)
@@ -364,28 +388,58 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     code = validate_code(args.code) if args.code is not None else None
     name = validate_name(args.name)
     start, end = _typed(args, future_start=False)
-    check_pair(start, end)
+    if code is not None and (warning := trivial_warning(code)):
+        note(warning)
     lock = await resolve_lock(client, args.lock)
     failure: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias,
                                "passcode_id": args.passcode_id, "changed": [], "start": None,
                                "end": None, "time_zone": None}
     with json_on_failure(args, failure):
-        (window,) = await _windows(client, [lock], start, end, future_start=False)
+        (window,) = await _windows(client, [lock], start, end, future_start=False, pair=False)
+        if (window.start is None) != (window.end is None):
+            window = await _kept_end(client, lock, args.passcode_id, window)
         failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
         await client.change_passcode(lock.lock_id, args.passcode_id, name=name, code=code,
                                      start=window.start, end=window.end)
     changed = [what for what, value in (("name", name), ("code", code),
-                                        ("validity", start)) if value is not None]
+                                        ("validity", window.start)) if value is not None]
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,
                     "passcode_id": args.passcode_id, "changed": changed, "ok": True,
                     "start": window.start, "end": window.end,
                     "time_zone": window.time_zone})
     else:
-        validity = f"; now valid {window.span()}{window.zone_note()}" if start else ""
+        validity = f"; now valid {window.span()}{window.zone_note()}" if window.start else ""
         print(f"Changed the {' and '.join(changed)} of passcode {args.passcode_id} on "
               f"{lock.alias} ({lock.lock_id}){validity}")
     return 0
+
+
+async def _kept_end(
+    client: TTLockClient, lock: Lock, passcode_id: int, window: Window
+) -> Window:
+    """--start or --end alone: the other one as the code has it now (the cloud needs both).
+
+    A code without one (permanent) starts now when only --end is given; given only --start,
+    it needs an --end: the cloud keeps no open-ended period."""
+    current = next((p for p in await client.list_passcodes(lock.lock_id)
+                    if p.passcode_id == passcode_id), None)
+    if current is None:
+        raise AdminUsageError(
+            f"no passcode {passcode_id} on {lock.alias} ({lock.lock_id}); see: "
+            f"hapbridge passcodes list {shlex.quote(lock.alias)}")
+    start = window.start or current.start or now()
+    end = window.end or current.end
+    if end is None:
+        raise AdminUsageError(
+            f"passcode {passcode_id} is permanent: give --end too, to make it a period code")
+    zone = window.zone or LOCAL
+    if end <= start:
+        kept = "start" if window.start is None else "end"
+        raise AdminUsageError(
+            f"the code's {kept} ({format_time(start if kept == 'start' else end, zone)}) "
+            f"would not be before its end: give --start and --end together")
+    return Window(start, end, window.zone)
 
 
 async def delete_passcode(args: argparse.Namespace, client: TTLockClient) -> int:

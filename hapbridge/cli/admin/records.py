@@ -1,16 +1,18 @@
-"""``records LOCK``: who opened what, how and when."""
+"""``records [LOCK...]``: who opened what, how and when, on one lock, several, or all."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
-from hapbridge.cli.admin.errors import AdminUsageError
-from hapbridge.cli.admin.lock_ref import resolve_lock
-from hapbridge.cli.admin.output import Column, add_json_flag, emit
+from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
+from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
+from hapbridge.cli.admin.lock_ref import match_locks
+from hapbridge.cli.admin.output import Column, add_output_flags, emit, note
 from hapbridge.cli.admin.timeparse import parse_since
+from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
+from hapbridge.ttlock.models import Lock, LockRecord
 
 DEFAULT_LIMIT = 50
 COLUMNS = [
@@ -20,46 +22,81 @@ COLUMNS = [
     Column("passcode", "PASSCODE"),
     Column("success", "OK"),
 ]
+LOCK_COLUMN = Column("alias", "LOCK")
 
 
 def register(subparsers: Any) -> None:
     cmd = add_parser(
-        subparsers, "records", help="a lock's history: who opened it, how, when",
-        description="A lock's records, newest first: unlocks by passcode, app, fingerprint, "
-        "IC card, mechanical key, button, gateway, auto-lock, door sensor...",
+        subparsers, "records", help="locks' history: who opened them, how, when",
+        description="Records, newest first: unlocks by passcode, app, fingerprint, IC card, "
+        "mechanical key, button, gateway, auto-lock, door sensor... Several locks (or all, "
+        "with none named) are merged into one list with a LOCK column; --limit counts the "
+        "merged list. A lock whose records cannot be read is named on stderr and the others "
+        "are still shown (exit 1).",
         epilog="examples:\n  hapbridge records 'Front Door'\n"
         "  hapbridge records 'Front Door' --since 2026-12-24T00:00 --limit 200 --json\n"
-        "  hapbridge records 'Front Door' --since 24h",
+        "  hapbridge records 'Room 12' 'Main Entrance' --since 24h\n"
+        "  hapbridge records --since 7d --limit 1000 --csv > week.csv",
     )
-    cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
+    cmd.add_argument("locks", metavar="LOCK", nargs="*", help=f"{LOCK_HELP} (default: all)")
     cmd.add_argument("--since", metavar="T",
                      help="only records from this local time (2026-12-24T15:00), or this long "
                      "ago (24h, 7d)")
     cmd.add_argument("--limit", metavar="N", type=int, default=DEFAULT_LIMIT,
-                     help=f"at most N records (default {DEFAULT_LIMIT})")
-    add_json_flag(cmd)
+                     help=f"at most N records in all (default {DEFAULT_LIMIT})")
+    add_output_flags(cmd)
     cmd.set_defaults(handler=with_client(list_records))
+
+
+def record_row(lock: Lock, rec: LockRecord) -> dict[str, Any]:
+    return {
+        "record_id": rec.record_id,
+        "lock_id": rec.lock_id,
+        "alias": lock.alias,
+        "time": rec.lock_date or rec.server_date,
+        "server_time": rec.server_date,
+        "record_type": rec.record_type,
+        "event": rec.description,
+        "username": rec.username,
+        "passcode": rec.passcode,
+        "success": rec.success,
+    }
+
+
+async def _records_of(
+    client: TTLockClient, lock: Lock, args: argparse.Namespace, since: Any
+) -> list[dict[str, Any]] | HapbridgeError:
+    """One lock's newest ``--limit`` records (enough for any merged list), or its error."""
+    try:
+        records = await client.list_records(lock.lock_id, since=since, limit=args.limit)
+    except HapbridgeError as err:
+        return err
+    return [record_row(lock, rec) for rec in records]
 
 
 async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     if args.limit < 1:
         raise AdminUsageError("--limit must be at least 1")
     since = parse_since(args.since) if args.since else None
-    lock = await resolve_lock(client, args.lock)
-    records = await client.list_records(lock.lock_id, since=since, limit=args.limit)
-    rows = [
-        {
-            "record_id": rec.record_id,
-            "lock_id": rec.lock_id,
-            "time": rec.lock_date or rec.server_date,
-            "server_time": rec.server_date,
-            "record_type": rec.record_type,
-            "event": rec.description,
-            "username": rec.username,
-            "passcode": rec.passcode,
-            "success": rec.success,
-        }
-        for rec in records
-    ]
-    emit(args, COLUMNS, rows, empty=f"no records for {lock.alias} ({lock.lock_id})")
+    all_locks = await client.list_locks()
+    locks = match_locks(all_locks, args.locks) if args.locks else all_locks
+    results = await together(*(_records_of(client, lock, args, since) for lock in locks))
+    rows: list[dict[str, Any]] = []
+    failed: list[str] = []
+    for lock, result in zip(locks, results, strict=True):
+        if isinstance(result, HapbridgeError):
+            failed.append(lock.alias)
+            note(f"{lock.alias} ({lock.lock_id}): cannot read its records: {result}")
+        else:
+            rows.extend(result)
+    rows.sort(key=lambda row: (row["time"] is not None, row["time"], row["record_id"]),
+              reverse=True)
+    rows = rows[:args.limit]
+    single = len(locks) == 1
+    columns = COLUMNS if single else [COLUMNS[0], LOCK_COLUMN, *COLUMNS[1:]]
+    where = f"{locks[0].alias} ({locks[0].lock_id})" if single else f"{len(locks)} locks"
+    emit(args, columns, rows, empty=f"no records for {where}")
+    if failed:
+        raise PartialFailure(f"the records of {len(failed)} of {len(locks)} locks could not "
+                             f"be read: {', '.join(failed)}")
     return 0

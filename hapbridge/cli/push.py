@@ -1,0 +1,135 @@
+"""``callback-url`` (what to paste into the TTLock developer platform) and ``events``
+(what happened to the locks, as the bridge learnt it; ``--follow`` to watch live)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+from hapbridge.cli.admin.common import add_parser
+from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.output import Column, add_json_flag, cell, emit, note, print_json
+from hapbridge.cli.context import Context
+from hapbridge.errors import ConfigError
+from hapbridge.event_log import EVENTS_FILE, Event, follow, snapshot
+
+DEVELOPER_PLATFORM = "https://euopen.ttlock.com/manager"
+DEFAULT_LIMIT = 50
+COLUMNS = [
+    Column("time", "TIME"),
+    Column("lock", "LOCK"),
+    Column("change", "CHANGE"),
+    Column("source", "SOURCE"),
+    Column("who", "BY"),
+    Column("how", "HOW"),
+]
+
+
+def register(subparsers: Any) -> None:
+    url = add_parser(
+        subparsers, "callback-url",
+        help="the URL to paste as the callback URL in the TTLock developer platform",
+        description="Print the callback URL for the TTLock developer platform (your "
+        "application's page): publicUrl plus the secret path when callback.publicUrl is set, "
+        "else the local address a reverse proxy or tunnel must reach. The secret path is "
+        "made once and kept in the storage directory.",
+        epilog="examples:\n  hapbridge callback-url\n  hapbridge callback-url --json",
+    )
+    add_json_flag(url)
+    url.set_defaults(handler=show_callback_url)
+
+    events = add_parser(
+        subparsers, "events", help="what happened to the locks, and how the bridge learnt it",
+        description="The bridge's event log: every state change with its source (homekit, "
+        "push, poll, auto-lock, command) and, when a record says, who and how.",
+        epilog="examples:\n  hapbridge events\n  hapbridge events --follow\n"
+        "  hapbridge events --lock 'Front Door' --json",
+    )
+    events.add_argument("--follow", "-f", action="store_true",
+                        help="keep printing events as they happen (Ctrl-C to stop)")
+    events.add_argument("--lock", metavar="LOCK", help="only this lock (id or name)")
+    events.add_argument("--limit", metavar="N", type=int, default=DEFAULT_LIMIT,
+                        help=f"the last N events (default {DEFAULT_LIMIT})")
+    add_json_flag(events)
+    events.set_defaults(handler=show_events)
+
+
+def show_callback_url(args: argparse.Namespace, ctx: Context) -> int:
+    from hapbridge.push.callback_url import callback_urls, path_secret
+    from hapbridge.push.config_source import callback_settings
+
+    ctx.load_config(require_credentials=False)
+    settings = callback_settings(ctx.config_path)
+    if settings is None:
+        raise ConfigError(
+            f'{ctx.config_path}: no callback receiver configured: add "callback": '
+            '{"port": 8788, "publicUrl": "https://..."} to the TTLock platform block '
+            "(see docs/push.md)"
+        )
+    urls = callback_urls(settings, path_secret(ctx.storage))
+    if args.json:
+        print_json({"local": urls.local, "public": urls.public})
+        return 0
+    print(urls.to_paste)
+    note(f"Paste it as the callback URL of your application at {DEVELOPER_PLATFORM}.")
+    if urls.public is None:
+        note("This is the local address: the cloud reaches it only through your reverse proxy "
+             "or tunnel; set callback.publicUrl to show the public URL instead.")
+    return 0
+
+
+def _matches(event: Event, lock: str | None) -> bool:
+    if lock is None:
+        return True
+    wanted = lock.strip().casefold()
+    return wanted == str(event.lock_id) or wanted == event.lock_name.casefold()
+
+
+def _row(event: Event) -> dict[str, Any]:
+    return {
+        "time": datetime.fromtimestamp(event.at).astimezone(),
+        "lock": event.lock_name or str(event.lock_id),
+        "change": event.change,
+        "source": str(event.source),
+        "who": event.who,
+        "how": event.how,
+    }
+
+
+def _line(event: Event) -> str:
+    row = _row(event)
+    by = ", ".join(part for part in (row["how"], row["who"] and f"by {row['who']}") if part)
+    return "  ".join(cell(value) for value in (row["time"], row["lock"], row["change"],
+                                                f"via {row['source']}")) + (
+        f"  ({cell(by)})" if by else "")
+
+
+def show_events(args: argparse.Namespace, ctx: Context) -> int:
+    if args.limit < 0:
+        raise AdminUsageError("--limit must be 0 or more")
+    path = ctx.storage_dir / EVENTS_FILE
+    events, position = snapshot(path)
+    shown = [event for event in events if _matches(event, args.lock)]
+    shown = shown[len(shown) - args.limit:] if args.limit else []
+    if not args.follow:
+        if args.json:
+            print_json([event.to_json() for event in shown])
+        else:
+            emit(args, COLUMNS, [_row(event) for event in shown],
+                 empty=f"no events yet in {path}")
+        return 0
+    for event in shown:
+        _print_followed(event, args.json)
+    if not args.json:
+        note(f"following {path} (Ctrl-C to stop)")
+    for event in follow(path, since=position):  # nothing lost between the two
+        if _matches(event, args.lock):
+            _print_followed(event, args.json)
+    return 0
+
+
+def _print_followed(event: Event, as_json: bool) -> None:
+    print(json.dumps(event.to_json(), ensure_ascii=False) if as_json else _line(event),
+          flush=True)

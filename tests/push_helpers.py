@@ -1,0 +1,74 @@
+"""A record sink like the bridge's: one RecordOrder per lock, state as the records say."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hapbridge.push.ordering import Judgement, RecordOrder
+from hapbridge.push.records import Push
+from hapbridge.ttlock.record_types import DoorChange, LockChange
+
+ACCOUNT = "me@example.com"
+SECRET = "Zm9yLXRlc3RzLW9ubHktMTI4LWJpdHMtb3ItbW9yZQ"
+
+
+@dataclass
+class LockView:
+    lock: LockChange | None = None
+    door: DoorChange | None = None
+    battery: int | None = None
+    judged: list[Judgement] = field(default_factory=list)
+
+
+class StateSink:
+    """Applies pushes as a lock record will; ``gate`` (when set) holds ``accept``."""
+
+    def __init__(self, lock_ids: set[int]) -> None:
+        self.locks = {lock_id: LockView() for lock_id in lock_ids}
+        self.orders = {lock_id: RecordOrder() for lock_id in lock_ids}
+        self.pushes: list[Push] = []
+        self.gate: asyncio.Event | None = None
+        self.arrived = asyncio.Event()
+
+    def known_lock(self, lock_id: int) -> bool:
+        return lock_id in self.locks
+
+    def accept(self, push: Push) -> Any:
+        self.pushes.append(push)
+        view = self.locks[push.lock_id]
+        for judgement in self.orders[push.lock_id].judge_push(push.records,
+                                                              int(time.time() * 1000)):
+            view.judged.append(judgement)
+            view.lock = judgement.lock or view.lock
+            view.door = judgement.door or view.door
+            view.battery = judgement.battery if judgement.battery is not None else view.battery
+        self.arrived.set()
+        return self.gate.wait() if self.gate is not None else None
+
+    async def wait_for(self, count: int, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.pushes) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+def push_form(lock_id: int, *records: dict[str, Any], admin: str | None = ACCOUNT,
+              mac: str = "16:72:4C:CC:01:C4") -> dict[str, str]:
+    values = {"notifyType": "1", "lockId": str(lock_id), "lockMac": mac,
+              "records": json.dumps(list(records))}
+    if admin is not None:
+        values["admin"] = admin
+    return values
+
+
+def a_record(lock_id: int, record_type: int, lock_date: int, **fields: Any) -> dict[str, Any]:
+    values = {"lockId": lock_id, "recordType": record_type, "recordTypeFromLock": 0,
+              "success": 1, "username": "Guest", "keyboardPwd": "135790",
+              "lockDate": lock_date, "serverDate": lock_date + 1200, "electricQuantity": 80,
+              "lockMac": "16:72:4C:CC:01:C4"}
+    values.update(fields)
+    return values
