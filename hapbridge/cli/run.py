@@ -128,9 +128,24 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
     held = ctx.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT,
                             fix="stop the bridge first, then run reset-pairing again")
     try:
-        return _forget_pairings(ctx)
+        code = _forget_pairings(ctx)
+        _forget_wrong_codes(ctx)
+        return code
     finally:
         os.close(held)
+
+
+def _forget_wrong_codes(ctx: Context) -> None:
+    """Pair-setup refused after HomeKit's 100 wrong codes is allowed again (and the count
+    restarts) only here, by the owner, on a stopped bridge."""
+    from hapbridge.bridge.pairing_attempts import MAX_FAILED, reset_failed
+
+    failed = reset_failed(ctx.storage)
+    if failed >= MAX_FAILED:
+        print(f"Pair-setup is allowed again ({failed} wrong setup codes had been tried: if "
+              "that was not you, someone on the network guessed; keep the code secret).")
+    elif failed:
+        print(f"Forgot {failed} wrong setup code(s) tried since the last pairing.")
 
 
 def _forget_pairings(ctx: Context) -> int:
