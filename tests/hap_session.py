@@ -107,7 +107,9 @@ class RawHap:
         assert self.reader is not None
         try:
             data = await asyncio.wait_for(self.reader.read(65536), TIMEOUT)
-        except (ConnectionError, OSError):
+        except TimeoutError:  # an OSError: caught first, it means still open
+            return False
+        except OSError:  # reset
             return True
         return data == b""
 
