@@ -41,7 +41,8 @@ from tests.hap_session import RawHap, new_controller
 
 UNLOCK, LOCK = "/v3/lock/unlock", "/v3/lock/lock"
 WRONG_CODE = "975-31-864"
-FAST = ConnectionLimits(unverified_idle=0.3, unverified_lifetime=0.8, verified_idle=30.0,
+FAST = ConnectionLimits(unverified_idle=0.3, unverified_lifetime=0.8, pairing_window=30.0,
+                        verified_idle=30.0,
                         max_unverified=6, max_unverified_per_address=4, fd_reserve=16)
 
 
@@ -254,6 +255,17 @@ async def test_unverified_connections_time_out_and_are_capped(
     # The verified session outlived all of that.
     assert (await verified.request("GET", "/accessories")).status == 200
     await verified.close()
+
+
+async def test_a_pair_setup_waiting_for_the_code_is_given_time(bridge: BridgeServer) -> None:
+    """iOS sends M1 and then asks the owner for the code: that wait is not idleness."""
+    setup = await RawHap(bridge.port).open()
+    reply = await setup.post_tlv("/pair-setup", [(TLV.kTLVType_State, TLV.M1),
+                                                 (TLV.kTLVType_Method, b"\x00")])
+    assert TLV.kTLVType_Salt in reply.tlv()
+    await asyncio.sleep(FAST.unverified_lifetime + 0.2)
+    assert (await setup.request("POST", "/identify")).status == 204  # still open
+    await setup.close()
 
 
 async def test_the_longest_idle_unverified_connection_makes_room(bridge: BridgeServer) -> None:

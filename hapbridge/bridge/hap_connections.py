@@ -4,11 +4,11 @@ HAP-python 5.2 closes an idle connection after 90 hours and accepts any number: 
 the network holding ~1,000 idle sockets exhausts the process's file descriptors and with
 them the bridge's own cloud calls. Here a connection that has not completed pair-verify
 (anyone can open one) must show activity every few seconds and complete pair-verify within
-a minute; a single address holds a handful of them at most, and the whole bridge a few
-dozen (the longest idle one makes room for a newcomer). Near the process's open-files
-limit, new connections are refused before the bridge's own sockets starve. A verified
-session (a paired controller) is closed after hours of silence, and at once when its
-controller is removed.
+a minute (a pair-setup waiting for the owner to type the code: five minutes); a single
+address holds a handful of them at most, and the whole bridge a few dozen (the longest idle
+one makes room for a newcomer). Near the process's open-files limit, new connections are
+refused before the bridge's own sockets starve. A verified session (a paired controller)
+is closed after hours of silence, and at once when its controller is removed.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class ConnectionLimits:
 
     unverified_idle: float = 15.0  # seconds without a byte before pair-verify completes
     unverified_lifetime: float = 60.0  # seconds to complete pair-verify at all
+    # iOS starts pair-setup (M1) before it asks the owner for the code: a connection waiting
+    # for M3 gets this long instead.
+    pairing_window: float = 300.0
     verified_idle: float = 12 * 3600.0  # a paired controller silent this long is closed
     max_unverified: int = 32  # connections without pair-verify, the whole bridge
     max_unverified_per_address: int = 8
@@ -80,6 +83,11 @@ class GuardedProtocol(HAPServerProtocol):
     @property
     def verified(self) -> bool:
         return self.hap_crypto is not None
+
+    @property
+    def pairing(self) -> bool:
+        """In pair-setup, waiting for the owner to type the code (M2 sent, M3 not yet)."""
+        return self.handler is not None and self.handler.awaiting_code
 
     @property
     def host(self) -> str:
@@ -159,6 +167,8 @@ class GuardedProtocol(HAPServerProtocol):
         idle = now - self.last_activity
         if self.verified:
             expired = idle > limits.verified_idle
+        elif self.pairing:
+            expired = now - self.connected_at > limits.pairing_window + limits.unverified_lifetime
         else:
             expired = (idle > limits.unverified_idle
                        or now - self.connected_at > limits.unverified_lifetime)
@@ -216,7 +226,8 @@ class GuardedHAPServer(HAPServer):
                            "refused a HomeKit connection from %s: %s", newcomer.host, reason)
             return False
         if len(unverified) >= limits.max_unverified:
-            oldest = min(unverified, key=lambda c: c.last_activity or 0.0)
+            # A pair-setup waiting for the owner's code goes last.
+            oldest = min(unverified, key=lambda c: (c.pairing, c.last_activity or 0.0))
             self.noise.log("evicted", logging.WARNING,
                            "closed a HomeKit connection from %s without pair-verify to make "
                            "room (%d such connections at once)", oldest.host, len(unverified))

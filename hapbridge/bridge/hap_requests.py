@@ -113,6 +113,7 @@ class GuardedRequestHandler(HAPServerHandler):
         self.dispatching = False
         self._answered = False
         self._srp: Any = None  # this connection's pair-setup SRP session
+        self.awaiting_code = False  # pair-setup M2 sent, M3 (the code's proof) not yet
 
     @property
     def host(self) -> str:
@@ -324,12 +325,18 @@ class GuardedRequestHandler(HAPServerHandler):
             super().handle_pairing()
         finally:
             self._srp, driver.srp_verifier = driver.srp_verifier, None
+        self.awaiting_code = self._sent_salt()
         if attempts is None or self.response is None:
             return
         if self.response.pairing_changed:
             attempts.succeeded()
         elif self._wrong_code():
             attempts.failed(self.host)
+
+    def _sent_salt(self) -> bool:
+        assert self.response is not None
+        return bool(self.response.body) and (
+            HAP_TLV_TAGS.SALT in tlv.decode(self.response.body))
 
     def _wrong_code(self) -> bool:
         assert self.response is not None
