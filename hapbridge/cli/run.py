@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
 
     reset = subparsers.add_parser(
         "reset-pairing", help="forget every HomeKit pairing (stop the bridge first)",
-        description="Remove all HomeKit pairings so the bridge can be added to a Home again. "
+        description="Remove all HomeKit pairings so the bridge can be added to a Home again, "
+        "and forget the wrong setup codes tried (after 100 the bridge refuses pair-setup). "
         "Lock IDs and the setup code are kept. Stop the bridge first.",
     )
     reset.set_defaults(handler=_reset_pairing)
