@@ -5,8 +5,8 @@ the network holding ~1,000 idle sockets exhausts the process's file descriptors 
 them the bridge's own cloud calls. Here a connection that has not completed pair-verify
 (anyone can open one) must show activity every few seconds and complete pair-verify within
 a minute (a pair-setup waiting for the owner to type the code: five minutes); a single
-address holds a handful of them at most, and the whole bridge a few dozen (the longest idle
-one makes room for a newcomer). Near the process's open-files limit, new connections are
+address holds a handful of them, the whole bridge a few dozen (beyond, the longest idle one
+makes room for the newcomer). Near the process's open-files limit, new connections are
 refused before the bridge's own sockets starve. A verified session (a paired controller)
 is closed after hours of silence, and at once when its controller is removed.
 """
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
+# asyncio accepts up to ``backlog`` sockets in a row before any is admitted or refused:
+# kept well below ConnectionLimits.fd_reserve, so a burst cannot overshoot into the reserve.
+ACCEPT_BACKLOG = 32
 REFUSED = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
            b"Connection: close\r\n\r\n")
 BAD_HTTP = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -195,7 +198,8 @@ class GuardedHAPServer(HAPServer):
     async def async_start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.server = await loop.create_server(
-            lambda: GuardedProtocol(loop, self), self._addr_port[0], self._addr_port[1])
+            lambda: GuardedProtocol(loop, self), self._addr_port[0], self._addr_port[1],
+            backlog=ACCEPT_BACKLOG)
         self.async_cleanup_connections()
 
     def async_cleanup_connections(self) -> None:
@@ -207,32 +211,39 @@ class GuardedHAPServer(HAPServer):
             self.limits.sweep_interval, self.async_cleanup_connections)
 
     def admit(self, newcomer: GuardedProtocol, transport: asyncio.Transport) -> bool:
-        """Whether a new connection may stay; refusals are logged (rate-limited)."""
+        """Whether a new connection may stay (refusals logged, rate-limited).
+
+        Only the open-files limit refuses. At a cap on connections without pair-verify, the
+        longest idle one (from the same address, at the per-address cap) is closed to make
+        room: a flood then churns its own sockets, and the newest connection, a controller
+        about to verify, is the last to go.
+        """
         limits = self.limits
-        reason = None
         sock = transport.get_extra_info("socket")
         limit = open_files_limit()
         # POSIX hands out the lowest free descriptor: every one below this socket's is in
         # use, so its number is how many the process holds at least.
         if sock is not None and limit is not None and sock.fileno() >= limit - limits.fd_reserve:
-            reason = (f"the bridge is near its open-files limit ({limit}); raise it "
-                      "(ulimit -n) if this is not an attack")
-        unverified = [c for c in self.connections.values() if not c.verified]
-        if reason is None and sum(c.host == newcomer.host for c in unverified) >= (
-                limits.max_unverified_per_address):
-            reason = "too many connections from it without pair-verify"
-        if reason is not None:
             self.noise.log("refused", logging.WARNING,
-                           "refused a HomeKit connection from %s: %s", newcomer.host, reason)
+                           "refused a HomeKit connection from %s: the bridge is near its "
+                           "open-files limit (%d); raise it (ulimit -n) if this is not an "
+                           "attack", newcomer.host, limit)
             return False
-        if len(unverified) >= limits.max_unverified:
-            # A pair-setup waiting for the owner's code goes last.
-            oldest = min(unverified, key=lambda c: (c.pairing, c.last_activity or 0.0))
-            self.noise.log("evicted", logging.WARNING,
-                           "closed a HomeKit connection from %s without pair-verify to make "
-                           "room (%d such connections at once)", oldest.host, len(unverified))
-            oldest.close()
+        unverified = [c for c in self.connections.values() if not c.verified]
+        same = [c for c in unverified if c.host == newcomer.host]
+        if len(same) >= limits.max_unverified_per_address:
+            self._make_room(same, f"{len(same)} from {newcomer.host}")
+        elif len(unverified) >= limits.max_unverified:
+            self._make_room(unverified, f"{len(unverified)} in all")
         return True
+
+    def _make_room(self, candidates: list[GuardedProtocol], count: str) -> None:
+        # A pair-setup waiting for the owner's code goes last.
+        oldest = min(candidates, key=lambda c: (c.pairing, c.last_activity or 0.0))
+        self.noise.log("evicted", logging.WARNING,
+                       "closed a HomeKit connection from %s that had not completed "
+                       "pair-verify, to make room (%s at once)", oldest.host, count)
+        oldest.close()
 
     def end_removed_sessions(self) -> int:
         """Close every session whose controller is no longer paired; how many."""
