@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 from aiohomekit.controller import Controller
 from aiohomekit.controller.ip import IpDiscovery, IpPairing
-from aiohomekit.exceptions import AuthenticationError, BusyError, MaxTriesError
+from aiohomekit.exceptions import (
+    AuthenticationError,
+    BusyError,
+    InvalidError,
+    MaxTriesError,
+)
 from aiohomekit.protocol.tlv import TLV
 
 from hapbridge.bridge.hap_connections import ConnectionLimits
@@ -127,6 +132,26 @@ async def test_last_admin_removing_itself_ends_every_session(
     assert bridge.driver is not None and not bridge.driver.state.paired
     await admin.close()
     await guest.close()
+
+
+async def test_after_reset_pairing_no_old_controller_gets_a_session(
+        sim: SimulatorServer, tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    server = await start_bridge(sim, storage, options={"hap_limits": FAST})
+    pairing = await pair(server)
+    data = pairing.pairing_data
+    await pairing.close()
+    await server.stop()
+    assert await asyncio.to_thread(main, ["-U", str(storage), "reset-pairing"]) == 0
+    server = await start_bridge(sim, storage, options={"hap_limits": FAST})
+    try:
+        raw = await RawHap(server.port).open()
+        with pytest.raises((AuthenticationError, InvalidError)):  # unpaired: refused at M2
+            await raw.verify(data)
+        assert (await raw.request("GET", "/accessories")).status == 470
+        await raw.close()
+    finally:
+        await server.stop()
 
 
 # -- 2. requests answered as HAP says -------------------------------------------------------
