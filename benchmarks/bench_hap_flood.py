@@ -158,6 +158,14 @@ async def idle_flood(sim: SimulatorServer, storage: Path, label: str,
         await server.stop()
 
 
+BAD_REQUESTS = [
+    ("POST", "/pair-setup", b"\x06\x05\x01"),  # a truncated TLV
+    ("GET", "/nowhere/{n}", None),
+    ("POST", "/pairings", b"\x00\x01\x04"),  # without a session
+    ("PUT", "/characteristics", b"{garbage"),
+]
+
+
 async def log_volume(sim: SimulatorServer, storage: Path) -> None:
     server = await start_bridge(sim, storage)
     try:
@@ -165,16 +173,12 @@ async def log_volume(sim: SimulatorServer, storage: Path) -> None:
             with captured_log(level) as log:
                 raw = await RawHap(server.port).open()
                 for n in range(1000):
-                    kind = n % 4
-                    if kind == 0:
-                        await raw.request("POST", "/pair-setup", b"\x06\x05\x01",
-                                          "application/pairing+tlv8")
-                    elif kind == 1:
-                        await raw.request("GET", f"/nowhere/{n}")
-                    elif kind == 2:
-                        await raw.request("POST", "/pairings", b"\x00\x01\x04")
-                    else:
-                        await raw.request("PUT", "/characteristics", b"{garbage")
+                    method, path, body = BAD_REQUESTS[n % len(BAD_REQUESTS)]
+                    try:
+                        await raw.request(method, path.format(n=n), body)
+                    except (OSError, ValueError, asyncio.IncompleteReadError):
+                        await raw.close()  # the server dropped it: go on with a new one
+                        raw = await RawHap(server.port).open()
                 await raw.close()
                 await asyncio.sleep(0.1)
             name = logging.getLevelName(level)
