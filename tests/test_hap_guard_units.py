@@ -15,7 +15,10 @@ from hapbridge.bridge.log_limit import RateLimitedLog
 from hapbridge.bridge.pairing_attempts import (
     ATTEMPTS_FILE,
     FORGET_AFTER,
+    GLOBAL_BURST,
     MAX_FAILED,
+    START_BURST,
+    START_WINDOW,
     PairingAttempts,
     Refusal,
     read_failed,
@@ -83,6 +86,21 @@ def test_a_guessing_address_waits_longer_each_time_and_nobody_else_waits(
     assert attempts.refusal("10.0.0.66") is None and attempts.total == 10
     attempts.succeeded()
     assert read_failed(Storage(tmp_path)) == 0
+
+
+def test_pair_setup_starts_are_rationed_per_address_and_in_all(tmp_path: Path) -> None:
+    """Each start costs an SRP key (~20 ms): a flood of M1s must not take the event loop."""
+    clock = Clock()
+    attempts = PairingAttempts(Storage(tmp_path), clock=clock)
+    for _ in range(START_BURST):
+        assert attempts.refusal("10.0.0.66", starting=True) is None
+    assert attempts.refusal("10.0.0.66", starting=True) == Refusal.BUSY
+    assert attempts.refusal("10.0.0.7", starting=True) is None  # another address: at once
+    clock.now += START_WINDOW
+    assert attempts.refusal("10.0.0.66", starting=True) is None
+    answers = [attempts.refusal(f"10.0.1.{n}", starting=True) for n in range(GLOBAL_BURST)]
+    assert answers.count(Refusal.BUSY) == 1  # 29 more fit beside the one of this window
+    assert attempts.total == 0  # starting is not guessing
 
 
 def test_the_cap_survives_a_restart_and_a_damaged_file(

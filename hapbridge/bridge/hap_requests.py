@@ -316,7 +316,8 @@ class GuardedRequestHandler(HAPServerHandler):
             sequence = tlv.decode(self.request_body or b"").get(HAP_TLV_TAGS.SEQUENCE_NUM)
             answer_state = {HAP_TLV_STATES.M1: HAP_TLV_STATES.M2,
                             HAP_TLV_STATES.M3: HAP_TLV_STATES.M4}.get(sequence)
-            refusal = attempts.refusal(self.host) if answer_state else None
+            refusal = (attempts.refusal(self.host, starting=sequence == HAP_TLV_STATES.M1)
+                       if answer_state else None)
             if answer_state is not None and refusal is not None:
                 self._send_tlv_pairing_response(_tlv_error(answer_state, refusal))
                 return

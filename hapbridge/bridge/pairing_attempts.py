@@ -11,15 +11,19 @@ kept per source address: after ``FREE_FAILURES`` wrong codes from one address, t
 waits ``BASE_BACKOFF`` seconds, doubling with each further wrong code up to
 ``MAX_BACKOFF``, and is told kTLVError_Busy meanwhile. Every other address, the owner's
 phone included, pairs at once with the right code. A successful pairing clears it all.
+
+Starting a pair-setup (M1) costs the bridge a 3072-bit SRP key (~20 ms of the event loop on
+a small machine): one address may start ``START_BURST`` of them per ``START_WINDOW``
+seconds, the whole bridge ``GLOBAL_BURST``, beyond which the answer is Busy too.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hapbridge.bridge.log_limit import RateLimitedLog
 from hapbridge.storage import Storage, StorageError
@@ -33,6 +37,9 @@ BASE_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 FORGET_AFTER = 900.0  # an address quiet this long starts afresh (the total stays)
 MAX_ADDRESSES = 1024  # addresses remembered at once (the oldest go first)
+START_WINDOW = 10.0
+START_BURST = 5  # pair-setup starts per address per window (an owner needs one or two)
+GLOBAL_BURST = 30  # per window, all addresses together: SRP keys cost ~6 % of a core
 LOCKED_OUT = (
     "pair-setup is refused: {count} wrong setup codes were tried (HomeKit allows "
     f"{MAX_FAILED}); stop the bridge and run 'hapbridge reset-pairing' to allow pairing again"
@@ -51,6 +58,12 @@ class _Address:
     failures: int = 0
     blocked_until: float = 0.0
     last: float = 0.0
+    starts: deque[float] = field(default_factory=lambda: deque(maxlen=START_BURST))
+
+
+def _over(starts: deque[float], now: float) -> bool:
+    """Whether a burst-sized window of starts is already full."""
+    return len(starts) == starts.maxlen and now - starts[0] < START_WINDOW
 
 
 def read_failed(storage: Storage) -> int:
@@ -91,6 +104,7 @@ class PairingAttempts:
         self._clock = clock
         self.total = read_failed(storage)
         self._addresses: OrderedDict[str, _Address] = OrderedDict()
+        self._starts: deque[float] = deque(maxlen=GLOBAL_BURST)
         self._log = RateLimitedLog(_LOGGER)
 
     @property
@@ -102,17 +116,29 @@ class PairingAttempts:
         if self.locked_out:
             _LOGGER.error(LOCKED_OUT.format(count=self.total))
 
-    def refusal(self, address: str) -> bytes | None:
-        """The TLV error for a pair-setup step from ``address``, or None to go on."""
+    def refusal(self, address: str, *, starting: bool = False) -> bytes | None:
+        """The TLV error for a pair-setup step from ``address`` (``starting``: M1), or None
+        to go on (a start is then counted)."""
         if self.locked_out:
             self._log.log("max-tries", logging.ERROR, LOCKED_OUT.format(count=self.total))
             return Refusal.MAX_TRIES
-        entry = self._entry(address, create=False)
-        if entry is not None and self._clock() < entry.blocked_until:
+        now = self._clock()
+        entry = self._entry(address, create=starting)
+        if entry is not None and now < entry.blocked_until:
             self._log.log("busy", logging.WARNING,
                           "pair-setup from %s refused for a few seconds after %d wrong "
                           "setup codes", address, entry.failures)
             return Refusal.BUSY
+        if not starting:
+            return None
+        assert entry is not None
+        if _over(entry.starts, now) or _over(self._starts, now):
+            self._log.log("starts", logging.WARNING,
+                          "pair-setup from %s refused for a few seconds: too many started "
+                          "at once", address)
+            return Refusal.BUSY
+        entry.starts.append(now)
+        self._starts.append(now)
         return None
 
     def failed(self, address: str) -> None:
