@@ -25,6 +25,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 @contextlib.contextmanager
-def captured_log(level: int) -> io.StringIO:
+def captured_log(level: int) -> Iterator[io.StringIO]:
     """The bridge's log as ``hapbridge run`` writes it (HAP-python at WARNING unless DEBUG)."""
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
