@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from pyhap.state import State
 
 from accessories.homekit_name import homekit_name
 from hapbridge import __version__
+from hapbridge.bridge.hap_connections import ConnectionLimits, GuardedHAPServer
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_hub import (
     RECONNECT_FIRST,
@@ -34,6 +35,7 @@ from hapbridge.bridge.lock_hub import (
     LockHub,
 )
 from hapbridge.bridge.network import check_port_free, port_error, resolve_bind
+from hapbridge.bridge.pairing_attempts import BASE_BACKOFF, PairingAttempts
 from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
 from hapbridge.bridge.setup_code import setup_text
 from hapbridge.config import AppConfig
@@ -51,16 +53,27 @@ RUNNING_WHAT = "a running hapbridge bridge"
 
 
 class PrivateStateDriver(AccessoryDriver):
-    """HAP-python's driver: state file (pairings, keys) written atomically with 0600, and
-    pair-setup SRP with fixed widths so that no pairing fails at random."""
+    """HAP-python's driver: state file (pairings, keys) written atomically with 0600,
+    pair-setup SRP with fixed widths so that no pairing fails at random, and the HAP server
+    of hap_connections/hap_requests (limits, HAP's status codes, the attempt counter)."""
 
     # A plain attribute on every HAP-python 5.x: 5.2 made it a read-only property over
     # ``_srp_verifier``, which shadowing here keeps assignable without touching private names.
     srp_verifier: FixedWidthSrpServer | None = None
+    # HAP-python's own pair-setup lockout (5 wrong codes lock out everyone, the owner too)
+    # is replaced by PairingAttempts, which the request handler consults.
+    pairing_locked_out = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: ConnectionLimits | None = None,
+                 pairing_attempts: PairingAttempts | None = None, **kwargs: Any) -> None:
         install()
         super().__init__(*args, **kwargs)
+        self.pairing_attempts = pairing_attempts
+        self.http_server = GuardedHAPServer((self.listen_address(), self.state.port), self,
+                                            limits or ConnectionLimits())
+
+    def register_failed_pairing_attempt(self) -> None:
+        """Counted by the request handler, which knows the address (PairingAttempts)."""
 
     def setup_srp_verifier(self) -> None:
         self.srp_verifier = FixedWidthSrpServer(self.state.pincode)
@@ -84,9 +97,12 @@ class PrivateStateDriver(AccessoryDriver):
         return paired
 
     def unpair(self, client_uuid: Any) -> None:
+        """Also ends the sessions of every controller no longer paired (the removed one; all
+        of them with the last admin): a person removed from the Home loses the door now."""
         super().unpair(client_uuid)
-        _LOGGER.info("a HomeKit controller was removed from the bridge (%d left)",
-                     len(self.state.paired_clients))
+        ended = self.http_server.end_removed_sessions()
+        _LOGGER.info("a HomeKit controller was removed from the bridge (%d left, %d open "
+                     "sessions closed)", len(self.state.paired_clients), ended)
 
     def async_persist(self) -> None:
         """Write now, not in an executor task as HAP-python does: a new pairing that a stop
@@ -164,6 +180,8 @@ class ServerOptions:
     # 0 for the demo: its simulated cloud starts afresh, so cached states mean nothing.
     restore_max_age: float = RESTORE_MAX_AGE
     async_zeroconf: Any = None  # a shared AsyncZeroconf instance (tests)
+    hap_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    pair_setup_backoff: float = BASE_BACKOFF  # first wait of an address after wrong codes
 
 
 class BridgeServer:
@@ -251,6 +269,8 @@ class BridgeServer:
                 ) from None
             raise
         self.hub.start()
+        if not driver.state.paired and driver.pairing_attempts is not None:
+            driver.pairing_attempts.announce()
         _LOGGER.info("bridge %r (%s) serving %d locks on %s port %d%s",
                      bridge_config.name, identity.mac, len(self.hub.accessories),
                      ", ".join(self.addresses), self.port,
@@ -282,6 +302,9 @@ class BridgeServer:
             # interfaces by itself. One it cannot use fails the start with one line.
             interface_choice=list(self.addresses),
             async_zeroconf_instance=self.options.async_zeroconf,
+            limits=self.options.hap_limits,
+            pairing_attempts=PairingAttempts(self.storage,
+                                             base_backoff=self.options.pair_setup_backoff),
         )
         driver.state.setup_id = identity.setup_id
         path = Path(driver.persist_file)

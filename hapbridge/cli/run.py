@@ -46,7 +46,8 @@ def register(subparsers: Any) -> None:
 
     reset = subparsers.add_parser(
         "reset-pairing", help="forget every HomeKit pairing (stop the bridge first)",
-        description="Remove all HomeKit pairings so the bridge can be added to a Home again. "
+        description="Remove all HomeKit pairings so the bridge can be added to a Home again, "
+        "and forget the wrong setup codes tried (after 100 the bridge refuses pair-setup). "
         "Lock IDs and the setup code are kept. Stop the bridge first.",
     )
     reset.set_defaults(handler=_reset_pairing)
@@ -128,9 +129,24 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
     held = ctx.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT,
                             fix="stop the bridge first, then run reset-pairing again")
     try:
-        return _forget_pairings(ctx)
+        code = _forget_pairings(ctx)
+        _forget_wrong_codes(ctx)
+        return code
     finally:
         os.close(held)
+
+
+def _forget_wrong_codes(ctx: Context) -> None:
+    """Pair-setup refused after HomeKit's 100 wrong codes is allowed again (and the count
+    restarts) only here, by the owner, on a stopped bridge."""
+    from hapbridge.bridge.pairing_attempts import MAX_FAILED, reset_failed
+
+    failed = reset_failed(ctx.storage)
+    if failed >= MAX_FAILED:
+        print(f"Pair-setup is allowed again ({failed} wrong setup codes had been tried: if "
+              "that was not you, someone on the network guessed; keep the code secret).")
+    elif failed:
+        print(f"Forgot {failed} wrong setup code(s) tried since the last pairing.")
 
 
 def _forget_pairings(ctx: Context) -> int:

@@ -94,8 +94,26 @@ async def run_check(args: argparse.Namespace, ctx: Context) -> int:
     checker = Checker()
     with contextlib.suppress(Stop):
         await _run(checker, ctx)
+    _pair_setup_attempts(checker, ctx)
     _report(args, checker)
     return 0 if checker.ok else 1
+
+
+def _pair_setup_attempts(checker: Checker, ctx: Context) -> None:
+    """Wrong setup codes tried on the bridge (said only when there were some): at HomeKit's
+    cap the bridge refuses pair-setup, even with the right code, until reset-pairing."""
+    from hapbridge.bridge.pairing_attempts import MAX_FAILED, read_failed
+
+    failed = read_failed(ctx.storage)
+    if failed >= MAX_FAILED:
+        checker.add("fail", "pairing", f"pair-setup is refused: {failed} wrong setup codes "
+                    f"were tried (HomeKit allows {MAX_FAILED})",
+                    "stop the bridge and run 'hapbridge reset-pairing', then pair again")
+    elif failed:
+        checker.add("warn", "pairing", f"{failed} wrong setup codes were tried since the last "
+                    f"pairing (at {MAX_FAILED} pair-setup is refused until "
+                    "'hapbridge reset-pairing')", "if that was not you, someone on the "
+                    "network is guessing the code")
 
 
 async def _run(checker: Checker, ctx: Context) -> None:
