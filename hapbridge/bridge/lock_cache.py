@@ -118,7 +118,8 @@ def load_cached_locks(storage: Storage) -> list[KnownLock]:
     return locks
 
 
-def save_cached_locks(storage: Storage, locks: list[KnownLock]) -> None:
+def save_cached_locks(storage: Storage, locks: list[KnownLock], *, durable: bool = True
+                      ) -> None:
     """Write the cache, except an empty list over a non-empty cache.
 
     An empty list comes from a start that never saw the cloud's list (or an account emptied
@@ -128,4 +129,5 @@ def save_cached_locks(storage: Storage, locks: list[KnownLock]) -> None:
     if not locks and load_cached_locks(storage):
         _LOGGER.debug("not replacing the lock cache with an empty list")
         return
-    storage.write_json(CACHE_FILE, {"locks": [lock.to_json() for lock in locks]})
+    storage.write_json(CACHE_FILE, {"locks": [lock.to_json() for lock in locks]},
+                       durable=durable)

@@ -13,6 +13,7 @@ lock lists in a row lack it, and an unreadable item keeps its lock as it was.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -23,11 +24,16 @@ from pyhap.accessory import Bridge
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
 from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.identity import Identity
-from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks, save_cached_locks
+from hapbridge.bridge.lock_cache import (
+    CACHE_FILE,
+    KnownLock,
+    load_cached_locks,
+    save_cached_locks,
+)
 from hapbridge.bridge.log_text import describe
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
 from hapbridge.config import PlatformConfig
-from hapbridge.storage import Storage, StorageError
+from hapbridge.storage import Storage, StorageError, make_durable
 from hapbridge.ttlock.models import Lock, LockDetail
 from hapbridge.ttlock.reach import Cause
 
@@ -89,7 +95,9 @@ class LockRegistry:
         if not record.accept(report):
             return False
         if record.state != before:
-            self.save()  # before HomeKit sees it: a restart may rely on what is on disk
+            # Before HomeKit sees it: a restart may rely on what is on disk. Written at once
+            # (a crash of this process cannot lose it), made durable a moment later.
+            self.save(durable=False)
         record.render(self._cloud_up())
         for listener in self.listeners:
             listener(record, report)
@@ -319,8 +327,9 @@ class LockRegistry:
                 restored.add(lock_id)
         return restored
 
-    def save(self) -> None:
-        """Write ``locks.json`` when its content changed (a sweep usually changes nothing)."""
+    def save(self, *, durable: bool = True) -> None:
+        """Write ``locks.json`` when its content changed (a sweep usually changes nothing);
+        ``durable=False``: fsync'd in a worker thread right after, off the event loop."""
         if not self.published:
             return
         locks = [record.persisted() for record in self.records.values()]
@@ -328,11 +337,14 @@ class LockRegistry:
         if content == self._cache_written:
             return
         try:
-            save_cached_locks(self.storage, locks)
+            save_cached_locks(self.storage, locks, durable=durable)
         except StorageError as err:
             _LOGGER.warning("cannot save the lock cache (%s); going on without", err)
             return
         self._cache_written = content
+        if not durable:
+            asyncio.get_running_loop().run_in_executor(
+                None, make_durable, self.storage.path(CACHE_FILE))
 
     def close(self) -> None:
         for record in self.records.values():
