@@ -122,13 +122,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_private(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Atomically and durably replace ``path`` with ``data``, readable by the owner only.
-
-    ``durable=False`` skips the fsyncs: the new content survives a crash of this process at
-    once (it is the kernel's), a power cut only after :func:`make_durable`. For a file
-    rewritten on the hot path whose durability may follow a moment later.
-    """
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically and durably replace ``path`` with ``data``, readable by the owner only."""
     ensure_private_dir(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -139,8 +134,7 @@ def write_private(path: Path, data: bytes, *, durable: bool = True) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            if durable:
-                os.fsync(handle.fileno())
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -148,23 +142,6 @@ def write_private(path: Path, data: bytes, *, durable: bool = True) -> None:
         if isinstance(err, OSError):
             raise _write_fix(path, err) from None
         raise
-    if durable:
-        _fsync_dir(path.parent)
-
-
-def make_durable(path: Path) -> None:
-    """fsync ``path`` and its directory (after a ``durable=False`` write); a file gone or
-    a file system that cannot is left as it is."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
     _fsync_dir(path.parent)
 
 
@@ -206,10 +183,10 @@ class Storage:
                 "restore it from a backup or delete it to start over"
             ) from None
 
-    def write_json(self, name: str, data: Any, *, durable: bool = True) -> None:
+    def write_json(self, name: str, data: Any) -> None:
         self._ensure_root()
         payload = json.dumps(data, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-        write_private(self.path(name), payload, durable=durable)
+        write_private(self.path(name), payload)
 
     @contextlib.contextmanager
     def locked(self, name: str, *, timeout: float | None = None) -> Iterator[None]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -271,3 +272,26 @@ async def test_a_lock_the_cloud_says_no_longer_exists_leaves_homekit_at_once(
         await wait_for(lambda: rig.lock.lock_id not in rig.hub.accessories, 3)
         assert driver.state.config_version > version
         assert rig.lock.mac not in aids_by_serial(await accessories(rig.pairing))
+
+
+async def test_locks_json_never_holds_a_state_a_command_may_have_changed(
+    tmp_path: Path,
+) -> None:
+    """While a command travels the lock's state on disk is in doubt (a restart asks the
+    lock); its result is written once the event is out."""
+    cloud = FakeCloud(2)
+    hub = await started_hub(tmp_path, cloud)
+
+    def on_disk(lock_id: int) -> object:
+        items = json.loads((tmp_path / "locks.json").read_text())["locks"]
+        return next(item["state"] for item in items if item["lock_id"] == lock_id)
+
+    assert on_disk(1) == SECURED
+    cloud.delays["unlock"] = 0.2
+    hub.request(1, UNSECURED)
+    await wait_for(lambda: cloud.count("unlock", 1) == 1)
+    await asyncio.sleep(0.05)
+    assert on_disk(1) is None and on_disk(2) == SECURED
+    await wait_for(lambda: hub.accessories[1].current_state == UNSECURED)
+    await wait_for(lambda: on_disk(1) == UNSECURED, 2)
+    await hub.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hapbridge.storage import Storage, StorageError, make_durable, write_private
+from hapbridge.storage import Storage, StorageError, write_private
 
 
 def test_write_json_round_trip_private(tmp_path: Path) -> None:
@@ -34,12 +34,6 @@ def test_rename_is_followed_by_a_directory_fsync(
 
     monkeypatch.setattr(os, "fsync", fsync)
     write_private(tmp_path / "pairings.json", b"{}")
-    assert synced == ["file", "dir"]
-    synced.clear()  # a hot-path write: in place at once, made durable after
-    write_private(tmp_path / "locks.json", b'{"locks": []}', durable=False)
-    assert synced == [] and (tmp_path / "locks.json").read_bytes() == b'{"locks": []}'
-    assert (tmp_path / "locks.json").stat().st_mode & 0o777 == 0o600
-    make_durable(tmp_path / "locks.json")
     assert synced == ["file", "dir"]
 
 

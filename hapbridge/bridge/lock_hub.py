@@ -177,13 +177,13 @@ class LockHub:
         if self._map_wait is not None:
             self._map_wait.cancel()
         self._log_abandoned()
-        self.registry.close()
+        self.registry.stop_timers()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.dispatcher.close()
-        self.registry.save()
+        self.registry.close()
 
     def _log_abandoned(self) -> None:
         """Say which HomeKit wishes a stop cuts off: someone may be waiting at that door."""

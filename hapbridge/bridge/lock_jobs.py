@@ -45,9 +45,15 @@ class LockJobs:
     # -- commands ---------------------------------------------------------------------
 
     async def send(self, box: Mailbox, target: int) -> None:
-        """One attempt: no client retries, so a newer wish can end them."""
+        """One attempt: no client retries, so a newer wish can end them. While it travels,
+        locks.json says the lock's state is in doubt (written side by side with the call):
+        a crash before the result is on disk makes the restart ask the lock."""
+        written = self._registry.doubt(box.lock_id)
         send = self._client.unlock if target == UNSECURED else self._client.lock
-        await self._health.watch(send(box.lock_id, retries=0))
+        try:
+            await self._health.watch(send(box.lock_id, retries=0))
+        finally:
+            await written
 
     def settled(self, box: Mailbox, target: int, error: BaseException | None) -> None:
         registry, lock_id = self._registry, box.lock_id

@@ -22,18 +22,14 @@ from typing import Any
 from pyhap.accessory import Bridge
 
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
+from hapbridge.bridge.cache_writer import CacheWriter
 from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.identity import Identity
-from hapbridge.bridge.lock_cache import (
-    CACHE_FILE,
-    KnownLock,
-    load_cached_locks,
-    save_cached_locks,
-)
+from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks
 from hapbridge.bridge.log_text import describe
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
 from hapbridge.config import PlatformConfig
-from hapbridge.storage import Storage, StorageError, make_durable
+from hapbridge.storage import Storage, StorageError
 from hapbridge.ttlock.models import Lock, LockDetail
 from hapbridge.ttlock.reach import Cause
 
@@ -41,6 +37,9 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_LOCKS = 149  # a bridge holds 150 accessories, itself included
 REMOVE_AFTER_SWEEPS = 2
+# A command's result goes to disk this long after its event (the disk holds "in doubt"
+# meanwhile): writing while the event is on its way would slow it down.
+SAVE_AFTER = 0.1
 Listener = Callable[[TrackedLock, Report], None]
 
 
@@ -74,7 +73,10 @@ class LockRegistry:
         self._on_target = on_target
         self._cloud_up = cloud_up
         self._cached: dict[int, KnownLock] = {}  # locks.json, until the first list
-        self._cache_written: list[dict[str, Any]] | None = None
+        self._writer = CacheWriter(storage)
+        self._json: dict[int, dict[str, Any]] = {}  # each record as locks.json keeps it
+        self._unsaved: set[int] = set()  # records whose news follows in a moment
+        self._saving: asyncio.TimerHandle | None = None
         self._left_out: tuple[int, ...] = ()
 
     def get(self, lock_id: int) -> TrackedLock | None:
@@ -94,14 +96,28 @@ class LockRegistry:
         before = record.state
         if not record.accept(report):
             return False
-        if record.state != before:
-            # Before HomeKit sees it: a restart may rely on what is on disk. Written at once
-            # (a crash of this process cannot lose it), made durable a moment later.
-            self.save(durable=False)
+        in_doubt, record.doubt = record.doubt, False
+        changed = record.state != before or in_doubt
+        if changed and not in_doubt:
+            # On disk before HomeKit sees it, as a restart may rely on it.
+            self._writer.write(self._items((lock_id,)), now=True)
         record.render(self._cloud_up())
+        if changed and in_doubt:
+            # The disk says the state is in doubt (a command was on its way), which a
+            # restart never relies on: the new state follows once the event is out.
+            self._save_soon(lock_id)
         for listener in self.listeners:
             listener(record, report)
         return True
+
+    def doubt(self, lock_id: int) -> asyncio.Future[None]:
+        """A command for the lock is on its way: until its result, the lock's state on disk
+        is "in doubt" (a restart asks the lock). Done once that is on disk."""
+        record = self.records.get(lock_id)
+        if record is None or not self.published:
+            return _done()
+        record.doubt = True
+        return self._writer.write(self._items((lock_id,)), now=False)
 
     def render(self, lock_id: int) -> None:
         if (record := self.records.get(lock_id)) is not None:
@@ -327,25 +343,49 @@ class LockRegistry:
                 restored.add(lock_id)
         return restored
 
-    def save(self, *, durable: bool = True) -> None:
-        """Write ``locks.json`` when its content changed (a sweep usually changes nothing);
-        ``durable=False``: fsync'd in a worker thread right after, off the event loop."""
-        if not self.published:
-            return
-        locks = [record.persisted() for record in self.records.values()]
-        content = [lock.to_json() for lock in locks]
-        if content == self._cache_written:
-            return
-        try:
-            save_cached_locks(self.storage, locks, durable=durable)
-        except StorageError as err:
-            _LOGGER.warning("cannot save the lock cache (%s); going on without", err)
-            return
-        self._cache_written = content
-        if not durable:
-            asyncio.get_running_loop().run_in_executor(
-                None, make_durable, self.storage.path(CACHE_FILE))
+    def save(self) -> None:
+        """Write ``locks.json`` now when its content changed (a sweep usually changes
+        nothing)."""
+        if self.published:
+            self._writer.write(self._items(), now=True)
 
-    def close(self) -> None:
+    def _save_soon(self, lock_id: int) -> None:
+        self._unsaved.add(lock_id)
+        if self._saving is None:
+            self._saving = asyncio.get_running_loop().call_later(SAVE_AFTER, self._save_later)
+
+    def _save_later(self) -> None:
+        self._saving = None
+        changed, self._unsaved = self._unsaved, set()
+        self._writer.write(self._items(changed), now=False)
+
+    def _items(self, changed: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """What locks.json holds, rebuilt for the ``changed`` locks only (every lock when
+        None): with 149 locks, a command must not convert them all."""
+        if changed is None:
+            self._unsaved.clear()
+            self._json = {lid: r.persisted().to_json() for lid, r in self.records.items()}
+        for lock_id in changed or ():
+            if (record := self.records.get(lock_id)) is not None:
+                self._json[lock_id] = record.persisted().to_json()
+        return [self._json[lid] if lid in self._json else
+                self._json.setdefault(lid, record.persisted().to_json())
+                for lid, record in self.records.items()]
+
+    def stop_timers(self) -> None:
         for record in self.records.values():
             record.cancel_timers()
+
+    def close(self) -> None:
+        """The last state saved, the writer thread done (the bridge stops)."""
+        if self._saving is not None:
+            self._saving.cancel()
+            self._saving = None
+        self.save()
+        self._writer.close()
+
+
+def _done() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done

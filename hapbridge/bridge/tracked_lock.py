@@ -73,6 +73,7 @@ class TrackedLock:
     poll_retry: asyncio.TimerHandle | None = None
     poll_failures: int = 0  # polls in a row that met a busy gateway or no answer
     missing: int = 0  # lock lists in a row without it
+    doubt: bool = False  # a command is on its way: locks.json says its state is not known
 
     @property
     def lock_id(self) -> int:
@@ -120,11 +121,11 @@ class TrackedLock:
         """What ``locks.json`` keeps: the listing, with the state a restart may show (none
         when the shown state is not known: a restart must not rely on an older one)."""
         shown = self.shown.get(Fact.LOCK)
-        if shown is None:
+        if shown is None and not self.doubt:
             return self.listing
-        known = shown.value in (SECURED, UNSECURED)
-        return dataclasses.replace(self.listing, state=shown.value if known else None,
-                                   state_at=shown.at if known else 0.0)
+        known = shown is not None and shown.value in (SECURED, UNSECURED) and not self.doubt
+        return dataclasses.replace(self.listing, state=shown.value if shown and known else None,
+                                   state_at=shown.at if shown and known else 0.0)
 
     def cancel_timers(self) -> None:
         for handle in (self.auto_lock, self.poll_retry):
