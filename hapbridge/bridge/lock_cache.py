@@ -35,6 +35,7 @@ class KnownLock:
     firmware: str = ""
     auto_lock_time: int = -1  # seconds; <= 0: off
     passage_mode: bool = False
+    group_id: int | None = None  # TTLock's groupId: bridge.bridges may pin a group
     detailed: bool = False  # model, firmware and auto-lock time came from lock/detail
     # The last HomeKit LockCurrentState learnt from the cloud (a poll or a command) and when
     # (unix seconds): a restart shows it, instead of polling, while it is fresher than the
@@ -53,6 +54,7 @@ class KnownLock:
             battery=lock.battery if lock.battery is not None else base.battery,
             wifi=lock.is_wifi,
             has_gateway=lock.has_gateway,
+            group_id=lock.group_id,
         )
 
     def with_detail(self, detail: LockDetail) -> KnownLock:

@@ -74,6 +74,7 @@ class TrackedLock:
     poll_failures: int = 0  # polls in a row that met a busy gateway or no answer
     missing: int = 0  # lock lists in a row without it
     doubt: bool = False  # a command is on its way: locks.json says its state is not known
+    bridge: int = 1  # the HomeKit bridge it is published on (placement.py)
 
     @property
     def lock_id(self) -> int:
