@@ -175,25 +175,26 @@ async def pair_process(storage: Path, port: int, name: str = "Test Bridge") -> d
     return data
 
 
-def service_of(server: BridgeServer) -> HomeKitService:
-    """What the bridge advertises over mDNS, built directly (no multicast needed)."""
-    driver = server.driver
-    assert driver is not None
+def service_of(server: BridgeServer, number: int = 1) -> HomeKitService:
+    """What bridge ``number`` advertises over mDNS, built directly (no multicast needed)."""
+    unit = server.unit(number)
+    driver = unit.driver
+    assert driver is not None and unit.started
     return HomeKitService(
-        name=server.config.bridge.name, id=driver.state.mac.lower(), model="TTLock Bridge",
+        name=unit.spec.name, id=driver.state.mac.lower(), model="TTLock Bridge",
         feature_flags=0, status_flags=0 if driver.state.paired else 1,
         config_num=driver.state.config_version, state_num=1, category=2,
         protocol_version="1.1", type="_hap._tcp.local.", address=LOOPBACK,
-        addresses=[LOOPBACK], port=server.port,
+        addresses=[LOOPBACK], port=unit.port,
     )
 
 
-async def pair(server: BridgeServer, alias: str = "test") -> IpPairing:
-    assert server.identity is not None
-    discovery = IpDiscovery(Controller(), service_of(server))
+async def pair(server: BridgeServer, alias: str = "test", number: int = 1) -> IpPairing:
+    """A controller paired with bridge ``number`` of ``server``."""
+    discovery = IpDiscovery(Controller(), service_of(server, number))
     try:
         finish = await discovery.async_start_pairing(alias)
-        pairing = await finish(server.identity.pincode)
+        pairing = await finish(server.unit(number).identity.pincode)
     finally:
         await discovery.close()
     return pairing

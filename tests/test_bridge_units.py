@@ -336,7 +336,7 @@ async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path) -> None:
                                     path=None), Storage(tmp_path), client=None)  # type: ignore[arg-type]
     for addresses in (["::1"], ["127.0.0.1", "::1"]):
         server.addresses = addresses
-        driver = server._make_driver(Identity.load(server.storage, BridgeConfig()))
+        driver = server._make_driver(Identity.load(server.storage, BridgeConfig()))  # bridge 1
         assert driver.interface_choice == addresses
 
 

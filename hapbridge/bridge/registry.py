@@ -174,8 +174,8 @@ class LockRegistry:
         known += [self.records[lid].listing for lid in unreadable if lid in self.records]
         missing = self._not_yet_removed(answered)
         known += [lock for lock, _misses in missing.values()]
-        self._cached = {}
         added = self.publish(known, {lid: misses for lid, (_l, misses) in missing.items()})
+        self._cached = {}
         for lock_id in answered:
             self.set_cause(lock_id, None, only=(Cause.NOT_LISTED,))
         for record in self.records.values():
@@ -220,7 +220,9 @@ class LockRegistry:
     def _place(self, locks: list[KnownLock]) -> dict[int, Placed]:
         """A bridge and an AID for each lock (placement.py); those that fit in no bridge
         are named in the log, once per change."""
-        outcome = self.placement.place(locks, self.records)
+        # Shown now, or (at the first list after a start) at the last run: these keep their
+        # place before a lock that comes back to a bridge that filled up meanwhile.
+        outcome = self.placement.place(locks, self.records or self._cached)
         left_out = tuple(lock.lock_id for lock in outcome.left_out)
         if left_out and left_out != self._left_out:
             names = ", ".join(f"{lock.alias} ({lock.lock_id})" for lock in outcome.left_out)
