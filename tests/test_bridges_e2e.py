@@ -23,6 +23,7 @@ from tests.bridge_helpers import (
     aids_by_serial,
     char_iid,
     free_port,
+    free_ports,
     pair,
     reconnect,
     start_bridge,
@@ -37,25 +38,6 @@ def placements(server: BridgeServer) -> dict[int, tuple[int, int]]:
     assert server.hub is not None
     return {lid: (record.bridge, record.accessory.aid)
             for lid, record in server.hub.registry.records.items()}
-
-
-def free_ports(count: int) -> int:
-    """A port P with P .. P+count-1 free (bridges take the ports next to bridge 1's)."""
-    for _attempt in range(50):
-        base = free_port()
-        sockets = []
-        try:
-            for offset in range(count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((LOOPBACK, base + offset))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise RuntimeError("no run of free ports")
 
 
 @pytest.mark.parametrize("sim_config", [SimConfig(locks=1000, gateways=50,
