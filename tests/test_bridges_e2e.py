@@ -10,12 +10,18 @@ import socket
 from pathlib import Path
 
 import pytest
+from aiohomekit.controller import Controller
+from aiohomekit.controller.ip import IpDiscovery
+from aiohomekit.exceptions import AuthenticationError
 
+from hapbridge.bridge.pairing_attempts import ATTEMPTS_FILE
 from hapbridge.bridge.server import BridgeServer
+from hapbridge.cli.admin.bridge_status import bridge_findings
 from hapbridge.cli.main import main
-from hapbridge.config import ChildBridge
+from hapbridge.config import BridgeConfig, ChildBridge
 from hapbridge.errors import HapbridgeError
 from hapbridge.simulator import SimConfig, SimulatorServer
+from hapbridge.storage import Storage
 from tests.bridge_helpers import (
     LOOPBACK,
     TARGET,
@@ -26,6 +32,7 @@ from tests.bridge_helpers import (
     free_ports,
     pair,
     reconnect,
+    service_of,
     start_bridge,
     wait_for,
 )
@@ -202,6 +209,12 @@ async def test_an_upgraded_one_bridge_storage_is_bridge_1_untouched(
         await server.stop()
     for name in ("bridge.json", "accessory.state"):
         assert (storage / "bridges" / "2" / name).stat().st_mode & 0o777 == 0o600
+    # check's view: each bridge with its locks and pairing.
+    findings = bridge_findings(Storage(storage), BridgeConfig(name="Test Bridge"))
+    assert [(f.topic, f.detail.split(",")[0], f.detail.endswith("paired")) for f in findings] \
+        == [("bridge 1 (Test Bridge)", "149 locks at the last run", True),
+            ("bridge 2 (Test Bridge 2)", "3 locks at the last run", False)]
+    assert "pair-info --bridge 2" in findings[1].detail
     # pair-info and reset-pairing, per bridge.
     assert main(["-U", str(storage), "pair-info", "--bridge", "2"]) == 0
     out = capsys.readouterr().out
@@ -216,3 +229,31 @@ async def test_an_upgraded_one_bridge_storage_is_bridge_1_untouched(
     assert "Bridge 2: The bridge is not paired" in capsys.readouterr().out
     assert main(["-U", str(storage), "reset-pairing", "--bridge", "1"]) == 0
     assert "Bridge 1: Removed 1 pairing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(locks=151, gateways=2,
+                                                  command_seconds=0.01)])
+async def test_wrong_setup_codes_count_against_their_own_bridge(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    storage = tmp_path / "storage"
+    server = await start_bridge(sim, storage, port=free_ports(2))
+    try:
+        second = server.unit(2)
+        wrong = "111-22-333" if second.identity.pincode != "111-22-333" else "111-22-334"
+        discovery = IpDiscovery(Controller(), service_of(server, 2))
+        try:
+            finish = await discovery.async_start_pairing("guesser")
+            with pytest.raises(AuthenticationError):
+                await finish(wrong)
+        finally:
+            await discovery.close()
+        attempts = storage / "bridges" / "2" / ATTEMPTS_FILE
+        assert json.loads(attempts.read_text())["failed"] == 1
+        assert attempts.stat().st_mode & 0o777 == 0o600
+        assert not (storage / ATTEMPTS_FILE).exists()  # bridge 1's count is its own
+        pairing = await pair(server)  # bridge 1 pairs at once
+        await pairing.close()
+        assert server.unit(1).paired and not second.paired
+    finally:
+        await server.stop()
