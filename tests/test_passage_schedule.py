@@ -97,6 +97,8 @@ def test_relock_outside_a_window_after_auto_lock_time() -> None:
 
 def test_inside_a_window_it_stays_open_then_relocks_after_the_end() -> None:
     assert schedule().relock_at(at(1, 12), 30) == at(1, 18) + 30
+    # opened a second before the end: counted from the end, not from the unlock
+    assert schedule().relock_at(at(1, 18) - 1, 30) == at(1, 18) + 30
     # opened just before the window, the timer runs out inside it
     assert schedule().relock_at(at(1, 7, 59), 120) == at(1, 18) + 120
 

@@ -12,9 +12,9 @@ to 7 Sunday (ISO, as hass-ttlock and the cloud's own examples read them); ``star
 of the day. A period whose end is not after its start runs past midnight into the next day
 (the API's examples never show one; reading it so is the only sense it can have).
 
-What a lock does when its auto-lock timer runs out inside a period is not documented;
-modelled as the lock does it in practice: it stays open, and counts ``autoLockTime`` again
-from the period's end. Periods that touch or overlap (Mon all day and Tue all day) are one
+What a lock opened inside a period does when the period ends is not documented; modelled
+so that HomeKit never shows "unlocked" for hours after a window: it counts ``autoLockTime``
+from the period's end (and a timer that runs out inside a period counts again from its end). Periods that touch or overlap (Mon all day and Tue all day) are one
 window.
 """
 
@@ -85,11 +85,18 @@ class PassageSchedule:
     def relock_at(self, unlocked_at: float, auto_lock_seconds: int) -> float | None:
         """When a lock opened at ``unlocked_at`` locks itself (None: it stays open).
 
-        The timer runs out ``auto_lock_seconds`` after the unlock; landing inside a window,
-        it starts again when that window ends."""
+        Opened inside a window, the count starts when the window ends; outside, the timer
+        runs out ``auto_lock_seconds`` after the unlock, and landing inside a window it
+        starts again when that window ends."""
         if auto_lock_seconds <= 0:
             return None
-        due = unlocked_at + auto_lock_seconds
+        counted_from = unlocked_at
+        opened_in = self.window_at(unlocked_at)
+        if opened_in is not None:
+            if opened_in.end is None:
+                return None
+            counted_from = opened_in.end
+        due = counted_from + auto_lock_seconds
         for _ in range(MAX_HOPS):
             window = self.window_at(due)
             if window is None:
