@@ -14,8 +14,8 @@ of the day. A period whose end is not after its start runs past midnight into th
 
 What a lock opened inside a period does when the period ends is not documented; modelled
 so that HomeKit never shows "unlocked" for hours after a window: it counts ``autoLockTime``
-from the period's end (and a timer that runs out inside a period counts again from its end). Periods that touch or overlap (Mon all day and Tue all day) are one
-window.
+from the period's end (and a timer that runs out inside a period counts again from its
+end). Periods that touch or overlap (Mon all day and Tue all day) are one window.
 """
 
 from __future__ import annotations
