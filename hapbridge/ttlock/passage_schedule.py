@@ -7,7 +7,7 @@ simulator's physics both ask this module, so HomeKit shows what the lock does.
 
 Times in and out are unix seconds; the schedule is read on the LOCK's clock, at
 ``timezoneRawOffset`` (``lock/detail``) from UTC, not the bridge's. Week days are 1 Monday
-to 7 Sunday (ISO, as hass-ttlock and the cloud's own examples read them); ``startTime`` and
+to 7 Sunday (ISO; the docs say only "1-7", hass-ttlock reads 1 as Monday); ``startTime`` and
 ``endTime`` are minutes from midnight, the end exclusive ("when it expires"), 1440 the end
 of the day. A period whose end is not after its start runs past midnight into the next day
 (the API's examples never show one; reading it so is the only sense it can have).
