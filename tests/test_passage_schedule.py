@@ -117,3 +117,13 @@ def test_next_event_for_an_unlocked_and_a_locked_lock() -> None:
     # a relock already overdue (the bridge was down) is due now, not in the past
     assert office.next_event(unlocked=True, since=at(1, 19), now=at(1, 20),
                              auto_lock_seconds=5) == NextEvent(at(1, 20), Action.RELOCK)
+
+
+def test_the_switch_keeps_a_schedule_or_makes_one_all_day() -> None:
+    on = OFFICE.switched(True)
+    assert on.enabled and on.periods == OFFICE.periods
+    bare = PassageMode(False).switched(True)
+    assert bare.enabled and bare.periods == (PassagePeriod(),)
+    assert PassageSchedule(bare).always
+    off = PassageMode(True, OFFICE.periods, auto_unlock=True).switched(False)
+    assert not off.enabled and off.periods == OFFICE.periods and off.auto_unlock
