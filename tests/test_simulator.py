@@ -7,6 +7,7 @@ errcodes, gateway physics and state, so client tests built on it test something 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -90,11 +91,18 @@ async def server(config: SimConfig) -> AsyncIterator[SimulatorServer]:
         yield started
 
 
-@pytest.fixture
-async def api(server: SimulatorServer) -> AsyncIterator[Api]:
+@contextlib.asynccontextmanager
+async def logged_in(server: SimulatorServer) -> AsyncIterator[Api]:
+    """Raw calls to ``server``, logged in."""
     async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as http:
         client = Api(server, http)
         await client.login()
+        yield client
+
+
+@pytest.fixture
+async def api(server: SimulatorServer) -> AsyncIterator[Api]:
+    async with logged_in(server) as client:
         yield client
 
 

@@ -14,7 +14,6 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from hapbridge.simulator import SimConfig, SimulatorServer
@@ -30,22 +29,13 @@ from hapbridge.ttlock.record_types import (
     PASSAGE_UNLOCK,
     DoorChange,
 )
-from tests.test_simulator import FAST, Api, bt_lock
+from tests.test_simulator import Api, bt_lock, logged_in
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[SimulatorServer]:
-    config = SimConfig(locks=4, gateways=2, wifi_locks=1, orphan_locks=1,
-                       command_seconds=FAST, seed=7)
-    async with SimulatorServer(config) as started:
-        yield started
-
-
-@pytest.fixture
-async def api(server: SimulatorServer) -> AsyncIterator[Api]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as http:
-        client = Api(server, http)
-        await client.login()
+async def api(sim: SimulatorServer) -> AsyncIterator[Api]:
+    """The shared simulated cloud (conftest: five locks, three with a door sensor)."""
+    async with logged_in(sim) as client:
         yield client
 
 
