@@ -10,11 +10,16 @@ upgrade), and showing or hiding one extra service never moves another's IIDs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyhap.accessory import Accessory
 
 from accessories.door_sensor import DoorSensor
 from accessories.passage_switch import PassageSwitch, PassageWish
+
+if TYPE_CHECKING:
+    from hapbridge.config import PlatformConfig
+    from hapbridge.ttlock.models import Lock
 
 SLOT = 10  # IIDs per extra service: ContactSensor takes 6, Switch 4; room to grow
 ORDER = ("door_sensor", "passage_switch")  # slot 0, 1, ...: never reorder, only append
@@ -27,6 +32,23 @@ class LockServices:
 
     door_sensor: DoorSensor | None = None
     passage_switch: PassageSwitch | None = None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """Which extra services a lock shows: what it has, less what the user hid."""
+
+    door_sensor: bool
+    passage_switch: bool
+
+    @classmethod
+    def of(cls, lock: Lock, platform: PlatformConfig) -> Wanted:
+        return cls(
+            door_sensor=lock.has_door_sensor
+            and platform.shows_door_sensor(lock.lock_id, lock.alias),
+            passage_switch=lock.has_passage_mode
+            and platform.shows_passage_switch(lock.lock_id, lock.alias),
+        )
 
 
 def add_lock_services(

@@ -15,8 +15,11 @@ from pyhap.accessory_driver import AccessoryDriver
 
 from accessories.door_sensor import CLOSED, OPEN
 from accessories.homekit_name import MAX_LENGTH
-from accessories.lock_services import SLOT, add_lock_services
+from accessories.lock_services import SLOT, Wanted, add_lock_services
 from accessories.ttlock_lock import TTLockLock
+from hapbridge.config import PlatformConfig
+from hapbridge.simulator.world import feature_value
+from hapbridge.ttlock.models import Lock
 from hapbridge.ttlock.record_types import DoorChange
 
 BEFORE = Path(__file__).parent / "data" / "accessories_before_lock_services.json"
@@ -161,3 +164,21 @@ def test_names_keep_their_suffix_and_attach_is_once(driver: AccessoryDriver) -> 
         add_lock_services(lock, lock_id=3000001, door_sensor=True, passage_switch=False)
     with pytest.raises(ValueError, match="on_passage"):
         add_lock_services(make_lock(driver), lock_id=1, door_sensor=False, passage_switch=True)
+
+
+def test_wanted_is_what_the_lock_has_less_what_is_hidden() -> None:
+    def lock(lock_id: int, alias: str, **abilities: bool) -> Lock:
+        return Lock(lock_id, alias, "", "", 80, feature_value(wifi=False, **abilities), True)
+
+    with_sensor = lock(1, "Front Door", door_sensor=True)
+    wireless = lock(2, "Garage", door_sensor=False, wireless_sensor=True)
+    without = lock(3, "Office", door_sensor=False)
+    default = PlatformConfig()
+    assert Wanted.of(with_sensor, default) == Wanted(door_sensor=True, passage_switch=False)
+    assert Wanted.of(wireless, default).door_sensor and not Wanted.of(without, default).door_sensor
+    chosen = PlatformConfig(hide_door_sensor=("garage",), passage_switch=True,
+                            hide_passage_switch=("1",))
+    assert Wanted.of(with_sensor, chosen) == Wanted(door_sensor=True, passage_switch=False)
+    assert Wanted.of(wireless, chosen) == Wanted(door_sensor=False, passage_switch=True)
+    no_passage = Lock(4, "Shed", "", "", 80, format(1 << 13, "X"), True)
+    assert Wanted.of(no_passage, chosen) == Wanted(door_sensor=True, passage_switch=False)
