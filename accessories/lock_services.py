@@ -81,8 +81,8 @@ def add_lock_services(
         slot(ORDER.index("door_sensor"))
         sensor = DoorSensor(accessory, name)
         lock.add_linked_service(sensor.service)
-    if passage_switch:
+    if passage_switch and on_passage is not None:  # None was refused above
         slot(ORDER.index("passage_switch"))
-        switch = PassageSwitch(accessory, lock_id, name, on_passage)  # type: ignore[arg-type]
+        switch = PassageSwitch(accessory, lock_id, name, on_passage)
         lock.add_linked_service(switch.service)
     return LockServices(door_sensor=sensor, passage_switch=switch)
