@@ -138,7 +138,7 @@ class Physics:
         return PassageSchedule(mode, lock.timezone_raw_offset)
 
     def passage_changed(self, lock: SimLock) -> None:
-        """Passage mode or auto-lock time was set: plan the lock's own moves again."""
+        """Passage mode was set (either endpoint): plan the lock's own moves again."""
         if lock.state == UNLOCKED:
             self._arm_auto_lock(lock)
         self._arm_auto_unlock(lock)
