@@ -255,7 +255,8 @@ async def test_detail_and_gateway_views(api: Api) -> None:
                            "timezoneRawOffset", "adminPwd", "lockKey", "aesKeyStr", "lockData"}
     by_lock = await api.get("/v3/gateway/listByLock", lockId=lock_id)
     assert [g["gatewayId"] for g in by_lock["list"]] == [lock.gateway_id]
-    assert by_lock["list"][0]["isOnline"] == 1
+    assert "isOnline" not in by_lock["list"][0]  # documented: online only in gateway/list
+    assert by_lock["list"][0]["rssiUpdateDate"] > 0
     on_gateway = await api.get("/v3/gateway/listLock", gatewayId=lock.gateway_id)
     assert lock_id in {item["lockId"] for item in on_gateway["list"]}
     assert all(item["rssi"] < 0 for item in on_gateway["list"])

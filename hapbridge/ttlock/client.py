@@ -280,12 +280,13 @@ class TTLockClient(SettingsCalls, AccessCalls):
         with answer_of("/v3/lock/detail"):
             return LockDetail.from_api(answer)
 
-    async def unlock(self, lock_id: int) -> None:
-        """Send unlock through the gateway; success means the command went out."""
-        await self.call("POST", "/v3/lock/unlock", lockId=lock_id)
+    async def unlock(self, lock_id: int, *, retries: int | None = None) -> None:
+        """Send unlock through the gateway; success means the command went out.
+        ``retries`` overrides maximumApiRetry (the bridge retries itself, per wish)."""
+        await self.call("POST", "/v3/lock/unlock", lockId=lock_id, retries=retries)
 
-    async def lock(self, lock_id: int) -> None:
-        await self.call("POST", "/v3/lock/lock", lockId=lock_id)
+    async def lock(self, lock_id: int, *, retries: int | None = None) -> None:
+        await self.call("POST", "/v3/lock/lock", lockId=lock_id, retries=retries)
 
     async def query_open_state(self, lock_id: int, *, retries: int | None = None) -> LockState:
         """Live state through the gateway: costs lock battery and seconds."""

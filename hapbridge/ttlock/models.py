@@ -326,24 +326,27 @@ class GatewayLock:
 
 @dataclass(frozen=True)
 class LockGateway:
-    """A gateway as seen from a lock (``gateway/listByLock``)."""
+    """A gateway as seen from a lock (``gateway/listByLock``).
+
+    The answer carries the signal and when it was measured, but no online flag: whether a
+    gateway is online is only in ``gateway/list``.
+    """
 
     gateway_id: int
     mac: str
     name: str
     rssi: int | None
-    online: bool | None
+    rssi_updated: datetime | None
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> LockGateway:
         rssi = item.get("rssi")
-        online = item.get("isOnline")
         return cls(
             gateway_id=int(item["gatewayId"]),
             mac=str(item.get("gatewayMac") or ""),
             name=str(item.get("gatewayName") or ""),
             rssi=None if rssi is None else int(rssi),
-            online=None if online is None else bool(int(online)),
+            rssi_updated=from_ms(item.get("rssiUpdateDate")),
         )
 
 
