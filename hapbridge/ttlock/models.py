@@ -72,6 +72,12 @@ class PasscodeType(IntEnum):
 
 
 
+def battery_of(item: dict[str, Any]) -> int | None:
+    """``electricQuantity`` as a percentage; a negative one (not known) is None."""
+    battery = item.get("electricQuantity")
+    return int(battery) if battery is not None and int(battery) >= 0 else None
+
+
 def from_ms(value: Any) -> datetime | None:
     """TTLock milliseconds (0 or missing = none) as an aware UTC datetime."""
     if not value:
@@ -150,13 +156,12 @@ class Lock:
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> Lock:
-        battery = item.get("electricQuantity")
         return cls(
             lock_id=int(item["lockId"]),
             alias=str(item.get("lockAlias") or item.get("lockName") or item["lockId"]),
             name=str(item.get("lockName") or ""),
             mac=str(item.get("lockMac") or ""),
-            battery=int(battery) if battery is not None and int(battery) >= 0 else None,
+            battery=battery_of(item),
             feature_value=str(item.get("featureValue") or "0"),
             has_gateway=bool(int(item.get("hasGateway") or 0)),
             group_id=int(item["groupId"]) if item.get("groupId") else None,
@@ -269,11 +274,10 @@ class DoorSensor:
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> DoorSensor:
-        battery = item.get("electricQuantity")
         return cls(
             sensor_id=int(item["doorSensorId"]),
             name=str(item.get("name") or ""),
-            battery=int(battery) if battery is not None and int(battery) >= 0 else None,
+            battery=battery_of(item),
             mac=str(item.get("mac") or ""),
             number=str(item.get("number") or ""),
             firmware=str(item.get("version") or ""),
