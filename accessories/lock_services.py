@@ -16,10 +16,10 @@ from pyhap.accessory import Accessory
 
 from accessories.door_sensor import DoorSensor
 from accessories.passage_switch import PassageSwitch, PassageWish
+from hapbridge.ttlock.models import Feature, has_door_sensor, has_feature
 
 if TYPE_CHECKING:
     from hapbridge.config import PlatformConfig
-    from hapbridge.ttlock.models import Lock
 
 SLOT = 10  # IIDs per extra service: ContactSensor takes 6, Switch 4; room to grow
 ORDER = ("door_sensor", "passage_switch")  # slot 0, 1, ...: never reorder, only append
@@ -42,12 +42,15 @@ class Wanted:
     passage_switch: bool
 
     @classmethod
-    def of(cls, lock: Lock, platform: PlatformConfig) -> Wanted:
+    def of(cls, lock_id: int, alias: str, feature_value: str,
+           platform: PlatformConfig) -> Wanted:
+        """From the lock's ``featureValue`` (kept in locks.json too, so a start from the
+        cache publishes the same layout) and the platform's choices."""
         return cls(
-            door_sensor=lock.has_door_sensor
-            and platform.shows_door_sensor(lock.lock_id, lock.alias),
-            passage_switch=lock.has_passage_mode
-            and platform.shows_passage_switch(lock.lock_id, lock.alias),
+            door_sensor=has_door_sensor(feature_value)
+            and platform.shows_door_sensor(lock_id, alias),
+            passage_switch=has_feature(feature_value, Feature.PASSAGE_MODE)
+            and platform.shows_passage_switch(lock_id, alias),
         )
 
 

@@ -19,7 +19,6 @@ from accessories.lock_services import SLOT, Wanted, add_lock_services
 from accessories.ttlock_lock import TTLockLock
 from hapbridge.config import PlatformConfig
 from hapbridge.simulator.world import feature_value
-from hapbridge.ttlock.models import Lock
 from hapbridge.ttlock.record_types import DoorChange
 
 BEFORE = Path(__file__).parent / "data" / "accessories_before_lock_services.json"
@@ -167,18 +166,17 @@ def test_names_keep_their_suffix_and_attach_is_once(driver: AccessoryDriver) -> 
 
 
 def test_wanted_is_what_the_lock_has_less_what_is_hidden() -> None:
-    def lock(lock_id: int, alias: str, **abilities: bool) -> Lock:
-        return Lock(lock_id, alias, "", "", 80, feature_value(wifi=False, **abilities), True)
+    def wanted(lock_id: int, alias: str, platform: PlatformConfig, **abilities: bool) -> Wanted:
+        return Wanted.of(lock_id, alias, feature_value(wifi=False, **abilities), platform)
 
-    with_sensor = lock(1, "Front Door", door_sensor=True)
-    wireless = lock(2, "Garage", door_sensor=False, wireless_sensor=True)
-    without = lock(3, "Office", door_sensor=False)
     default = PlatformConfig()
-    assert Wanted.of(with_sensor, default) == Wanted(door_sensor=True, passage_switch=False)
-    assert Wanted.of(wireless, default).door_sensor and not Wanted.of(without, default).door_sensor
+    assert wanted(1, "Front Door", default, door_sensor=True) == Wanted(True, False)
+    assert wanted(2, "Garage", default, door_sensor=False, wireless_sensor=True).door_sensor
+    assert not wanted(3, "Office", default, door_sensor=False).door_sensor
     chosen = PlatformConfig(hide_door_sensor=("garage",), passage_switch=True,
                             hide_passage_switch=("1",))
-    assert Wanted.of(with_sensor, chosen) == Wanted(door_sensor=True, passage_switch=False)
-    assert Wanted.of(wireless, chosen) == Wanted(door_sensor=False, passage_switch=True)
-    no_passage = Lock(4, "Shed", "", "", 80, format(1 << 13, "X"), True)
-    assert Wanted.of(no_passage, chosen) == Wanted(door_sensor=True, passage_switch=False)
+    assert wanted(1, "Front Door", chosen, door_sensor=True) == Wanted(True, False)
+    assert wanted(2, "Garage", chosen, door_sensor=False, wireless_sensor=True) == Wanted(
+        False, True)
+    no_passage = format(1 << 13, "X")  # a door sensor, no passage mode
+    assert Wanted.of(4, "Shed", no_passage, chosen) == Wanted(True, False)
