@@ -257,3 +257,35 @@ async def test_wrong_setup_codes_count_against_their_own_bridge(
         assert server.unit(1).paired and not second.paired
     finally:
         await server.stop()
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(locks=151, gateways=2,
+                                                  command_seconds=0.01)])
+async def test_a_start_without_the_cloud_publishes_every_lock_on_its_bridge(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    storage, port = tmp_path / "storage", free_ports(2)
+    server = await start_bridge(sim, storage, port=port)
+    before = placements(server)
+    await server.stop()
+    server = await start_bridge(sim, storage, port=port,
+                                base_url=f"http://{LOOPBACK}:{free_port()}")
+    try:
+        assert placements(server) == before
+        assert not any(r.accessory.available
+                       for r in server.hub.registry.records.values())  # type: ignore[union-attr]
+    finally:
+        await server.stop()
+
+
+def test_demo_locks_makes_a_large_account_and_needs_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hapbridge.bridge.demo import demo_sim_config
+
+    config = demo_sim_config(400)
+    assert (config.locks, config.gateways) == (400, 20)
+    assert main(["-U", str(tmp_path), "run", "--demo-locks", "400"]) == 2
+    assert "--demo-locks is for the demo only: add --demo" in capsys.readouterr().err
+    assert main(["-U", str(tmp_path), "run", "--demo", "--demo-locks", "0"]) == 2
+    assert "--demo-locks must be from 1 to" in capsys.readouterr().err
