@@ -21,6 +21,7 @@ from typing import NoReturn
 from hapbridge import __version__
 from hapbridge.cli.context import Context
 from hapbridge.errors import HapbridgeError
+from hapbridge.storage import access_error
 
 # Modules that each add their commands with ``register(subparsers)``.
 COMMAND_MODULES = (
@@ -169,10 +170,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.debug, chatty=args.command in CHATTY_COMMANDS)
     ctx = Context.from_args(args)
     try:
-        result = args.handler(args, ctx)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-        return int(result or 0)
+        try:
+            result = args.handler(args, ctx)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+            return int(result or 0)
+        except OSError as err:
+            if err.filename is None or isinstance(err, BrokenPipeError):
+                raise
+            # A file of the storage or config that this user cannot open (or that is not
+            # there): one line naming it, exit 2, so a service manager does not restart
+            # a bridge that cannot start.
+            raise access_error(err) from None
     except HapbridgeError as err:
         print(f"hapbridge: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -151,6 +151,7 @@ def _install(args: argparse.Namespace, ctx: Context) -> int:
         target.ctx.load_config()  # a service that cannot start helps nobody
     except HapbridgeError as err:
         raise ConfigError(f"the service would not start: {err}") from None
+    _check_run_as_can_read(target)
     if target.spec.system and target.spec.run_as == "root":
         print("note: the bridge would run as root; pass --run-as USER for an account of "
               "its own", file=sys.stderr)
@@ -177,6 +178,42 @@ def _install(args: argparse.Namespace, ctx: Context) -> int:
     print(f"  logs     {target.manager.logs(target.spec)}")
     _print_next(target)
     return 0
+
+
+def _check_run_as_can_read(target: Target) -> None:
+    """A service whose user cannot open its storage or config would fail at every start:
+    refuse it now, naming the fix (asked of the kernel as that user, so ACLs count)."""
+    if not target.as_root or target.spec.run_as == getpass.getuser():
+        return
+    storage = target.ctx.storage_dir.expanduser().absolute()
+    config = target.ctx.config_path.expanduser().absolute()
+    needs = ((storage, os.R_OK | os.W_OK | os.X_OK, "read and write"), (config, os.R_OK, "read"))
+    for path, mode, what in needs:
+        if not _user_may(target.spec.run_as, path, mode):
+            user = target.spec.run_as
+            raise ConfigError(
+                f"--run-as {user}: {user} cannot {what} {path}, so the service would not "
+                f"start; give it to {user} (sudo chown -R {user} {storage}), or pass "
+                "--run-as with the user who owns it")
+
+
+def _user_may(user: str, path: Path, mode: int) -> bool:
+    """Whether ``user`` may access ``path`` with ``mode``, asked of the kernel by a child
+    that takes on the user's ids (so ACLs count; only root gets here). The child makes
+    system calls only: safe after a fork, even from a process with threads."""
+    entry = pwd.getpwnam(user)
+    groups = os.getgrouplist(user, entry.pw_gid)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgroups(groups)
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os._exit(0 if os.access(path, mode) else 1)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) != 1
 
 
 def _write(target: Target, text: str) -> None:
