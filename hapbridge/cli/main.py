@@ -186,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hapbridge: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        # At a prompt or mid-command: one line, not a traceback; 130 as a shell reports it.
+        print("\nhapbridge: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error worth a traceback.
