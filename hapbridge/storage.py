@@ -160,9 +160,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically and durably replace ``path`` with ``data``, readable by the owner only."""
-    ensure_private_dir(path.parent)
+def write_private(path: Path, data: bytes, *, make_dir: bool = True) -> None:
+    """Atomically and durably replace ``path`` with ``data``, readable by the owner only.
+
+    ``make_dir`` False: a file the user named (an image), whose directory is theirs to
+    choose: a missing one is an error, never made."""
+    if make_dir:
+        ensure_private_dir(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as err:
