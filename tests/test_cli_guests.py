@@ -49,7 +49,12 @@ async def test_change_end_alone_keeps_the_start(hb: Run, sim: SimulatorServer) -
 
     late = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--start",
                     later(days=5))
-    assert late.code == 2 and "would not be before its end" in late.err
+    assert late.code == 2, late.err
+    assert "--start (" in late.err and "is not before the code's end (" in late.err
+    assert "give --end too" in late.err
+    early = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--end",
+                     later(hours=1.5))  # future, but before the start (2 h, lock's clock)
+    assert early.code == 2 and "is not after the code's start" in early.err, early.err
     permanent = sim.world.add_passcode(garage.lock_id, "77441", name="Family")
     open_ended = await hb("passcodes", "change", "Garage", str(permanent.passcode_id),
                           "--start", later(hours=1))

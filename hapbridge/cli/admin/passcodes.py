@@ -375,10 +375,13 @@ async def _kept_end(
             f"passcode {passcode_id} is permanent: give --end too, to make it a period code")
     zone = window.zone or LOCAL
     if end <= start:
-        kept = "start" if window.start is None else "end"
+        if window.start is None:  # --end alone, the start kept
+            raise AdminUsageError(
+                f"--end ({format_time(end, zone)}) is not after the code's start "
+                f"({format_time(start, zone)}): give a later --end, or --start too")
         raise AdminUsageError(
-            f"the code's {kept} ({format_time(start if kept == 'start' else end, zone)}) "
-            f"would not be before its end: give --start and --end together")
+            f"--start ({format_time(start, zone)}) is not before the code's end "
+            f"({format_time(end, zone)}): give --end too, after the new start")
     return Window(start, end, window.zone)
 
 
