@@ -766,6 +766,16 @@ async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
     assert "daily" in daily.out
     assert any(p.type == 6 for p in sim.world.passcodes[garage.lock_id].values())
 
+    # a cleaner's code valid from today, whatever the hour now: its hours repeat daily
+    today = datetime.now(BERLIN).strftime("%Y-%m-%d")
+    from_today = await hb("passcodes", "random", "Garage", "--type", "daily",
+                          "--start", f"{today}T00:00", "--end", f"{last}T18:00")
+    assert from_today.code == 0, from_today.err
+    yesterday = (datetime.now(BERLIN) - timedelta(days=1)).strftime("%Y-%m-%d")
+    before = await hb("passcodes", "random", "Garage", "--type", "daily",
+                      "--start", f"{yesterday}T08:00", "--end", f"{last}T18:00")
+    assert before.code == 2 and "is before today" in before.err, before.err
+
     # an offline gateway does not matter: the code comes from the cloud
     sim.world.gateways[garage.gateway_id or 0].online = False
     weekend = await hb("passcodes", "random", "Garage", "--type", "weekend",

@@ -278,7 +278,10 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
 async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     kind = RANDOM_TYPES[args.type]
     name = validate_name(args.name)
-    start, end = typed_validity(args, future_start=True)  # --start is required by the parser
+    # A repeating code's --start gives its daily hours too: a cleaner's 08:00-18:00 code
+    # valid from today must be typeable at 10:00, so its start may be earlier today.
+    repeating = kind in NEEDS_END and kind is not PasscodeType.PERIOD
+    start, end = typed_validity(args, future_start=not repeating)  # --start: required
     if kind in NEEDS_END and end is None:
         raise AdminUsageError(f"--type {args.type} needs --end")
     if kind not in NEEDS_END and end is not None:
@@ -292,10 +295,12 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
                                "passcode_id": None, "code": None, "type": args.type,
                                "name": name, "start": None, "end": None, "time_zone": None}
     with json_on_failure(args, failure):
-        (window,) = await lock_windows(client, [lock], start, end, future_start=True, pair=False)
+        (window,) = await lock_windows(client, [lock], start, end,
+                                       future_start=not repeating, pair=False)
         assert window.start is not None
-        if kind in NEEDS_END and kind is not PasscodeType.PERIOD:
+        if repeating:
             assert window.end is not None
+            check_start_today(window.start, window.zone or LOCAL)
             check_daily_window(args.type, window.start, window.end, window.zone or LOCAL)
         failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
         generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
@@ -314,6 +319,15 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     if not on_the_hour(window.start) or (window.end and not on_the_hour(window.end)):
         note("The cloud counts these times to the hour.")
     return 0
+
+
+def check_start_today(start: datetime, zone: Zone) -> None:
+    """A repeating code may start earlier today (its hours repeat daily), not before."""
+    today = now().astimezone(zone.tz).date()
+    if start.astimezone(zone.tz).date() < today:
+        raise AdminUsageError(
+            f"--start ({format_time(start, zone)}) is before today: a repeating code starts "
+            "today or later, at the hour it opens each day")
 
 
 def on_the_hour(when: datetime) -> bool:
