@@ -1064,8 +1064,15 @@ async def test_check_bad_password(hb: Run, sim: SimulatorServer, tmp_path: Path)
     bad = write_config(tmp_path / "bad.json", sim, password="wrong")
     result = await hb("check", config=bad)
     assert result.code == 1
-    assert "FAIL  credentials: wrong TTLock account or password" in result.out
-    assert "wrong" not in result.out.replace("wrong TTLock", "")  # the password is not echoed
+    # init's words (the README's troubleshooting table), for the config's cloud
+    from hapbridge.cli.setup.troubleshoot import Where, explain
+    from hapbridge.ttlock.errors import CredentialsError
+
+    expected = explain(CredentialsError("x", errcode=10007), Where(sim.url, None, True))
+    assert f"FAIL  credentials: {expected}" in result.out, result.out
+    assert "does not know this account with this password" in result.out
+    assert 'check "baseUrl" in the config' in result.out
+    assert "wrong" not in result.out  # the password is not echoed
 
 
 async def test_check_network_failure_is_not_a_password_verdict(
