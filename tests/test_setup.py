@@ -421,3 +421,53 @@ def test_ctrl_c_at_an_init_prompt_ends_it_at_once(tmp_path: Path) -> None:
     assert said.strip().splitlines()[-1] == "hapbridge: interrupted", said
     assert "Traceback" not in said and "Logging in" not in said
     assert not (tmp_path / "st" / "config.json").exists()
+
+
+async def test_service_status_compares_with_the_installed_user(
+    hb, configured: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed --run-as nobody: status is up to date without --run-as (it reads User=),
+    rather than sending the user to an install that would switch to another account."""
+    from hapbridge.cli.setup import service
+
+    monkeypatch.setattr(service, "_user_may", lambda *_args: True)  # tested on its own
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    units = tmp_path / "units"
+    common = ["--platform", "linux", "--unit-dir", str(units)]
+    assert (await hb("service", "install", *common, "--run-as", "nobody")).code == 0
+    assert "User=nobody" in (units / "hapbridge.service").read_text().splitlines()
+    status = await hb("service", "status", *common)
+    assert status.code == 0, status.err
+    assert "up to date with this storage and config" in status.out, status.out
+    assert "runs as    nobody" in status.out
+
+
+@pytest.mark.parametrize("name", ["my bridge", "-x", "a/b", ".hidden", "", "x" * 65, "é"])
+async def test_service_names_are_unit_names(hb, configured: None, tmp_path: Path,
+                                            name: str) -> None:
+    result = await hb("service", "install", "--dry-run", "--platform", "linux",
+                      "--unit-dir", str(tmp_path / "u"), f"--name={name}")
+    assert result.code == 2 and "a service name is letters, digits and - _ . @" in result.err
+
+
+async def test_service_storage_under_tmp_goes_without_private_tmp(
+    hb, configured: None, tmp_path: Path
+) -> None:
+    """PrivateTmp=yes would give the service an empty /tmp: a new bridge at every start."""
+    result = await hb("service", "install", "--dry-run", "--platform", "linux",
+                      "--unit-dir", str(tmp_path / "u"), "--run-as",
+                      os.environ.get("USER") or "root")
+    assert result.code == 0, result.err
+    assert str(tmp_path).startswith("/tmp/")
+    assert "PrivateTmp" not in result.out and "ProtectSystem=full" in result.out
+    assert "the unit goes without PrivateTmp" in result.err
+
+
+async def test_service_launchd_says_it_restarts_after_exit_2_too(
+    hb, configured: None, tmp_path: Path
+) -> None:
+    result = await hb("service", "install", "--user", "--platform", "macos",
+                      "--unit-dir", str(tmp_path / "agents"))
+    assert result.code == 0, result.err
+    assert "not after exit code 2" not in result.out
+    assert "also after exit code 2" in result.out
