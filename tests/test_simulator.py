@@ -551,3 +551,23 @@ def test_simulator_command_stops_on_sigint_even_when_started_with_it_ignored() -
             proc.wait()
     assert proc.returncode == 0, output
     assert "Stopping the simulated cloud" in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--port", "99999"], "--port: 99999 is out of range: 0 to 65535"),
+    (["--locks", "-1"], "--locks: -1 is out of range"),
+    (["--busy-rate", "2"], "--busy-rate: 2 is out of range: 0 to 1"),
+    (["--latency", "x"], "--latency: 'x' is not a number"),
+])
+def test_simulator_command_refuses_numbers_out_of_range(argv: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "hapbridge", "simulator", *argv],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert message in line and "Traceback" not in done.stderr
+    shown = subprocess.run([sys.executable, "-m", "hapbridge", "simulator", "--help"],
+                           capture_output=True, text=True, timeout=30, check=False)
+    assert "(default: 8080)" in shown.stdout
