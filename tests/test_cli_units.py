@@ -194,13 +194,14 @@ def test_validate_code_refuses(code: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "code", ["1234", "1111", "000000", "987654", "890123", "121212", "123123", "4321"]
+    "code", ["1234", "1111", "000000", "987654", "890123", "121212", "123123", "4321",
+             "2580", "0852", "147258", "258369", "112233", "998877", "11223344"]
 )
 def test_trivial_codes(code: str) -> None:
     assert is_trivial(code)
 
 
-@pytest.mark.parametrize("code", ["482915", "1357", "902184"])
+@pytest.mark.parametrize("code", ["482915", "1357", "902184", "1122", "582914"])
 def test_non_trivial_codes(code: str) -> None:
     assert not is_trivial(code)
 
