@@ -983,6 +983,8 @@ async def test_records(hb: Run, sim: SimulatorServer) -> None:
 
     data = (await hb("records", "Garage", "--limit", "2", "--json")).json()
     assert [row["record_type"] for row in data] == [1, 45]
+    assert data[0]["username"] == "anna" and data[0]["passcode"] is None  # null, not ""
+    assert data[1]["username"] is None
     since = (await hb("records", "Garage", "--since", "4h", "--json")).json()
     assert [row["event"] for row in since] == ["unlock by app", "auto-lock",
                                                "unlock by passcode"]

@@ -68,8 +68,9 @@ def record_row(lock: Lock, rec: LockRecord) -> dict[str, Any]:
         "server_time": rec.server_date,
         "record_type": rec.record_type,
         "event": rec.description,
-        "username": rec.username,
-        "passcode": rec.passcode,
+        # the cloud sends "" for none: null in JSON, empty in CSV, "-" in a table
+        "username": rec.username or None,
+        "passcode": rec.passcode or None,
         "success": rec.success,
     }
 
