@@ -252,3 +252,11 @@ async def test_cards(hb: Run, sim: SimulatorServer) -> None:
     assert renamed.code == 2 and renamed.out == "" and "no card 1" in renamed.err
     deleted = await hb("cards", "delete", "Back Door", str(card.credential_id))
     assert deleted.code == 0, deleted.err and not sim.world.cards[back.lock_id]
+
+
+async def test_ekey_receiver_matches_without_regard_to_case(hb: Run,
+                                                            sim: SimulatorServer) -> None:
+    sent = await hb("ekeys", "send", "Garage", "CLEANER@EXAMPLE.COM", "--json")
+    assert sent.code == 0, sent.err
+    (key,) = sim.world.ekeys.values()
+    assert key.username == "cleaner@example.com"  # the account as it is spelt

@@ -281,6 +281,14 @@ async def test_unlock_through_the_gateway_changes_state_and_writes_a_record(api:
     assert api.server.world.calls["/v3/lock/unlock"] == 1
 
 
+async def test_a_wifi_lock_records_its_remote_unlock_as_by_app(api: Api) -> None:
+    """A Wi-Fi lock has no gateway: its remote unlock is an app unlock (type 1)."""
+    lock_id = wifi_lock(api.server)
+    assert (await api.post("/v3/lock/unlock", lockId=lock_id))["errcode"] == 0
+    records = await api.get("/v3/lockRecord/list", lockId=lock_id, pageNo=1, pageSize=1)
+    assert records["list"][0]["recordType"] == 1
+
+
 async def test_one_command_at_a_time_per_gateway(api: Api) -> None:
     api.config.command_seconds = 0.3
     first, same, other = bt_lock(api.server, 0), bt_lock(api.server, 0), bt_lock(api.server, 1)
