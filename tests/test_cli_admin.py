@@ -1040,6 +1040,21 @@ async def test_check_all_well(hb: Run, sim: SimulatorServer) -> None:
     assert topics[:6] == ["config", "network", "credentials", "region", "clock", "account"]
 
 
+async def test_a_config_others_can_read_is_a_warning_line_and_in_check(
+    hb: Run, config_file: Path
+) -> None:
+    config_file.chmod(0o644)
+    listed = await hb("locks")
+    assert listed.code == 0, listed.err
+    assert listed.err.splitlines() == [
+        f"hapbridge: warning: {config_file} holds your TTLock secrets and is readable by "
+        f"other users: chmod 600 {config_file}"]
+    checked = await hb("check", "--json")
+    warned = [c for c in checked.json()["checks"] if c["status"] == "warn"]
+    assert any("readable by other users" in c["detail"] for c in warned), warned
+    assert "hapbridge: warning" not in checked.err  # listed once, in its place
+
+
 async def test_check_skips_locks_left_out_of_homekit(
     hb: Run, sim: SimulatorServer, tmp_path: Path
 ) -> None:

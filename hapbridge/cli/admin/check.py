@@ -31,7 +31,7 @@ from hapbridge.cli.admin.common import add_parser
 from hapbridge.cli.admin.gateways import is_weak
 from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import Reach, gateway_reach
-from hapbridge.cli.context import Context
+from hapbridge.cli.context import Context, shared_warning
 from hapbridge.cli.setup.troubleshoot import explain, where_configured
 from hapbridge.config import Level, PlatformConfig
 from hapbridge.errors import HapbridgeError
@@ -119,11 +119,13 @@ def _pair_setup_attempts(checker: Checker, ctx: Context) -> None:
 
 async def _run(checker: Checker, ctx: Context) -> None:
     try:
-        config = ctx.load_config()
+        config = ctx.load_config(warn_shared=False)
     except HapbridgeError as err:
         raise checker.fail("config", str(err)) from None
     platform = config.platform
     checker.add("ok", "config", f"{ctx.config_path} (account {platform.username})")
+    if shared := shared_warning(ctx.config_path):
+        checker.add("warn", "config", shared)
     for note in config.notes:  # what `run` logs, misspelt keys included
         checker.add("warn" if note.level >= Level.WARNING else "ok", "config", note.text)
     skew = await _clock_skew(checker, platform.api_url)
