@@ -98,6 +98,20 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def check_writable_dir(path: Path) -> None:
+    """Make ``path`` if needed and prove a file can be written there, before work that
+    would be lost otherwise (init's login): a read-only or special file system (/proc)
+    says so only when written to."""
+    ensure_private_dir(path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hapbridge-write-test.", dir=path)
+    except OSError as err:
+        raise access_error(err, path, doing="write in") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
 def tighten_dir(path: Path) -> None:
     """Make an existing directory of ours 0700 if group or others can get in.
 

@@ -471,3 +471,24 @@ async def test_service_launchd_says_it_restarts_after_exit_2_too(
     assert result.code == 0, result.err
     assert "not after exit code 2" not in result.out
     assert "also after exit code 2" in result.out
+
+
+async def test_init_refuses_an_unwritable_config_before_logging_in(
+    hb, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    logins = sim.world.calls["/oauth2/token"]
+    result = await hb("-c", "/proc/x.json", *init_flags(sim), stdin=f"{sim.config.password}\n",
+                      storage=None)
+    assert result.code == 2, result.err
+    [line] = result.err.splitlines()
+    assert line.startswith("hapbridge: error: cannot write in /proc: ")
+    assert "disk space" not in line
+    assert sim.world.calls["/oauth2/token"] == logins  # nothing asked of the cloud
+
+
+async def test_init_yes_without_a_secret_names_the_safe_way(hb, sim: SimulatorServer,
+                                                            monkeypatch) -> None:
+    monkeypatch.delenv("TTLOCK_CLIENT_SECRET")
+    result = await hb(*init_flags(sim), stdin=f"{sim.config.password}\n")
+    assert result.code == 2
+    assert "pass TTLOCK_CLIENT_SECRET (or --client-secret)" in result.err

@@ -22,7 +22,7 @@ from hapbridge.cli.setup.troubleshoot import PORTAL, LoginFailed, explain
 from hapbridge.config import PlatformConfig, apply_env
 from hapbridge.config_writer import NewConfig, write_config
 from hapbridge.errors import ConfigError
-from hapbridge.storage import write_private
+from hapbridge.storage import check_writable_dir, write_private
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
 from hapbridge.ttlock.errors import TTLockError
 from hapbridge.ttlock.register import check_username
@@ -66,6 +66,8 @@ def run_init(args: argparse.Namespace, ctx: Context) -> int:
         raise ConfigError(
             f"{path} exists already: '{ctx.command('check')}' tests it; to replace it, "
             f"run init again with --force (the old file is kept as {path.name}.bak)")
+    for directory in {ctx.storage_dir, path.parent}:  # before any question or login
+        check_writable_dir(directory)
     warn_secret_flags(args)
     asker = Asker(args)
     if asker.interactive:
