@@ -443,3 +443,20 @@ def test_single_error_keeps_bugs_whole() -> None:
     assert single_error(nested) is user
     mixed = ExceptionGroup("mixed", [user, KeyError("bug")])
     assert single_error(mixed) is mixed
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["locks", "--bogus"], "hapbridge: error: locks: unrecognized arguments: --bogus; see "
+                           "'hapbridge locks --help'"),
+    (["passcodes", "add", "X", "--bogus"], "hapbridge: error: passcodes add: unrecognized "
+     "arguments: --bogus; see 'hapbridge passcodes add --help'"),
+])
+def test_an_unknown_option_points_to_its_commands_help(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    from hapbridge.cli.main import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [expected]
