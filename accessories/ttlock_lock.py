@@ -1,14 +1,16 @@
 """One TTLock lock as a bridged HomeKit door lock (LockMechanism + BatteryService).
 
-The accessory only holds state and forwards HomeKit's wishes: it never talks to the cloud.
-Reads are served from memory; a write calls ``on_target(lock_id, target)`` and returns at once.
-The service and characteristic order is fixed so IIDs stay stable across versions.
+The accessory only renders the view it is given and forwards HomeKit's wishes: it never
+talks to the cloud and decides nothing. Reads are served from memory; a write calls
+``on_target(lock_id, target)`` and returns at once. The service and characteristic order is
+fixed so IIDs stay stable across versions.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pyhap.accessory import Accessory
@@ -22,8 +24,7 @@ _LOGGER = logging.getLogger(__name__)
 # HomeKit LockCurrentState / LockTargetState values.
 UNSECURED = 0
 SECURED = 1
-JAMMED = 2
-UNKNOWN = 3
+UNKNOWN = 3  # never Jammed (2): a lock that did not say is not jammed
 
 LOW_BATTERY_NORMAL = 0
 LOW_BATTERY_LOW = 1
@@ -32,6 +33,15 @@ NOT_CHARGEABLE = 2
 MANUFACTURER = "TTLock"
 
 TargetCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LockView:
+    """What the tile shows: current and target state, and whether it responds."""
+
+    current: int
+    target: int
+    available: bool = True
 
 
 class TTLockLock(Accessory):
@@ -57,8 +67,6 @@ class TTLockLock(Accessory):
         self._on_target = on_target
         self._low_battery_threshold = low_battery_threshold
         self._available = True
-        # The target that matched reality last: where a failed command reverts to.
-        self._settled_target = SECURED
 
         info = self.get_service("AccessoryInformation")
         info.configure_char("Manufacturer", value=MANUFACTURER)
@@ -105,29 +113,15 @@ class TTLockLock(Accessory):
     def target_state(self) -> int:
         return int(self._target.value)
 
-    def set_available(self, available: bool) -> None:
-        self._available = available
+    def render(self, view: LockView) -> None:
+        """Show ``view``, pushing changed values at once (a person waits for them).
 
-    def show_state(self, current: int, *, settle_target: bool = True) -> None:
-        """Show a state the cloud confirmed, pushing the event at once.
-
-        The target follows a known state first (so HomeKit sees no "Unlocking..." mismatch),
-        then the current state is published immediately: a person waits for that one.
+        The target goes first, so HomeKit never sees a settled state next to a stale target
+        ("Unlocking..." that never ends).
         """
-        if settle_target and current in (UNSECURED, SECURED):
-            self._settled_target = current
-            self._push(self._target, current)
-        self._push(self._current, current)
-
-    def revert_target(self) -> None:
-        """A command failed: the target goes back to what the lock really is."""
-        current = self.current_state
-        self._push(self._target, current if current in (UNSECURED, SECURED) else
-                   self._settled_target)
-
-    def set_target(self, target: int) -> None:
-        """Show a wish that did not come from HomeKit (e.g. auto-lock about to happen)."""
-        self._push(self._target, target)
+        self._available = view.available
+        self._push(self._target, view.target)
+        self._push(self._current, view.current)
 
     @property
     def battery_low(self) -> bool:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,8 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiohomekit.controller import Controller  # noqa: E402
-from aiohomekit.controller.ip import IpDiscovery, IpPairing  # noqa: E402
-from aiohomekit.zeroconf import HomeKitService  # noqa: E402
+from aiohomekit.controller.ip import IpPairing  # noqa: E402
 
 from hapbridge.simulator import SimConfig, SimulatorServer  # noqa: E402
 from tests.bridge_helpers import (  # noqa: E402
@@ -46,28 +43,19 @@ from tests.bridge_helpers import (  # noqa: E402
     char_iid,
     free_port,
     pair,
+    pair_process,
+    spawn_bridge,
     start_bridge,
+    stop_process,
     wait_for,
+    wait_port,
+    write_config,
 )
 
 UNSECURED, SECURED = 0, 1
 
 
 # -- 1. startup of a real process -------------------------------------------------------------
-
-
-def write_config(storage: Path, sim: SimulatorServer, port: int) -> Path:
-    cfg = sim.config
-    config = {
-        "bridge": {"name": "Bench Bridge", "port": port, "bind": [LOOPBACK]},
-        "platforms": [{
-            "platform": "TTLock", "clientid": cfg.client_id, "clientsecret": cfg.client_secret,
-            "username": cfg.username, "password": cfg.password, "baseUrl": sim.url,
-        }],
-    }
-    path = storage / "config.json"
-    path.write_text(json.dumps(config))
-    return path
 
 
 # ``run`` without building the whole CLI (whose other commands may import more): shows what
@@ -90,11 +78,8 @@ ENTRY = {
 
 def spawn(storage: Path, entry: str = "cli") -> subprocess.Popen[bytes]:
     """The bridge process; its log goes to ``storage/bridge.log``."""
-    argv = [arg.replace("{storage}", str(storage)) for arg in ENTRY[entry]]
-    with (storage / "bridge.log").open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log
-        )
+    return spawn_bridge(storage, [arg.replace("{storage}", str(storage))
+                                  for arg in ENTRY[entry]])
 
 
 def calls_before_publishing(storage: Path) -> int | None:
@@ -104,50 +89,11 @@ def calls_before_publishing(storage: Path) -> int | None:
     return int(found.group(1)) if found else None
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def rss_mb(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-async def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            _reader, writer = await asyncio.open_connection(LOOPBACK, port)
-        except OSError:
-            await asyncio.sleep(0.002)
-            continue
-        writer.close()
-        return
-    raise TimeoutError(f"nothing listens on port {port}")
-
-
-async def pair_process(storage: Path, port: int) -> dict[str, Any]:
-    identity = json.loads((storage / "bridge.json").read_text())
-    service = HomeKitService(
-        name="Bench Bridge", id=identity["mac"].lower(), model="TTLock Bridge",
-        feature_flags=0, status_flags=1, config_num=1, state_num=1, category=2,
-        protocol_version="1.1", type="_hap._tcp.local.", address=LOOPBACK,
-        addresses=[LOOPBACK], port=port,
-    )
-    discovery = IpDiscovery(Controller(), service)
-    finish = await discovery.async_start_pairing("bench")
-    pairing = await finish(identity["pincode"])
-    await discovery.close()
-    data = dict(pairing.pairing_data)
-    await pairing.close()
-    return data
 
 
 async def bench_startup(locks: int, entry: str = "cli") -> dict[str, Any]:
@@ -156,13 +102,13 @@ async def bench_startup(locks: int, entry: str = "cli") -> dict[str, Any]:
     await sim.start(LOOPBACK, 0)
     with tempfile.TemporaryDirectory() as tmp:
         storage, port = Path(tmp), free_port()
-        write_config(storage, sim, port)
+        write_config(storage, sim, port, "Bench Bridge")
         proc = spawn(storage)  # first run: log in, allocate AIDs, get paired
         try:
             await wait_port(port)
-            pairing_data = await pair_process(storage, port)
+            pairing_data = await pair_process(storage, port, "Bench Bridge")
         finally:
-            stop(proc)
+            stop_process(proc)
         sim.world.calls.clear()
 
         started = time.monotonic()
@@ -179,7 +125,7 @@ async def bench_startup(locks: int, entry: str = "cli") -> dict[str, Any]:
             await asyncio.sleep(3)  # background details, gateway map and first state polls
             rss_later = rss_mb(proc.pid)
         finally:
-            stop(proc)
+            stop_process(proc)
         published_after = calls_before_publishing(storage)
     await sim.stop()
     return {"locks": locks, "served_s": served, "calls": calls_at_served,

@@ -37,6 +37,7 @@ class Source(StrEnum):
     POLL = "poll"
     AUTO_LOCK = "auto-lock"
     COMMAND = "command"
+    CACHE = "cache"  # locks.json shown at a quick restart (the bridge's records only)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +45,7 @@ from hapbridge.ttlock.models import (
     OpenState,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 CURRENT = CharacteristicsTypes.LOCK_MECHANISM_CURRENT_STATE
 TARGET = CharacteristicsTypes.LOCK_MECHANISM_TARGET_STATE
@@ -76,6 +81,7 @@ async def start_bridge(
     base_url: str | None = None,
     options: dict[str, Any] | None = None,
     bridge: dict[str, Any] | None = None,
+    retry: RetryPolicy | None = None,
     **platform: Any,
 ) -> BridgeServer:
     """A started bridge on 127.0.0.1 with fast retries; stop it with ``await server.stop()``."""
@@ -86,7 +92,7 @@ async def start_bridge(
                     config.platform.username, config.platform.password),
         config.platform.api_url,
         storage=storage,
-        retry=RetryPolicy(max_retries=2, base_delay=0.02, max_delay=0.05),
+        retry=retry or RetryPolicy(max_retries=2, base_delay=0.02, max_delay=0.05),
     )
     settings = {"port": port or free_port(), "bind": (LOOPBACK,), "print_setup": False,
                 "startup_timeout": 3.0, "reconnect_delays": (0.1, 0.4), **(options or {})}
@@ -97,6 +103,76 @@ async def start_bridge(
         await server.stop()
         raise
     return server
+
+
+# -- a real ``hapbridge run`` process ----------------------------------------------------
+
+
+def write_config(storage: Path, sim: SimulatorServer, port: int, name: str = "Test Bridge"
+                 ) -> Path:
+    """``storage/config.json`` (where ``run`` looks by default), bound to 127.0.0.1."""
+    cfg = sim.config
+    config = {
+        "bridge": {"name": name, "port": port, "bind": [LOOPBACK]},
+        "platforms": [{
+            "platform": "TTLock", "clientid": cfg.client_id, "clientsecret": cfg.client_secret,
+            "username": cfg.username, "password": cfg.password, "baseUrl": sim.url,
+        }],
+    }
+    path = storage / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def spawn_bridge(storage: Path, argv: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``hapbridge -U storage run`` (or ``argv`` after the interpreter); its log goes to
+    ``storage/bridge.log``."""
+    argv = argv or ["-m", "hapbridge", "-U", str(storage), "run"]
+    with (storage / "bridge.log").open("wb") as log:
+        return subprocess.Popen([sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=log)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _reader, writer = await asyncio.open_connection(LOOPBACK, port)
+        except OSError:
+            await asyncio.sleep(0.002)
+            continue
+        writer.close()
+        return
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+async def pair_process(storage: Path, port: int, name: str = "Test Bridge") -> dict[str, Any]:
+    """Pair a controller with a bridge process; its pairing data (for :func:`reconnect`)."""
+    identity = json.loads((storage / "bridge.json").read_text())
+    service = HomeKitService(
+        name=name, id=identity["mac"].lower(), model="TTLock Bridge",
+        feature_flags=0, status_flags=1, config_num=1, state_num=1, category=2,
+        protocol_version="1.1", type="_hap._tcp.local.", address=LOOPBACK,
+        addresses=[LOOPBACK], port=port,
+    )
+    discovery = IpDiscovery(Controller(), service)
+    try:
+        finish = await discovery.async_start_pairing("test")
+        pairing = await finish(identity["pincode"])
+    finally:
+        await discovery.close()
+    data = dict(pairing.pairing_data)
+    await pairing.close()
+    return data
 
 
 def service_of(server: BridgeServer) -> HomeKitService:
@@ -191,9 +267,17 @@ class EventLog:
 # -- a hub without HAP server or HTTP -------------------------------------------------------
 
 
+class CallCount:
+    total = 0
+    session_total = 0
+
+
 class FakeCloud:
-    """A scripted stand-in for TTLockClient: every call is logged, may take ``delay`` seconds,
-    and raises ``fail[name]`` when set. Locks 1..n sit behind gateway 1 unless moved."""
+    """A scripted stand-in for TTLockClient (a :class:`CloudApi` like it): every call is
+    logged, may take ``delay`` seconds, and raises ``fail[name]`` when set. Locks 1..n sit
+    behind gateway 1 unless moved."""
+
+    retry = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 
     def __init__(self, locks: int = 2, delay: float = 0.0) -> None:
         self.locks = {i: Lock(lock_id=i, alias=f"Lock {i}", name=f"L{i}", mac=f"AA:00:{i:02X}",
@@ -208,7 +292,7 @@ class FakeCloud:
         self.fail: dict[str, BaseException] = {}
         self.raw_items: list[Any] | None = None  # what the lock list pages hold, if set
         self.calls: list[tuple[str, int | None]] = []
-        self.usage = SimpleNamespace(total=0, session_total=0)
+        self.usage = CallCount()
 
     async def _call(self, name: str, lock_id: int | None = None) -> None:
         self.calls.append((name, lock_id))
@@ -242,11 +326,11 @@ class FakeCloud:
         await self._call("gateway_locks", gateway_id)
         return [GatewayLock(lid, f"Lock {lid}", "", -50) for lid in self.behind[gateway_id]]
 
-    async def unlock(self, lock_id: int) -> None:
+    async def unlock(self, lock_id: int, *, retries: int | None = None) -> None:
         await self._call("unlock", lock_id)
         self.states[lock_id] = OpenState.UNLOCKED
 
-    async def lock(self, lock_id: int) -> None:
+    async def lock(self, lock_id: int, *, retries: int | None = None) -> None:
         await self._call("lock", lock_id)
         self.states[lock_id] = OpenState.LOCKED
 
@@ -266,8 +350,7 @@ class FakeCloud:
 
 async def apply_listing(hub: LockHub) -> None:
     """One lock-list sweep's reconciliation, as the hub's sweep does it."""
-    listing = await hub.client.lock_listing()
-    hub._apply_list(listing.locks, listing.unreadable)
+    await hub.refresh_list()
 
 
 def make_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:
@@ -276,7 +359,7 @@ def make_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> LockHub:
     driver = SimpleNamespace(loader=get_loader(), aio_stop_event=None,
                              config_changed=lambda: None, publish=lambda *_a, **_k: None)
     return LockHub(
-        client=cloud,  # type: ignore[arg-type]
+        client=cloud,
         storage=storage,
         identity=Identity.load(storage, BridgeConfig()),
         platform=PlatformConfig(client_id="id", client_secret="secret", username="user",
@@ -293,6 +376,6 @@ async def started_hub(storage_dir: Path, cloud: FakeCloud, **platform: Any) -> L
     hub = make_hub(storage_dir, cloud, **platform)
     await hub.load()
     hub.start()
-    await wait_for(lambda: hub._map_ready.is_set() and all(
+    await wait_for(lambda: hub.routes.ready.is_set() and all(
         a.current_state != 3 for a in hub.accessories.values()))
     return hub

@@ -61,7 +61,7 @@ async def settled(bridge: BridgeServer) -> None:
     """The startup polls are done: every lock shows a known state."""
     hub = bridge.hub
     assert hub is not None
-    await wait_for(lambda: all(a.current_state != UNKNOWN or a.lock_id in hub._unreachable
+    await wait_for(lambda: all(a.current_state != UNKNOWN or hub.record(a.lock_id).cause is not None
                                for a in hub.accessories.values()), 5)
 
 

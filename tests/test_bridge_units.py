@@ -13,102 +13,143 @@ from pyhap.accessory import Accessory
 from pyhap.accessory_driver import AccessoryDriver
 
 from accessories.homekit_name import homekit_name
-from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, TTLockLock
+from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, LockView, TTLockLock
 from hapbridge.bridge import network
-from hapbridge.bridge.command_queue import CommandQueues, Priority
-from hapbridge.bridge.gateway_map import Link, Reach
+from hapbridge.bridge.dispatcher import Dispatcher, Mailbox
 from hapbridge.bridge.identity import Identity, generate_mac, generate_pin
-from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.bridge.poll_plan import MIN_STATE_INTERVAL, MONTH_SECONDS, make_plan
 from hapbridge.bridge.setup_code import setup_uri
 from hapbridge.config import BridgeConfig, is_trivial_pin
 from hapbridge.errors import ConfigError
 from hapbridge.storage import Storage, StorageError
-from hapbridge.ttlock.errors import TransportError, error_for
+from hapbridge.ttlock.errors import BusyError, TransportError, error_for
 from hapbridge.ttlock.models import Gateway, GatewayLock
+from hapbridge.ttlock.reach import Cause, Reach
+from hapbridge.ttlock.retry import RetryPolicy
 
-# -- command queue ------------------------------------------------------------------------
+# -- dispatcher ---------------------------------------------------------------------------
 
 
 class Recorder:
-    """Jobs that take ``seconds`` and record start/end per key, and overlap per key."""
+    """Jobs that take ``seconds`` and record start/end per carrier, and overlap per carrier."""
 
-    def __init__(self) -> None:
+    def __init__(self, carriers: dict[int, object]) -> None:
+        self.carriers = carriers  # lockId -> carrier
         self.log: list[tuple[str, object, float]] = []
         self.active: dict[object, int] = {}
         self.max_active: dict[object, int] = {}
+        self.fail: dict[int, BaseException] = {}
 
-    def job(self, key: object, name: object, seconds: float = 0.05):
+    def job(self, lock_id: int, name: object, seconds: float = 0.05):
         async def run() -> None:
+            key = self.carriers[lock_id]
             self.active[key] = self.active.get(key, 0) + 1
             self.max_active[key] = max(self.max_active.get(key, 0), self.active[key])
             self.log.append(("start", name, time.monotonic()))
             await asyncio.sleep(seconds)
             self.log.append(("end", name, time.monotonic()))
             self.active[key] -= 1
+            if (err := self.fail.pop(lock_id, None)) is not None:
+                raise err
 
         return run
+
+    async def send(self, box: Mailbox, target: int) -> None:
+        await self.job(box.lock_id, f"{box.lock_id}-{'unlock' if target else 'lock'}")()
 
     def started(self) -> list[object]:
         return [name for kind, name, _t in self.log if kind == "start"]
 
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.carriers.get, send=self.send,
+                          retry=RetryPolicy(max_retries=2, base_delay=0.05, max_delay=0.05))
 
-async def test_queue_serialises_one_gateway_and_runs_gateways_in_parallel() -> None:
-    queues, rec = CommandQueues(), Recorder()
-    futures = [queues.submit(("gw", g), lock, rec.job(g, (g, lock)))
-               for g in (1, 2) for lock in range(4)]
+
+async def test_dispatcher_serialises_one_gateway_and_runs_gateways_in_parallel() -> None:
+    rec = Recorder({g * 10 + lock: ("gw", g) for g in (1, 2) for lock in range(4)})
+    dispatcher = rec.dispatcher()
+    futures = [dispatcher.poll(Mailbox(lid), rec.job(lid, lid)) for lid in rec.carriers]
     start = time.monotonic()
     assert all(await asyncio.wait_for(asyncio.gather(*futures), 5))
     elapsed = time.monotonic() - start
-    assert rec.max_active == {1: 1, 2: 1}  # never two in flight on one gateway
+    assert rec.max_active == {("gw", 1): 1, ("gw", 2): 1}  # never two on one gateway
     assert elapsed < 0.05 * 4 * 1.9  # the two gateways overlapped (serial would be 8 x 0.05)
-    assert [n for n in rec.started() if n[0] == 1] == [(1, 0), (1, 1), (1, 2), (1, 3)]
-    await queues.close()
+    assert [n for n in rec.started() if n < 20] == [10, 11, 12, 13]
+    await dispatcher.close()
 
 
-async def test_newer_command_supersedes_queued_one_in_place() -> None:
-    queues, rec = CommandQueues(), Recorder()
-    key = ("gw", 1)
-    first = queues.submit(key, 10, rec.job(key, "10-unlock"))
-    older = queues.submit(key, 11, rec.job(key, "11-unlock"))
-    other = queues.submit(key, 12, rec.job(key, "12-lock"))
-    newer = queues.submit(key, 11, rec.job(key, "11-lock"))
+async def test_newer_wish_supersedes_a_waiting_one_in_place() -> None:
+    rec = Recorder({10: "gw", 11: "gw", 12: "gw"})
+    dispatcher = rec.dispatcher()
+    boxes = {lid: Mailbox(lid) for lid in rec.carriers}
+    first = dispatcher.wish(boxes[10], 1)
+    older = dispatcher.wish(boxes[11], 1)
+    other = dispatcher.wish(boxes[12], 0)
+    newer = dispatcher.wish(boxes[11], 0)
     results = await asyncio.wait_for(asyncio.gather(first, older, other, newer), 5)
     assert results == [True, False, True, True]
     assert rec.started() == ["10-unlock", "11-lock", "12-lock"]  # kept 11's place
-    await queues.close()
+    await dispatcher.close()
 
 
 async def test_commands_go_before_polls_and_polls_yield_to_commands() -> None:
-    queues, rec = CommandQueues(), Recorder()
-    key = ("gw", 1)
-    running = queues.submit(key, 1, rec.job(key, "poll-1"), Priority.POLL)
+    rec = Recorder(dict.fromkeys(range(1, 5), "gw"))
+    dispatcher = rec.dispatcher()
+    boxes = {lid: Mailbox(lid) for lid in rec.carriers}
+    running = dispatcher.poll(boxes[1], rec.job(1, "poll-1"))
     await asyncio.sleep(0.01)  # poll-1 is in flight
-    poll2 = queues.submit(key, 2, rec.job(key, "poll-2"), Priority.POLL)
-    poll3 = queues.submit(key, 3, rec.job(key, "poll-3"), Priority.POLL)
-    command3 = queues.submit(key, 3, rec.job(key, "cmd-3"))  # replaces poll-3
-    command4 = queues.submit(key, 4, rec.job(key, "cmd-4"))
-    dropped = queues.submit(key, 4, rec.job(key, "poll-4"), Priority.POLL)
-    assert queues.has_command(key, 4) and not queues.has_command(key, 2)
+    poll2 = dispatcher.poll(boxes[2], rec.job(2, "poll-2"))
+    poll3 = dispatcher.poll(boxes[3], rec.job(3, "poll-3"))
+    command3 = dispatcher.wish(boxes[3], 0)  # replaces poll-3
+    command4 = dispatcher.wish(boxes[4], 0)
+    dropped = dispatcher.poll(boxes[4], rec.job(4, "poll-4"))
+    assert boxes[4].has_command and not boxes[2].has_command
     results = await asyncio.wait_for(
         asyncio.gather(running, poll2, poll3, command3, command4, dropped), 5)
     assert results == [True, True, False, True, True, False]
-    assert rec.started() == ["poll-1", "cmd-3", "cmd-4", "poll-2"]
-    await queues.close()
+    assert rec.started() == ["poll-1", "3-lock", "4-lock", "poll-2"]
+    await dispatcher.close()
 
 
-async def test_a_failing_job_does_not_stop_the_queue() -> None:
-    queues, rec = CommandQueues(), Recorder()
+async def test_a_failing_job_does_not_stop_the_gateway() -> None:
+    rec = Recorder({1: "gw", 2: "gw"})
+    dispatcher = rec.dispatcher()
 
     async def boom() -> None:
         raise RuntimeError("bad device")
 
-    key = ("gw", 1)
-    bad = queues.submit(key, 1, boom)
-    good = queues.submit(key, 2, rec.job(key, "ok"))
+    bad = dispatcher.poll(Mailbox(1), boom)
+    good = dispatcher.poll(Mailbox(2), rec.job(2, "ok"))
     assert await asyncio.wait_for(asyncio.gather(bad, good), 5) == [True, True]
     assert rec.started() == ["ok"]
-    await queues.close()
+    await dispatcher.close()
+    assert await dispatcher.poll(Mailbox(2), rec.job(2, "late")) is False  # closed for good
+
+
+async def test_a_newer_wish_ends_the_retries_of_one_in_flight() -> None:
+    rec = Recorder({1: "gw"})
+    dispatcher = rec.dispatcher()
+    box = Mailbox(1)
+    rec.fail[1] = BusyError("busy")
+    unlock = dispatcher.wish(box, 1)  # fails busy, then waits 0.05 s to retry
+    await asyncio.sleep(0.06)
+    lock = dispatcher.wish(box, 0)  # during the backoff
+    assert await asyncio.wait_for(unlock, 5) is False and await lock
+    assert rec.started() == ["1-unlock", "1-lock"]  # the unlock was not sent again
+    await dispatcher.close()
+
+
+async def test_a_route_unknown_yet_holds_the_job_until_pumped() -> None:
+    carriers: dict[int, object] = {}
+    rec = Recorder(carriers)
+    dispatcher = rec.dispatcher()
+    done = dispatcher.wish(Mailbox(1), 1)
+    await asyncio.sleep(0.02)
+    assert rec.started() == []
+    carriers[1] = "gw"
+    dispatcher.pump()
+    assert await asyncio.wait_for(done, 5)
+    await dispatcher.close()
 
 
 # -- poll plan ----------------------------------------------------------------------------
@@ -165,7 +206,7 @@ def test_identity_persists_and_never_reuses_an_aid(tmp_path: Path) -> None:
     assert again.aids == first.aids
     del again.aids[506]  # even if a lock's entry were lost, its AID is not handed out again
     again.save()
-    assert Identity.load(storage, BridgeConfig()).aid_for(999) == 9
+    assert Identity.load(storage, BridgeConfig()).assign([999]) == {999: 9}
     assert (tmp_path / "bridge.json").stat().st_mode & 0o777 == 0o600
     assert first.pincode not in repr(first)
 
@@ -226,35 +267,21 @@ async def test_accessory_starts_unknown_and_reverts_to_the_real_state() -> None:
     lock = TTLockLock(driver, lock_id=42, name="Front Door", aid=2, serial="AA",
                       on_target=lambda lid, t: wishes.append((lid, t)))
     assert lock.current_state == UNKNOWN  # explicit, not the characteristic's minimum
-    lock.show_state(SECURED)
+    lock.render(LockView(current=SECURED, target=SECURED))
     char = lock.get_service("LockMechanism").get_characteristic("LockTargetState")
     char.client_update_value(UNSECURED)
     assert wishes == [(42, UNSECURED)] and lock.target_state == UNSECURED
-    lock.revert_target()
+    lock.render(LockView(current=SECURED, target=SECURED))  # the wish failed
     assert lock.target_state == SECURED
     lock.set_battery(12)
     battery = lock.get_service("BatteryService")
     assert battery.get_characteristic("StatusLowBattery").value == 1
     assert battery.get_characteristic("ChargingState").value == 2
-    lock.set_available(False)
+    lock.render(LockView(current=SECURED, target=SECURED, available=False))
     assert not lock.available
 
 
 # -- review fixes: queue holder, plan budget, identity validation, mDNS interfaces -------------
-
-
-async def test_queues_find_the_queue_holding_a_locks_work() -> None:
-    queues, rec = CommandQueues(), Recorder()
-    running = queues.submit(("gw", 1), 5, rec.job(1, "5-unlock", 0.05))
-    await asyncio.sleep(0.01)
-    holder = queues.holding(("gw", 2), 5)  # asked under its new route: found where it runs
-    assert holder is not None and holder.key == ("gw", 1)
-    assert queues.holding(("gw", 1), 6) is None
-    await running
-    assert queues.holding(("gw", 1), 5) is None  # idle: free to move
-    await queues.close()
-    assert await queues.submit(("gw", 1), 5, rec.job(1, "late")) is False  # closed for good
-    assert rec.started() == ["5-unlock"]
 
 
 def test_over_budget_counts_what_this_month_already_used() -> None:
@@ -297,7 +324,7 @@ def test_failed_save_rolls_the_aids_back(tmp_path: Path, monkeypatch) -> None:
         identity.assign([2, 3])
     assert identity.aids == {1: 2} and identity.next_aid == 3
     monkeypatch.undo()
-    assert identity.aid_for(2) == 3
+    assert identity.assign([2]) == {2: 3}
 
 
 async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path) -> None:
@@ -343,7 +370,7 @@ def test_bind_refuses_a_bare_link_local_address() -> None:
         network.resolve_bind(["fe80::1"], source="bridge.bind")
 
 
-def test_gateway_map_prefers_online_then_signal_and_keeps_routes_of_silent_gateways() -> None:
+def test_reach_prefers_online_then_signal_and_keeps_routes_of_silent_gateways() -> None:
     def gateway(gid: int, online: bool = True) -> Gateway:
         return Gateway(gid, f"GW:{gid}", f"G{gid}", 2, 1, online, "wifi")
 
@@ -351,15 +378,24 @@ def test_gateway_map_prefers_online_then_signal_and_keeps_routes_of_silent_gatew
     answers: list = [
         [GatewayLock(10, "", "", -80), GatewayLock(11, "", "", None)],
         [GatewayLock(10, "", "", -60)],
-        [GatewayLock(11, "", "", -40)],  # strongest, but offline
+        [GatewayLock(11, "", "", -40), GatewayLock(14, "", "", -90)],  # strong, but offline
         TransportError("timeout"),  # may pass: worth a retry
         error_for(-4037),  # will not
     ]
     reach = Reach.from_answers(gateways, answers)
-    assert reach.best[10] == Link(2, True, -60)
-    assert reach.best[11].gateway_id == 1  # an online gateway without reading beats offline
-    assert (reach.failed, reach.passing) == ({4, 5}, {4})
-    lock = KnownLock(lock_id=12, alias="Shed")
-    assert reach.route(lock, ("gateway", 4)) == ("gateway", 4)  # its gateway was silent
-    assert reach.route(lock, ("gateway", 1)) == ("lock", 12)  # gateway 1 answered without it
-    assert reach.route(KnownLock(lock_id=13, alias="Gate", wifi=True), None) == ("wifi", 13)
+    best = reach.best(10)
+    assert best is not None and (best.gateway.gateway_id, best.rssi) == (2, -60)
+    eleven = reach.best(11)
+    assert eleven is not None and eleven.gateway.gateway_id == 1  # online without a reading
+    assert (set(reach.failed), reach.passing) == ({4, 5}, {4}) and not reach.complete
+    assert reach.carrier(12, wifi=False, previous=("gateway", 4)) == ("gateway", 4)
+    assert reach.carrier(12, wifi=False, previous=("gateway", 1)) == ("lock", 12)
+    assert reach.carrier(13, wifi=True, previous=None) == ("wifi", 13)
+    assert reach.cause(14, wifi=False, has_gateway=True) is Cause.GATEWAY_OFFLINE
+    assert reach.cause(13, wifi=False, has_gateway=False) is Cause.NO_GATEWAY
+    assert reach.cause(13, wifi=False, has_gateway=True) is Cause.GATEWAY_UNLISTED
+    assert reach.online(10, wifi=False, has_gateway=True) is True
+    assert reach.online(13, wifi=True, has_gateway=True) is None
+    assert reach.online(13, wifi=False, has_gateway=False) is False
+    best14 = reach.best(14)
+    assert best14 is not None and best14.weak and not best.weak

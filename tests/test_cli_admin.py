@@ -235,6 +235,7 @@ async def test_locks_json_with_state(hb: Run, sim: SimulatorServer) -> None:
     assert rows["Garage"]["battery"] == garage.battery
     gateway = sim.world.gateways[garage.gateway_id or 0]
     assert rows["Garage"]["gateway"] == gateway.name
+    assert sim.world.errcodes[-3003] == 0  # the bridge's dispatcher: one query per gateway
 
 
 async def test_locks_show_by_alias_without_secrets(hb: Run, sim: SimulatorServer) -> None:
@@ -248,6 +249,17 @@ async def test_locks_show_by_alias_without_secrets(hb: Run, sim: SimulatorServer
     detail = result.json()
     assert detail["lock_id"] == garage.lock_id and detail["model"] == garage.model_num
     assert [g["gateway_id"] for g in detail["gateways"]] == [garage.gateway_id]
+    assert detail["gateways"][0]["online"] is True
+
+
+async def test_locks_show_takes_online_from_the_gateway_list(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    """gateway/listByLock has no online flag (documented): it comes from gateway/list."""
+    garage = lock_named(sim, "Garage")
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    detail = (await hb("locks", "show", "Garage", "--json")).json()
+    assert detail["gateways"][0]["online"] is False
 
 
 async def test_unknown_lock_is_one_line(hb: Run) -> None:

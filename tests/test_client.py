@@ -282,6 +282,7 @@ async def test_gateways_and_their_locks(client: TTLockClient, sim: SimulatorServ
         for lock in locks:
             back = await client.lock_gateways(lock.lock_id)
             assert gateway.gateway_id in {g.gateway_id for g in back}
+            assert all(g.rssi is not None and g.rssi_updated is not None for g in back)
     assert total == sim.config.locks
 
 

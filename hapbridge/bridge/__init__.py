@@ -1,7 +1,10 @@
 """The HomeKit bridge: TTLock locks published through HAP-python.
 
-Modules: ``identity`` (MAC, setup code, AIDs), ``network`` (bind addresses), ``lock_cache``
-(locks for a cloud-down start), ``command_queue`` (one command per gateway), ``poll_plan``
-(API budget -> poll intervals), ``lock_hub`` (the cloud <-> accessories glue), ``server``
-(the HAP driver and its lifecycle), ``setup_code`` (QR/X-HM URI) and ``demo``.
+The core keeps one record per lock (``tracked_lock``) in the ``registry``; ``dispatcher``
+(one mailbox per lock, one job per gateway), ``lock_jobs`` (commands and polls),
+``auto_lock``, ``cloud_health``, ``gateway_routes`` and ``scheduler`` (the poll plan's
+loops) serve it, and ``lock_hub`` wires them. Around it: ``identity`` (MAC, setup code,
+AIDs), ``network`` (bind addresses), ``lock_cache`` (locks.json), ``poll_plan`` (API budget
+-> poll intervals), ``server`` (the HAP driver and its lifecycle), ``setup_code`` (QR/X-HM
+URI) and ``demo``.
 """

@@ -52,7 +52,7 @@ def generate_setup_id() -> str:
 
 @dataclass
 class Identity:
-    """The persisted identity; ``aid_for`` hands out AIDs that are never reused."""
+    """The persisted identity; ``assign`` hands out AIDs that are never reused."""
 
     mac: str
     pincode: str
@@ -99,10 +99,6 @@ class Identity:
     def save(self) -> None:
         if self._storage is not None:
             self._storage.write_json(IDENTITY_FILE, self.to_json())
-
-    def aid_for(self, lock_id: int) -> int:
-        """The lock's AID, allocating (and saving) a fresh one for a lock never seen."""
-        return self.assign([lock_id])[lock_id]
 
     def assign(self, lock_ids: Iterable[int]) -> dict[int, int]:
         """AIDs for many locks with a single write (startup with 149 new locks).

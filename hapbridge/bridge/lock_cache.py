@@ -119,13 +119,18 @@ def load_cached_locks(storage: Storage) -> list[KnownLock]:
 
 
 def save_cached_locks(storage: Storage, locks: list[KnownLock]) -> None:
-    """Write the cache, except an empty list over a non-empty cache.
+    """Write the cache, except an empty list over a non-empty cache."""
+    write_cache(storage, [lock.to_json() for lock in locks])
+
+
+def write_cache(storage: Storage, items: list[dict[str, Any]]) -> None:
+    """Write the cache's items (``KnownLock.to_json``), except none over a non-empty cache.
 
     An empty list comes from a start that never saw the cloud's list (or an account emptied
     on purpose, which costs only a stale cache); saving it would make the next start during
     an outage publish no locks, and HomeKit would drop every room and scene.
     """
-    if not locks and load_cached_locks(storage):
+    if not items and load_cached_locks(storage):
         _LOGGER.debug("not replacing the lock cache with an empty list")
         return
-    storage.write_json(CACHE_FILE, {"locks": [lock.to_json() for lock in locks]})
+    storage.write_json(CACHE_FILE, {"locks": items})

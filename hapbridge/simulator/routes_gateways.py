@@ -59,7 +59,10 @@ async def gateway_locks(call: Call) -> dict[str, Any]:
 
 
 async def lock_gateways(call: Call) -> dict[str, Any]:
+    """As documented: the signal and when it was measured, no online flag (that is only in
+    ``gateway/list``)."""
     lock = call.lock()
+    updated = now_ms()
     return {
         "list": [
             {
@@ -67,7 +70,7 @@ async def lock_gateways(call: Call) -> dict[str, Any]:
                 "gatewayMac": gateway.mac,
                 "gatewayName": gateway.name,
                 "rssi": gateway.rssi[lock.lock_id],
-                "isOnline": int(gateway.online),
+                "rssiUpdateDate": updated,
             }
             for gateway in call.world.gateways_of(lock.lock_id)
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hapbridge.errors import HapbridgeError
+from hapbridge.ttlock.reach import Cause
 
 
 class TTLockError(HapbridgeError):
@@ -79,6 +80,10 @@ class ConfigurationError(TTLockError):
     exit_code = 2
 
 
+class LockNotFoundError(TTLockError):
+    """The lock no longer exists (deleted from the account): treat it as removed."""
+
+
 class PermissionDeniedError(TTLockError):
     """The account may not do this on this lock."""
 
@@ -114,11 +119,11 @@ ERRCODES: dict[int, ErrcodeInfo] = {
     -3037: ErrcodeInfo(BusyError, "the Wi-Fi lock is busy with another command; try again"),
     -3002: ErrcodeInfo(
         UnreachableError,
-        "the gateway is offline: check its power and Wi-Fi, then look in the TTLock app",
+        f"the gateway is offline: {Cause.GATEWAY_OFFLINE.advice}",
     ),
     -2012: ErrcodeInfo(
         UnreachableError,
-        "the lock is not connected to any gateway: add a gateway near it in the TTLock app",
+        f"the lock is not connected to any gateway: {Cause.NO_GATEWAY.advice}",
     ),
     -3036: ErrcodeInfo(
         UnreachableError, "the Wi-Fi lock is offline: check its Wi-Fi signal and batteries"
@@ -127,6 +132,10 @@ ERRCODES: dict[int, ErrcodeInfo] = {
     -3035: ErrcodeInfo(
         UnreachableError,
         "the Wi-Fi lock is in power-saving mode: wake it or turn power saving off in the app",
+    ),
+    -1003: ErrcodeInfo(
+        LockNotFoundError,
+        "the lock no longer exists on this account (deleted in the TTLock app)",
     ),
     -4043: ErrcodeInfo(
         NotSupportedError,

@@ -28,9 +28,8 @@ from typing import Any, Literal
 import httpx
 
 from hapbridge.cli.admin.common import add_parser
-from hapbridge.cli.admin.gateways import is_weak
 from hapbridge.cli.admin.output import add_json_flag, print_json
-from hapbridge.cli.admin.reach import Reach, gateway_reach
+from hapbridge.cli.admin.reach import gateway_reach
 from hapbridge.cli.context import Context, shared_warning
 from hapbridge.cli.setup.troubleshoot import explain, where_configured
 from hapbridge.config import Level, PlatformConfig
@@ -44,6 +43,7 @@ from hapbridge.ttlock.errors import (
     TTLockError,
 )
 from hapbridge.ttlock.models import Feature, Lock, has_feature
+from hapbridge.ttlock.reach import Cause, Reach
 
 MAX_SKEW = 300.0  # the cloud answers 80000 beyond 5 minutes
 WARN_SKEW = 60.0
@@ -206,7 +206,7 @@ async def _inventory(
     for gateway in reach.gateways:
         if not gateway.online:
             checker.add("fail", f"gateway {gateway.name} ({gateway.gateway_id})", "offline",
-                        "check its power and Wi-Fi, then its status in the TTLock app")
+                        Cause.GATEWAY_OFFLINE.advice)
     return locks, reach
 
 
@@ -239,26 +239,27 @@ def _check_lock(checker: Checker, lock: Lock, reach: Reach, low_battery: int) ->
         checker.add("fail", topic, "does not support unlock via gateway (featureValue bit 10)",
                     "this lock model cannot be opened remotely; passcodes still work")
         return
-    links = reach.of(lock.lock_id)
-    if not links:
-        if lock.has_gateway:
-            checker.add("warn", topic, "the cloud says a gateway reaches it, but none of this "
-                        "account's gateways lists it", "check the gateway in the TTLock app")
-        else:
-            checker.add("fail", topic, "no gateway reaches this lock: remote control impossible",
-                        "add a gateway within Bluetooth range of the lock in the TTLock app")
+    cause = reach.cause(lock.lock_id, wifi=False, has_gateway=lock.has_gateway)
+    if cause is Cause.GATEWAY_UNLISTED:
+        checker.add("warn", topic, "the cloud says a gateway reaches it, but none of this "
+                    "account's gateways lists it", cause.advice)
+        return
+    if cause is Cause.NO_GATEWAY:
+        checker.add("fail", topic, "no gateway reaches this lock: remote control impossible",
+                    cause.advice)
+        return
+    if cause is Cause.GATEWAY_OFFLINE:
+        checker.add("fail", topic, f"its gateway ({reach.names(lock.lock_id)}) is offline",
+                    cause.advice)
         return
     best = reach.best(lock.lock_id)
-    if best is None:
-        names = reach.names(lock.lock_id)
-        checker.add("fail", topic, f"its gateway ({names}) is offline",
-                    "bring the gateway back online (power, Wi-Fi)")
-        return
-    rssi = next(link.rssi for link in links if link.gateway is best)
-    where = f"through {best.name or best.gateway_id}" + (f" ({rssi} dBm)" if rssi else "")
-    if is_weak(rssi):
+    assert best is not None  # every other case has a cause
+    gateway = best.gateway
+    where = f"through {gateway.name or gateway.gateway_id}" + (
+        f" ({best.rssi} dBm)" if best.rssi else "")
+    if best.weak:
         checker.add("warn", topic, f"remote control ready {where}, but the signal is weak",
-                    "move the gateway closer to the lock")
+                    Cause.WEAK_SIGNAL.advice)
     else:
         checker.add("ok", topic, f"remote control ready {where}")
 

@@ -10,6 +10,7 @@ from hapbridge.cli.admin.lock_ref import resolve_gateway
 from hapbridge.cli.admin.output import Column, add_json_flag, emit, emit_fields, print_json
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Gateway
+from hapbridge.ttlock.reach import WEAK_RSSI, Cause, is_weak
 
 COLUMNS = [
     Column("gateway_id", "ID", right=True),
@@ -19,9 +20,6 @@ COLUMNS = [
     Column("online", "ONLINE"),
     Column("network", "NETWORK"),
 ]
-# The one definition of a weak gateway signal, for 'gateways show' and 'check': below about
-# -85 dBm gateway commands become unreliable.
-WEAK_RSSI = -85
 SIGNAL_WORDS = ((-65, "strong"), (-75, "good"), (WEAK_RSSI, "fair"))  # (lowest dBm, word)
 LOCK_COLUMNS = [
     Column("lock_id", "LOCK", right=True),
@@ -65,18 +63,12 @@ def gateway_row(gateway: Gateway) -> dict[str, Any]:
 
 
 def signal(rssi: int | None) -> str | None:
-    """A word for people: 'weak' exactly when :func:`is_weak` (and 'check' warns)."""
+    """A word for people: 'weak' exactly when the reach model says so (and 'check' warns)."""
     if rssi is None:
         return None
-    for floor, word in SIGNAL_WORDS:
-        if rssi >= floor:
-            return word
-    return "weak: move the gateway closer"
-
-
-def is_weak(rssi: int | None) -> bool:
-    """Whether gateway commands to the lock may fail for want of signal."""
-    return rssi is not None and rssi < WEAK_RSSI
+    if is_weak(rssi):
+        return f"weak: {Cause.WEAK_SIGNAL.advice}"
+    return next(word for floor, word in SIGNAL_WORDS if rssi >= floor)
 
 
 async def list_gateways(args: argparse.Namespace, client: TTLockClient) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
+from hapbridge.bridge.dispatcher import Dispatcher, Job, Mailbox
 from hapbridge.cli.admin.common import (
     JSON_FAILURE_HELP,
     LOCK_HELP,
@@ -22,10 +24,11 @@ from hapbridge.cli.admin.output import (
     note,
     print_json,
 )
-from hapbridge.cli.admin.reach import Reach, gateway_reach
+from hapbridge.cli.admin.reach import gateway_reach
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Feature, Lock, has_feature
+from hapbridge.ttlock.reach import Carrier, Reach, gateway_carrier, lone_carrier
 
 LIST_COLUMNS = [
     Column("lock_id", "ID", right=True),
@@ -89,7 +92,8 @@ async def list_locks(args: argparse.Namespace, client: TTLockClient) -> int:
             "battery": lock.battery,
             "gateway": reach.names(lock.lock_id) or ("wifi" if lock.is_wifi else None),
             "wifi": lock.is_wifi,
-            "online": reach.online(lock),
+            "online": reach.online(lock.lock_id, wifi=lock.is_wifi,
+                                   has_gateway=lock.has_gateway),
         }
         for lock in locks
     ]
@@ -106,19 +110,20 @@ async def list_locks(args: argparse.Namespace, client: TTLockClient) -> int:
 async def query_states(
     client: TTLockClient, locks: list[Lock], reach: Reach
 ) -> dict[int, str]:
-    """Each reachable lock's state: one command at a time per gateway (a gateway carries one
-    command at a time), gateways in parallel. Unreachable locks are skipped."""
-    queues: dict[int | str, list[Lock]] = {}
+    """Each reachable lock's state, through the bridge's dispatcher: one command at a time
+    per gateway (a gateway carries one at a time), gateways side by side. Locks no online
+    gateway reaches (and not on Wi-Fi) are skipped."""
+    carriers: dict[int, Carrier] = {}
     for lock in locks:
-        gateway = reach.best(lock.lock_id)
-        if gateway is not None:
-            queues.setdefault(gateway.gateway_id, []).append(lock)
+        link = reach.best(lock.lock_id)
+        if link is not None and link.online:
+            carriers[lock.lock_id] = gateway_carrier(link.gateway.gateway_id)
         elif lock.is_wifi:
-            queues.setdefault(f"wifi-{lock.lock_id}", []).append(lock)
+            carriers[lock.lock_id] = lone_carrier(lock.lock_id, wifi=True)
     states: dict[int, str] = {}
 
-    async def drain(queue: list[Lock]) -> None:
-        for lock in queue:
+    def query(lock: Lock) -> Job:
+        async def run() -> None:
             try:
                 answer = await client.query_open_state(lock.lock_id)
             except HapbridgeError as err:
@@ -127,15 +132,25 @@ async def query_states(
             else:
                 states[lock.lock_id] = answer.state.name.lower()
 
-    await together(*(drain(queue) for queue in queues.values()))
+        return run
+
+    dispatcher = Dispatcher(carriers.get)
+    try:
+        await asyncio.gather(*(dispatcher.poll(Mailbox(lock.lock_id), query(lock))
+                               for lock in locks if lock.lock_id in carriers))
+    finally:
+        await dispatcher.close()
     return states
 
 
 async def show_lock(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    detail, gateways = await together(
-        client.lock_detail(lock.lock_id), client.lock_gateways(lock.lock_id)
+    detail, gateways, listed = await together(
+        client.lock_detail(lock.lock_id), client.lock_gateways(lock.lock_id),
+        client.list_gateways(),
     )
+    # listByLock has the signal but no online flag: that comes from gateway/list only.
+    online = {gw.gateway_id: gw.online for gw in listed}
     features = [f.name.lower().replace("_", "-") for f in Feature
                 if has_feature(detail.feature_value, f)]
     fields: dict[str, Any] = {
@@ -155,7 +170,7 @@ async def show_lock(args: argparse.Namespace, client: TTLockClient) -> int:
         "features": ", ".join(features),
         "gateways": [
             {"gateway_id": g.gateway_id, "name": g.name, "mac": g.mac, "rssi": g.rssi,
-             "online": g.online}
+             "online": online.get(g.gateway_id)}
             for g in gateways
         ],
     }
