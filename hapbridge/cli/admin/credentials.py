@@ -30,7 +30,7 @@ from hapbridge.cli.admin.output import (
     print_json,
 )
 from hapbridge.cli.admin.timeparse import Zone, now
-from hapbridge.cli.admin.validity import shown_zone, time_column
+from hapbridge.cli.admin.validity import ZONE_FIELD, shown_zone, validity_columns
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import CARD, FINGERPRINT, Credential, CredentialKind
 from hapbridge.ttlock.models import Lock
@@ -42,13 +42,11 @@ def list_columns(zone: Zone) -> list[Column]:
         Column("id", "ID", right=True),
         Column("name", "NAME"),
         Column("type", "TYPE"),
-        time_column("start", "VALID FROM", zone),
-        time_column("end", "VALID UNTIL", zone),
-        Column("status", "STATUS"),
+        *validity_columns(zone),
         Column("lock_id", "LOCK", table=False),
         Column("created", "CREATED", table=False),
         Column("sender", "SENDER", table=False),
-        Column("time_zone", "TIME ZONE", table=False),
+        ZONE_FIELD,
     ]
 
 

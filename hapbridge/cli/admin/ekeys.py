@@ -34,11 +34,12 @@ from hapbridge.cli.admin.output import (
 )
 from hapbridge.cli.admin.timeparse import Zone, now
 from hapbridge.cli.admin.validity import (
+    ZONE_FIELD,
     check_new_validity,
     lock_windows,
     shown_zone,
-    time_column,
     typed_validity,
+    validity_columns,
 )
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import EKey
@@ -52,14 +53,12 @@ def list_columns(zone: Zone) -> list[Column]:
         Column("key_id", "ID", right=True),
         Column("username", "ACCOUNT"),
         Column("name", "NAME"),
-        time_column("start", "VALID FROM", zone),
-        time_column("end", "VALID UNTIL", zone),
-        Column("status", "STATUS"),
+        *validity_columns(zone),
         Column("lock_id", "LOCK", table=False),
         Column("remote_unlock", "REMOTE UNLOCK", table=False),
         Column("sender", "SENDER", table=False),
         Column("sent", "SENT", table=False),
-        Column("time_zone", "TIME ZONE", table=False),
+        ZONE_FIELD,
     ]
 
 

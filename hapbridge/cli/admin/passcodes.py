@@ -47,11 +47,12 @@ from hapbridge.cli.admin.timeparse import (
     now,
 )
 from hapbridge.cli.admin.validity import (
+    ZONE_FIELD,
     Window,
     check_new_validity,
     lock_windows,
-    time_column,
     typed_validity,
+    validity_columns,
 )
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -66,13 +67,11 @@ def list_columns(zone: Zone) -> list[Column]:
         Column("code", "CODE"),
         Column("name", "NAME"),
         Column("type", "TYPE"),
-        time_column("start", "VALID FROM", zone),
-        time_column("end", "VALID UNTIL", zone),
-        Column("status", "STATUS"),
+        *validity_columns(zone),
         Column("lock_id", "LOCK", table=False),
         Column("expired", "EXPIRED", table=False),
         Column("created", "CREATED", table=False),
-        Column("time_zone", "TIME ZONE", table=False),
+        ZONE_FIELD,
     ]
 
 

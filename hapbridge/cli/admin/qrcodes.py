@@ -39,12 +39,13 @@ from hapbridge.cli.admin.output import (
 from hapbridge.cli.admin.qr_image import terminal_text, write_image
 from hapbridge.cli.admin.timeparse import Zone
 from hapbridge.cli.admin.validity import (
+    ZONE_FIELD,
     Window,
     check_new_validity,
     lock_windows,
     shown_zone,
-    time_column,
     typed_validity,
+    validity_columns,
 )
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import QrCode
@@ -57,15 +58,13 @@ def list_columns(zone: Zone) -> list[Column]:
         Column("qr_code_id", "ID", right=True),
         Column("name", "NAME"),
         Column("type", "TYPE"),
-        time_column("start", "VALID FROM", zone),
-        time_column("end", "VALID UNTIL", zone),
-        Column("status", "STATUS"),
+        *validity_columns(zone),
         Column("link", "LINK"),
         Column("lock_id", "LOCK", table=False),
         Column("number", "NUMBER", table=False),
         Column("creator", "CREATOR", table=False),
         Column("created", "CREATED", table=False),
-        Column("time_zone", "TIME ZONE", table=False),
+        ZONE_FIELD,
     ]
 
 

@@ -97,6 +97,16 @@ def time_column(key: str, title: str, zone: Zone) -> Column:
     return Column(key, f"{title} ({zone.name})")
 
 
+def validity_columns(zone: Zone) -> list[Column]:
+    """VALID FROM, VALID UNTIL, STATUS: what every listing of access shows, in ``zone``."""
+    return [time_column("start", "VALID FROM", zone), time_column("end", "VALID UNTIL", zone),
+            Column("status", "STATUS")]
+
+
+# The zone a listing's times are shown in, for CSV and JSON (the table says it in headers).
+ZONE_FIELD = Column("time_zone", "TIME ZONE", table=False)
+
+
 async def lock_windows(
     client: TTLockClient,
     locks: Sequence[Lock],
