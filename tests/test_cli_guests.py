@@ -191,3 +191,14 @@ async def test_cleanup_shows_ends_in_the_locks_zone_named_in_the_header(
     assert swept.code == 0, swept.err
     assert "ENDED (UTC+01:00)" in swept.out.splitlines()[0]
     assert "2026-01-02 23:30" in swept.out and "2026-01-02 23:30" in listed.out
+
+
+async def test_now_is_shown_on_the_locks_clock_with_its_zone(hb: Run) -> None:
+    with admin.machine_zone("UTC"):
+        result = await hb("passcodes", "random", "Garage", "--type", "one-time",
+                          "--start", "now")
+    assert result.code == 0, result.err
+    assert "times in the lock's time zone (UTC+01:00)" in result.out, result.out
+    before = datetime.now(BERLIN) - timedelta(minutes=2)
+    hours = {(before + timedelta(minutes=m)).strftime("%Y-%m-%d %H") for m in (0, 4)}
+    assert any(f"from {hour}:" in result.out for hour in hours), result.out  # the lock's hour

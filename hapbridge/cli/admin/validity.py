@@ -122,7 +122,10 @@ async def lock_windows(
 
     ``end_alone_starts_now``: an --end without --start is valid from now (a new code, key
     or QR code); otherwise, with ``pair``, the two go together."""
-    if any(typed is not None and typed.needs_zone for typed in (start, end)):
+    # 'now' is shown back on the lock's clock too (one zone for what is read and shown);
+    # only times all typed with an offset are shown as typed, without the lookup
+    if any(typed is not None and (typed.needs_zone or typed.wall is None)
+           for typed in (start, end)):
         zones: list[Zone | None] = list(await lock_zones(client, locks))
     else:
         zones = [typed_zone(start, end)] * len(locks)
