@@ -13,6 +13,7 @@ stay shared at the top.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -157,7 +158,6 @@ class BridgeSet:
         make: Callable[[BridgeSpec, Storage, Identity], BridgeUnit],
         check_port: Callable[[BridgeSpec], None],
         start_one: Callable[[BridgeUnit], Awaitable[None]],
-        spawn: Callable[[Awaitable[None], str], Any],
     ) -> None:
         self.config = config
         self.storage = storage
@@ -165,7 +165,7 @@ class BridgeSet:
         self._make = make
         self._check_port = check_port
         self._start_one = start_one
-        self._spawn = spawn
+        self._starting: set[asyncio.Task[None]] = set()
         self._identities: dict[int, Identity] = {}
         self.units: dict[int, BridgeUnit] = {}
         self.running = False
@@ -204,7 +204,10 @@ class BridgeSet:
             if self.running:
                 _LOGGER.info("bridge %d (%r) is needed for new locks: starting it on port %d",
                              number, spec.name, spec.port)
-                self._spawn(self._start_later(unit), f"bridge-{number}")
+                task = asyncio.create_task(self._start_later(unit),
+                                           name=f"hapbridge-bridge-{number}")
+                self._starting.add(task)
+                task.add_done_callback(self._starting.discard)
         return unit
 
     async def _start_later(self, unit: BridgeUnit) -> None:
@@ -213,6 +216,14 @@ class BridgeSet:
         except Exception as err:  # one line: the other bridges keep running
             _LOGGER.error("bridge %d did not start (%s); its locks show in HomeKit after a "
                           "restart that fixes it", unit.number, err)
+
+    async def cancel_starts(self) -> None:
+        """The process stops: a bridge still starting stops starting."""
+        self.running = False
+        tasks = list(self._starting)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def ordered(self) -> list[BridgeUnit]:
         return [self.units[number] for number in sorted(self.units)]
