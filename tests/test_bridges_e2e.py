@@ -220,6 +220,7 @@ async def test_an_upgraded_one_bridge_storage_is_bridge_1_untouched(
     out = capsys.readouterr().out
     code2 = json.loads((storage / "bridges" / "2" / "bridge.json").read_text())["pincode"]
     assert code2 in out and identity["pincode"] not in out and "X-HM://" in out
+    assert "'hapbridge pair-info --bridge 2'" in out
     assert main(["-U", str(storage), "pair-info"]) == 0
     out = capsys.readouterr().out
     assert "Bridge 1 of 2" in out and "Bridge 2 of 2" in out and code2 in out

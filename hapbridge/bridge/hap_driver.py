@@ -99,6 +99,8 @@ class PrivateStateDriver(AccessoryDriver):
 class TTLockBridge(Bridge):
     """The bridge accessory; prints our setup message (QR + code) instead of pyhap's."""
 
+    number = 1  # which of the process's bridges (bridge_set.py)
+
     async def stop(self) -> None:
         """Nothing to await: the lock accessories hold no resources (the hub stops their
         timers). HAP-python awaits one task per accessory here, in turn: with 1,000 locks
@@ -107,7 +109,8 @@ class TTLockBridge(Bridge):
     def setup_message(self) -> None:
         state = self.driver.state
         print(setup_text(self.display_name, state.pincode.decode(), state.setup_id,
-                         paired=state.paired), flush=True)
+                         paired=state.paired, bridge=self.number if self.number > 1 else None),
+              flush=True)
 
 
 def load_pairing_state(path: Path, state: State, encoder: Any) -> bool:

@@ -245,6 +245,7 @@ class BridgeServer:
     def _make_unit(self, spec: BridgeSpec, storage: Storage, identity: Identity) -> BridgeUnit:
         driver = self._make_driver(identity, storage=storage, spec=spec)
         accessory = TTLockBridge(driver, homekit_name(spec.name, "TTLock Bridge"))
+        accessory.number = spec.number
         accessory.set_info_service(
             firmware_revision=__version__, manufacturer="hapbridge", model="TTLock Bridge",
             serial_number=identity.mac,
@@ -371,7 +372,7 @@ async def serve_until_signalled(server: BridgeServer) -> None:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
-        _LOGGER.info("stopping the bridge")
+        _LOGGER.info("stopping the bridge%s", "s" if len(server.units) > 1 else "")
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -157,7 +157,8 @@ def _pair_info(args: argparse.Namespace, ctx: Context) -> int:
         if len(numbers) > 1:
             print(f"== Bridge {number} of {len(numbers)}: {spec.name} ==")
         print(setup_text(spec.name, identity.pincode, identity.setup_id,
-                         paired=is_paired(storage)))
+                         paired=is_paired(storage), bridge=number if len(numbers) > 1 or
+                         args.bridge is not None else None))
         if args.svg:
             write_svg(args.svg, identity.pincode, identity.setup_id)
             print(f"QR code written to {args.svg}")
