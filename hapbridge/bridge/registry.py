@@ -244,7 +244,7 @@ class LockRegistry:
                    if lid not in wanted or placed[lid].bridge != record.bridge]
         changed = {self.records[lid].bridge for lid in removed}
         for lock_id in removed:
-            self._drop(lock_id)
+            self._drop(lock_id, moving=lock_id in wanted)
         new = [lock for lock in wanted.values() if lock.lock_id not in self.records]
         added = [lock.lock_id for lock in new if self._add(lock, placed[lock.lock_id])]
         changed |= {placed[lid].bridge for lid in added}
@@ -290,13 +290,15 @@ class LockRegistry:
             self._announce(0, 1, {bridge})
             self.save()
 
-    def _drop(self, lock_id: int) -> None:
+    def _drop(self, lock_id: int, *, moving: bool = False) -> None:
+        """Out of HomeKit (``moving``: onto another bridge, which placement.py logged)."""
         record = self.records.pop(lock_id)
         record.cancel_timers()
         self._discard(record.mailbox)
         self._hosts(record.bridge).accessory.accessories.pop(record.accessory.aid, None)
-        _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
-                     record.accessory.display_name, lock_id)
+        if not moving:
+            _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
+                         record.accessory.display_name, lock_id)
 
     def _announce(self, added: int, removed: int, bridges: set[int]) -> None:
         if not self.announce:
