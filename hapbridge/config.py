@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hapbridge.config_schema import (
+    Block,
     ConfigWarning,
     Invalid,
     Level,
@@ -53,6 +54,7 @@ from hapbridge.config_values import (
     trivial_reason,
 )
 from hapbridge.errors import ConfigError
+from hapbridge.push.settings import CallbackSettings
 
 __all__ = [
     "DEFAULT_PORT", "REGIONS", "AppConfig", "BridgeConfig", "ConfigWarning", "Level", "Note",
@@ -107,6 +109,8 @@ class PlatformConfig:
         "exclude", ListOf(name_item("a lock id or name"), "lock ids or names", lone=True), ()
     )
     api_budget_per_month: int = key("apiBudgetPerMonth", integer(100), 30000)
+    # The push receiver (docs/push.md); None: no receiver, polling as before.
+    callback: CallbackSettings | None = key("callback", Block(CallbackSettings), None)
 
     def excludes(self, lock_id: int, alias: str) -> bool:
         """Whether ``exclude`` names this lock, by id or by alias (case-insensitive)."""

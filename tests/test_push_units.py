@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from hapbridge.bridge.tracked_lock import Fact, Report
+from hapbridge.config import parse_config
 from hapbridge.errors import ConfigError
 from hapbridge.event_log import (
     Event,
@@ -160,14 +162,18 @@ def test_missing_form_fields() -> None:
 
 
 def test_newest_by_lock_time_wins_older_never_overwrites() -> None:
+    """The gate passes bolt changes on; the record's one rule orders them by lock time."""
     order = RecordOrder()
     first = order.judge(rec(4, NOW), NOW)  # keypad unlock
     assert first.verdict is Verdict.APPLIED and first.lock is LockChange.UNLOCKED
     newer = order.judge(rec(45, NOW + 10_000), NOW)  # auto-lock
     assert newer.lock is LockChange.LOCKED and newer.confirms_auto_lock
     late = order.judge(rec(1, NOW + 5_000), NOW)  # an older unlock arrives late
-    assert late.verdict is Verdict.STALE and late.lock is None
-    assert order.newest(Aspect.LOCK) == NOW + 10_000
+    assert late.lock is LockChange.UNLOCKED  # for the record to refuse:
+    shown = Report(Fact.LOCK, 1, Source.PUSH, lock_date=NOW + 10_000)
+    assert not Report(Fact.LOCK, 0, Source.PUSH, lock_date=NOW + 5_000).newer_than(shown)
+    assert not Report(Fact.LOCK, 0, Source.PUSH, lock_date=NOW + 10_000).newer_than(shown)
+    assert Report(Fact.LOCK, 0, Source.PUSH, lock_date=NOW + 10_001).newer_than(shown)
 
 
 def test_duplicates_and_replays_change_nothing() -> None:
@@ -211,7 +217,7 @@ def test_failed_try_changes_no_state() -> None:
     order = RecordOrder()
     failed = order.judge(rec(4, NOW, success=False, battery=50), NOW)
     assert failed.verdict is Verdict.FAILED_TRY
-    assert failed.lock is None and failed.battery is None and order.newest(Aspect.LOCK) is None
+    assert failed.lock is None and failed.battery is None and order.newest(Aspect.BATTERY) is None
     (event,) = events_of(failed, "Front Door")
     assert event.change == "failed try: unlock by passcode" and event.how == "keypad"
 
@@ -259,9 +265,16 @@ def test_log_lines_are_levelled_and_masked() -> None:
 # -- settings and URLs --------------------------------------------------------------------
 
 
+def callback_of(raw: object) -> CallbackSettings | None:
+    """The callback block as the config table reads it from a platform entry."""
+    return parse_config({"platforms": [{"platform": "TTLock", "callback": raw}]},
+                        require_credentials=False, env={}).platform.callback
+
+
 def test_callback_settings_defaults_and_values() -> None:
-    assert CallbackSettings.from_json({}) == CallbackSettings(8788, ("127.0.0.1",), None, ())
-    settings = CallbackSettings.from_json({
+    assert parse_config({}, require_credentials=False, env={}).platform.callback is None
+    assert callback_of({}) == CallbackSettings(8788, ("127.0.0.1",), None, ())
+    settings = callback_of({
         "port": "9000", "bind": ["127.0.0.1", "::1"], "publicUrl": "https://locks.example.com/",
         "forwardTo": ["http://homeassistant:8123/api/webhook/abc?x=1"]})
     assert settings.port == 9000 and settings.bind == ("127.0.0.1", "::1")
@@ -273,18 +286,28 @@ def test_callback_settings_defaults_and_values() -> None:
     ([], "callback must be an object"),
     ({"port": 0}, "callback.port"),
     ({"port": True}, "callback.port"),
-    ({"bind": "localhost"}, r"callback.bind\[0\]"),
+    ({"bind": "localhost"}, r"callback.bind must be a list of IP addresses"),
+    ({"bind": ["127.0.0.1", "nope"]}, r"callback.bind\[1\]"),
     ({"bind": []}, "callback.bind"),
     ({"publicUrl": "locks.example.com"}, "callback.publicUrl"),
     ({"publicUrl": "https://x.example?a=1"}, "callback.publicUrl"),
-    ({"forwardTo": "ftp://x"}, r"callback.forwardTo\[0\]"),
+    ({"forwardTo": "ftp://x"}, r"callback.forwardTo must be a list of URLs"),
+    ({"forwardTo": ["ftp://x"]}, r"callback.forwardTo\[0\] must be an http\(s\) URL"),
     ({"forwardTo": {}}, "callback.forwardTo"),
-    ({"prot": 1}, "callback.prot is not a callback setting"),
+    ({"forwardTo": ["http://x"] * 9}, "callback.forwardTo lists 9 URLs; at most 8"),
 ])
 def test_callback_settings_errors_name_the_key(raw: object, key: str) -> None:
     with pytest.raises(ConfigError, match=key) as caught:
-        CallbackSettings.from_json(raw)
+        callback_of(raw)
     assert "\n" not in str(caught.value)
+
+
+def test_callback_misspelt_key_is_a_warning_naming_it() -> None:
+    config = parse_config({"platforms": [{"platform": "TTLock",
+                                          "callback": {"publicURL": "https://x.example"}}]},
+                          require_credentials=False, env={})
+    assert any("platforms[0].callback.publicURL (did you mean publicUrl?)" in note.text
+               for note in config.notes)
 
 
 def test_path_secret_is_made_once_private_and_long(tmp_path: Path) -> None:

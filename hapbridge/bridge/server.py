@@ -37,6 +37,7 @@ from hapbridge.bridge.lock_hub import (
 from hapbridge.bridge.network import check_port_free, port_error, resolve_bind
 from hapbridge.bridge.pairing_attempts import BASE_BACKOFF, PairingAttempts
 from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
+from hapbridge.bridge.push_service import PushService
 from hapbridge.bridge.setup_code import setup_text
 from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
@@ -202,6 +203,7 @@ class BridgeServer:
         self.driver: PrivateStateDriver | None = None
         self.bridge: TTLockBridge | None = None
         self.hub: LockHub | None = None
+        self.pushes: PushService | None = None  # the push receiver, with a callback block
         self.addresses: list[str] = []
         self._running_fd: int | None = None
 
@@ -240,6 +242,10 @@ class BridgeServer:
             restore_max_age=self.options.restore_max_age,
         )
         await self.hub.load()
+        if (callback := self.config.platform.callback) is not None:
+            self.pushes = PushService(callback, self.storage, self.hub,
+                                      self.config.platform.username)
+            await self.pushes.start()
         driver.add_accessory(bridge)
         self.driver, self.bridge = driver, bridge
         try:
@@ -348,6 +354,8 @@ class BridgeServer:
                 await self.driver.async_stop()
         finally:
             try:
+                if self.pushes is not None:  # no push reaches the hub while it stops
+                    await self.pushes.stop()
                 if self.hub is not None:
                     await self.hub.stop()
             finally:

@@ -60,7 +60,10 @@ class RecordSink(Protocol):
 
 
 class ReceiverError(HapbridgeError):
-    """The receiver cannot start (the port is taken, the address is not this machine's)."""
+    """The receiver cannot start (the port is taken, the address is not this machine's):
+    a setting to change, so exit code 2 like a config mistake."""
+
+    exit_code = 2
 
 
 class _Refused(Exception):
