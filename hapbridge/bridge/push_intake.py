@@ -46,7 +46,7 @@ class PushIntake:
         if record is None:  # removed between the request and now
             return
         self.accepted += 1
-        self._watch.heard(record.lock_id, record.name)
+        self._watch.heard(record.lock_id, record.name, push.records)
         now_ms, now = int(time.time() * 1000), time.monotonic()
         for judgement in record.records.judge_push(push.records, now_ms):
             self._apply(record, judgement, now_ms, now)

@@ -16,8 +16,8 @@ import logging
 import time
 from typing import Any
 
+from accessories.ttlock_lock import UNSECURED
 from hapbridge.bridge.lock_hub import LockHub
-from hapbridge.bridge.log_text import verb
 from hapbridge.bridge.push_intake import PushIntake
 from hapbridge.bridge.push_watch import PushWatch
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
@@ -25,6 +25,7 @@ from hapbridge.push.callback_url import path_secret
 from hapbridge.push.receiver import PushReceiver
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.storage import Storage, StorageError
+from hapbridge.ttlock.record_types import LockChange
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -107,4 +108,5 @@ class PushService:
         """A command landed: the lock must record it, and a working callback push it."""
         if (report.source is Source.COMMAND and report.fact is Fact.LOCK
                 and (record.listing.has_gateway or record.listing.wifi)):
-            self.watch.expect(record.lock_id, record.name, verb(report.value))
+            self.watch.expect(record.lock_id, record.name, LockChange.UNLOCKED
+                              if report.value == UNSECURED else LockChange.LOCKED)

@@ -2,10 +2,11 @@
 
 Pushes make polling a safety net, but nothing says when a callback stops arriving (the
 URL changed in the developer platform, the tunnel died, a proxy broke). A command is the
-evidence: the lock must write a record for it (a gateway unlock is record type 12), which
-a working callback pushes within seconds. So each successful command of a lock that
-pushes opens an expectation; no push for that lock within ``expect_within`` means pushes
-seem lost: said once, and the plan polls fully again until a push arrives, which is said
+evidence: the lock must write a record for it (a gateway unlock is record type 12, a
+remote lock type 11), which a working callback pushes within seconds. So each successful
+command of a lock that pushes opens an expectation of a pushed record with the same bolt
+change, from about when the command ran; none within ``expect_within`` means pushes seem
+lost: said once, and the plan polls fully again until a push arrives, which is said
 too. A quiet house proves nothing either way and changes nothing.
 """
 
@@ -14,12 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from hapbridge.push.records import PushedRecord
+from hapbridge.ttlock.record_types import LockChange
 
 _LOGGER = logging.getLogger(__name__)
 
 EXPECT_WITHIN = 120.0  # seconds for a command's record to be pushed (a gateway takes a few)
-EARLY = 10.0  # a push this shortly before the command's result counts (it may come first)
+# A record this much older than the command's result may be the command's own (the lock
+# acts while the command travels; the push may even come before the answer).
+EARLY_MS = 10_000
+RECENT = 8  # pushed bolt changes kept per lock, for a push that came before the answer
 
 
 class PushWatch:
@@ -29,20 +37,24 @@ class PushWatch:
         self.live = False  # a push arrived (and none was missed since)
         self.lost = False  # a command's record was not pushed in time
         self.last_push_at: float | None = None  # unix time of the newest push
-        self._heard: dict[int, float] = {}  # lock id -> monotonic time of its newest push
-        self._waiting: dict[int, asyncio.TimerHandle] = {}
+        # lock id -> its recently pushed bolt changes: (lock time ms, change)
+        self._recent: dict[int, deque[tuple[int, LockChange]]] = {}
+        # lock id -> (the change awaited, from lock time ms, the timer)
+        self._waiting: dict[int, tuple[LockChange, int, asyncio.TimerHandle]] = {}
 
     @property
     def relaxed(self) -> bool:
         """Pushes arrive: the plan polls as a safety net only."""
         return self.live and not self.lost
 
-    def heard(self, lock_id: int, name: str) -> None:
+    def heard(self, lock_id: int, name: str, records: Iterable[PushedRecord] = ()) -> None:
         """A push for the lock was accepted."""
-        self._heard[lock_id] = time.monotonic()
         self.last_push_at = time.time()
-        if (waiting := self._waiting.pop(lock_id, None)) is not None:
-            waiting.cancel()
+        recent = self._recent.setdefault(lock_id, deque(maxlen=RECENT))
+        recent.extend((r.lock_date, r.meaning.lock) for r in records
+                      if r.success and r.meaning.lock is not None)
+        if (waiting := self._waiting.get(lock_id)) is not None and self._met(lock_id, *waiting[:2]):
+            self._waiting.pop(lock_id)[2].cancel()
         if self.lost:
             self.lost = False
             self.live = True
@@ -54,12 +66,20 @@ class PushWatch:
                          "safety net", name)
             self._on_change()
 
-    def expect(self, lock_id: int, name: str, what: str) -> None:
+    def expect(self, lock_id: int, name: str, change: LockChange) -> None:
         """A command for the lock succeeded: its record should be pushed soon."""
-        if lock_id in self._waiting or self._heard.get(lock_id, -EARLY) > time.monotonic() - EARLY:
+        since = int(time.time() * 1000) - EARLY_MS
+        if (waiting := self._waiting.pop(lock_id, None)) is not None:
+            waiting[2].cancel()  # the newer command's record is the one to wait for
+        if self._met(lock_id, change, since):
             return
-        self._waiting[lock_id] = asyncio.get_running_loop().call_later(
+        what = "unlock" if change is LockChange.UNLOCKED else "lock"
+        handle = asyncio.get_running_loop().call_later(
             self.expect_within, self._missed, lock_id, name, what)
+        self._waiting[lock_id] = (change, since, handle)
+
+    def _met(self, lock_id: int, change: LockChange, since: int) -> bool:
+        return any(at >= since and done is change for at, done in self._recent.get(lock_id, ()))
 
     def _missed(self, lock_id: int, name: str, what: str) -> None:
         self._waiting.pop(lock_id, None)
@@ -80,6 +100,6 @@ class PushWatch:
                             "Polling as without pushes", name, what, self.expect_within)
 
     def close(self) -> None:
-        for handle in self._waiting.values():
+        for _change, _since, handle in self._waiting.values():
             handle.cancel()
         self._waiting.clear()
