@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,11 +15,15 @@ import httpx
 import pytest
 from aiohomekit.controller.ip import IpPairing
 
+from hapbridge.bridge.demo import demo_app_config
 from hapbridge.bridge.push_service import last_push_at
 from hapbridge.bridge.server import BridgeServer
+from hapbridge.errors import HapbridgeError
 from hapbridge.event_log import EVENTS_FILE, Source, read_events
+from hapbridge.push.callback_url import path_secret
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimulatorServer
+from hapbridge.storage import Storage
 from tests.bridge_helpers import (
     CURRENT,
     TARGET,
@@ -245,3 +250,26 @@ async def test_lost_pushes_fall_back_to_full_polling_once_then_relax_again(
     await bridge.stop()
     assert last_push_at(bridge.storage) is not None  # for 'check'
     door.log.close()
+
+
+async def test_callback_port_in_use_is_one_line_naming_it(sim: SimulatorServer,
+                                                          tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(HapbridgeError, match=rf"port {port}: .*choose another "
+                           "callback.port") as info:
+            await start_bridge(sim, tmp_path / "storage", callback=CallbackSettings(port=port))
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+    server = await start_bridge(sim, tmp_path / "storage")  # nothing was left behind
+    await server.stop()
+
+
+async def test_the_demo_cloud_pushes_to_the_demo_bridge(sim: SimulatorServer,
+                                                        tmp_path: Path) -> None:
+    config = demo_app_config(sim, None, Storage(tmp_path / "demo"))
+    callback = config.platform.callback
+    assert callback is not None and callback.bind == ("127.0.0.1",)
+    secret = path_secret(Storage(tmp_path / "demo"))
+    assert sim.config.callback_url == f"http://127.0.0.1:{callback.port}/{secret}"

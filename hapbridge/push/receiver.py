@@ -141,7 +141,7 @@ class PushReceiver:
         self._runner = runner
         self._consumer = asyncio.create_task(self._consume())
         await self.forwarder.start()
-        _LOGGER.info("push receiver listening on %s",
+        _LOGGER.debug("push receiver listening on %s",
                      ", ".join(f"{host}:{port}" for host, port in self.bound))
 
     async def stop(self) -> None:
