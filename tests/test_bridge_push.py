@@ -16,10 +16,10 @@ import pytest
 from aiohomekit.controller.ip import IpPairing
 
 from hapbridge.bridge.demo import demo_app_config
-from hapbridge.bridge.push_service import last_push_at
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.errors import HapbridgeError
 from hapbridge.event_log import EVENTS_FILE, Source, read_events
+from hapbridge.push.arrivals import last_push_at
 from hapbridge.push.callback_url import path_secret
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimulatorServer

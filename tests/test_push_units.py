@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from hapbridge.event_log import (
     rotated,
     snapshot,
 )
+from hapbridge.push.arrivals import push_finding, save_last_push
 from hapbridge.push.callback_url import callback_urls, path_secret, receiver_paths
 from hapbridge.push.events import events_of, log_line
 from hapbridge.push.ordering import Aspect, RecordOrder, Verdict
@@ -431,3 +433,19 @@ def test_snapshot_then_follow_loses_nothing(tmp_path: Path) -> None:
                       sleep=idle):
         seen.append(got.change)
     assert seen == ["change 2", "change 3"]
+
+
+def test_check_says_whether_pushes_arrive(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "s")
+    status, detail, fix = push_finding(None, storage)
+    assert status == "ok" and "no callback receiver" in detail and "docs/push.md" in (fix or "")
+    settings = CallbackSettings(port=8788)
+    status, detail, fix = push_finding(settings, storage)
+    assert status == "warn" and "no push has arrived yet" in detail
+    assert "hapbridge callback-url" in (fix or "")
+    save_last_push(storage, time.time() - 300, 3)
+    status, detail, _fix = push_finding(settings, storage)
+    assert status == "ok" and "127.0.0.1:8788" in detail and "5 min ago" in detail
+    save_last_push(storage, time.time() - 10 * 86_400, 3)
+    assert push_finding(settings, storage)[0] == "warn"
+    assert stat.S_IMODE(storage.path("pushes.json").stat().st_mode) == 0o600

@@ -4,8 +4,8 @@ With a ``callback`` block the bridge listens for TTLock's pushes: the receiver (
 forwarding) hands them to :class:`PushIntake` (records -> reports), :class:`PushWatch`
 tells the scheduler's plan whether pushes arrive, and each successful command opens an
 expectation of its record. ``STORAGE/pushes.json`` keeps when the last push arrived, for
-``check`` (no cloud call, no running bridge needed). The start-up line names the local URL
-with the secret path masked: the full one is ``hapbridge callback-url``'s to print.
+``check`` (``push/arrivals.py``: no cloud call, no running bridge needed). The start-up line
+names the local URL with the secret path masked: ``hapbridge callback-url`` prints it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from hapbridge.bridge.lock_hub import LockHub
 from hapbridge.bridge.push_intake import PushIntake
 from hapbridge.bridge.push_watch import PushWatch
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
+from hapbridge.push.arrivals import PUSHES_FILE, save_last_push
 from hapbridge.push.callback_url import path_secret
 from hapbridge.push.receiver import PushReceiver
 from hapbridge.push.settings import CallbackSettings
@@ -29,22 +30,11 @@ from hapbridge.ttlock.record_types import LockChange
 
 _LOGGER = logging.getLogger(__name__)
 
-PUSHES_FILE = "pushes.json"
 SAVE_EVERY = 30.0  # seconds: pushes.json is written at most this often (and at stop)
 
 
 def masked_url(url: str, secret: str) -> str:
     return url.replace(secret, secret[:4] + "…")
-
-
-def last_push_at(storage: Storage) -> float | None:
-    """When the bridge last took a push (unix time), from ``pushes.json``; None: never."""
-    try:
-        data = storage.read_json(PUSHES_FILE)
-    except StorageError:
-        return None
-    value = data.get("lastPushAt") if isinstance(data, dict) else None
-    return float(value) if isinstance(value, int | float) else None
 
 
 class PushService:
@@ -98,8 +88,7 @@ class PushService:
         if self.watch.last_push_at is None:
             return
         try:
-            self._storage.write_json(PUSHES_FILE, {"lastPushAt": round(self.watch.last_push_at, 3),
-                                                   "accepted": self.intake.accepted})
+            save_last_push(self._storage, self.watch.last_push_at, self.intake.accepted)
         except StorageError as err:
             _LOGGER.warning("cannot write %s (%s): 'check' may show an older last push",
                             PUSHES_FILE, err)
