@@ -25,6 +25,7 @@ from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimulatorServer
 from hapbridge.storage import Storage
 from tests.bridge_helpers import (
+    BATTERY,
     CURRENT,
     TARGET,
     EventLog,
@@ -44,11 +45,16 @@ def cloud_calls(sim: SimulatorServer) -> int:
     return sum(count for path, count in sim.world.calls.items() if path.startswith("/v3/"))
 
 
+def receiver_url(bridge: BridgeServer) -> str:
+    """The bridge's receiver URL, secret path included (what the simulator pushes to)."""
+    assert bridge.pushes is not None and bridge.pushes.receiver is not None
+    return bridge.pushes.receiver.urls.local
+
+
 @pytest.fixture
 async def bridge(sim: SimulatorServer, tmp_path: Path) -> AsyncIterator[BridgeServer]:
     server = await start_bridge(sim, tmp_path / "storage", callback=CallbackSettings(port=0))
-    assert server.pushes is not None and server.pushes.receiver is not None
-    sim.config = dataclasses.replace(sim.config, callback_url=server.pushes.receiver.urls.local,
+    sim.config = dataclasses.replace(sim.config, callback_url=receiver_url(server),
                                      push_delay=PUSH_DELAY)
     yield server
     await server.stop()
@@ -129,8 +135,7 @@ async def test_a_commands_own_record_confirms_and_older_pushes_never_win(
     sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing
 ) -> None:
     door = await ready(bridge, paired)
-    assert bridge.pushes is not None and bridge.pushes.receiver is not None
-    url = bridge.pushes.receiver.urls.local
+    url = receiver_url(bridge)
     pusher = sim.pusher
     # A HomeKit unlock: the command's result shows, then its record (type 12) is pushed and
     # only confirms it.
@@ -163,6 +168,8 @@ async def test_a_commands_own_record_confirms_and_older_pushes_never_win(
     pushed = [e.change for e in events(bridge)
               if e.lock_id == door.lock_id and e.source is Source.PUSH]
     assert pushed == ["unlocked", "battery 80%"]  # the record's battery, once too
+    battery = (door.aid, char_iid(await accessories(paired), door.aid, BATTERY))
+    assert (await paired.get_characteristics([battery]))[battery]["value"] == 80
     door.log.close()
 
 
@@ -188,8 +195,7 @@ async def test_hostile_pushes_change_nothing(
     sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing
 ) -> None:
     door = await ready(bridge, paired)
-    assert bridge.pushes is not None and bridge.pushes.receiver is not None
-    url = bridge.pushes.receiver.urls.local
+    url = receiver_url(bridge)
     lock = sim.world.locks[door.lock_id]
     now = int(time.time() * 1000)
     good = a_record(door.lock_id, 4, now, lockMac=lock.mac)
