@@ -7,6 +7,7 @@ errcodes, gateway physics and state, so client tests built on it test something 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -90,11 +91,18 @@ async def server(config: SimConfig) -> AsyncIterator[SimulatorServer]:
         yield started
 
 
-@pytest.fixture
-async def api(server: SimulatorServer) -> AsyncIterator[Api]:
+@contextlib.asynccontextmanager
+async def logged_in(server: SimulatorServer) -> AsyncIterator[Api]:
+    """Raw calls to ``server``, logged in."""
     async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as http:
         client = Api(server, http)
         await client.login()
+        yield client
+
+
+@pytest.fixture
+async def api(server: SimulatorServer) -> AsyncIterator[Api]:
+    async with logged_in(server) as client:
         yield client
 
 
@@ -351,13 +359,13 @@ async def test_passage_mode_holds_the_lock_open(api: Api) -> None:
     lock = api.server.world.locks[lock_id]
     lock.auto_lock_time = 1
     answer = await api.post("/v3/lock/configPassageMode", lockId=lock_id, passageMode=1,
-                            isAllDay=1, weekDays="[1,2,3,4,5]", autoUnlock=2, type=2)
+                            isAllDay=1, weekDays="[1,2,3,4,5,6,7]", autoUnlock=2, type=2)
     assert answer["errcode"] == 0
     config = await api.get("/v3/lock/getPassageModeConfig", lockId=lock_id)
-    assert config["passageMode"] == 1 and config["weekDays"] == [1, 2, 3, 4, 5]
+    assert config["passageMode"] == 1 and config["weekDays"] == [1, 2, 3, 4, 5, 6, 7]
     assert (await api.get("/v3/lock/detail", lockId=lock_id))["passageMode"] == 1
     await api.post("/v3/lock/unlock", lockId=lock_id)
-    assert not api.server.physics.auto_lock_pending(lock_id)  # passage mode holds it open
+    assert not api.server.physics.auto_lock_pending(lock_id)  # all day, every day: open
     bad = await api.post("/v3/lock/configPassageMode", lockId=lock_id, passageMode=1,
                          isAllDay=1, weekDays="monday", type=2)
     assert bad["errcode"] == -3
