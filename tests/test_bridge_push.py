@@ -3,6 +3,7 @@ bridge's receiver, and a paired aiohomekit controller sees the result."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import socket
@@ -16,14 +17,17 @@ import pytest
 from aiohomekit.controller.ip import IpPairing
 
 from hapbridge.bridge.demo import demo_app_config
+from hapbridge.bridge.push_watch import PushWatch
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.errors import HapbridgeError
 from hapbridge.event_log import EVENTS_FILE, Source, read_events
 from hapbridge.push.arrivals import last_push_at
 from hapbridge.push.callback_url import path_secret
+from hapbridge.push.records import PushedRecord
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimulatorServer
 from hapbridge.storage import Storage
+from hapbridge.ttlock.record_types import LockChange
 from tests.bridge_helpers import (
     BATTERY,
     CURRENT,
@@ -279,3 +283,46 @@ async def test_the_demo_cloud_pushes_to_the_demo_bridge(sim: SimulatorServer,
     assert callback is not None and callback.bind == ("127.0.0.1",)
     secret = path_secret(Storage(tmp_path / "demo"))
     assert sim.config.callback_url == f"http://127.0.0.1:{callback.port}/{secret}"
+
+
+async def test_a_pushed_auto_lock_confirms_the_model_with_one_change(
+    sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing, http: httpx.AsyncClient
+) -> None:
+    door = await ready(bridge, paired)
+    hub = bridge.hub
+    assert hub is not None
+    sim.world.locks[door.lock_id].auto_lock_time = 1
+    await hub.refresh_details([door.lock_id])
+    assert hub.record(door.lock_id).listing.auto_lock_seconds == 1
+    await outside(http, door.lock_id, 4)  # a keypad unlock: the lock relocks itself in 1 s
+    await wait_for(lambda: door.seen()[-1:] == [UNSECURED], 1 + PUSH_DELAY)
+    await wait_for(lambda: door.seen()[-1:] == [SECURED], 3)
+    await wait_for(lambda: sim.pusher.answers["success"] >= 2, 3)  # the lock's record, 45
+    await sim.pusher.wait_idle()
+    changes = [(e.change, e.source) for e in events(bridge) if e.lock_id == door.lock_id
+               and e.change in ("locked", "unlocked")][-2:]
+    # the model or the record, whichever came first; the other one confirms it
+    assert changes[0] == ("unlocked", Source.PUSH)
+    assert changes[1] in (("locked", Source.AUTO_LOCK), ("locked", Source.PUSH))
+    assert door.seen().count(SECURED) == 1 and hub.record(door.lock_id).auto_lock is None
+    door.log.close()
+
+
+async def test_push_watch_counts_a_record_pushed_before_the_answer() -> None:
+    changes: list[bool] = []
+    watch = PushWatch(lambda: changes.append(watch.relaxed))
+    watch.expect_within = 0.05
+    now = int(time.time() * 1000)
+    unlocked = PushedRecord(lock_id=1, record_type=12, success=True, lock_date=now,
+                            server_date=None)
+    watch.heard(1, "Front Door", [unlocked])  # the command's record came first
+    watch.expect(1, "Front Door", LockChange.UNLOCKED)
+    watch.expect(2, "Back Door", LockChange.LOCKED)  # never pushed
+    await asyncio.sleep(0.15)
+    assert changes == [True, False] and watch.lost  # relaxed, then lost once
+    watch.expect(1, "Front Door", LockChange.LOCKED)
+    await asyncio.sleep(0.1)
+    assert changes == [True, False]  # said once
+    watch.heard(2, "Back Door")
+    assert changes == [True, False, True] and watch.relaxed
+    watch.close()

@@ -36,6 +36,7 @@ class PushWatch:
         self.expect_within = EXPECT_WITHIN
         self.live = False  # a push arrived (and none was missed since)
         self.lost = False  # a command's record was not pushed in time
+        self._ever = False  # a push arrived at some time
         self.last_push_at: float | None = None  # unix time of the newest push
         # lock id -> its recently pushed bolt changes: (lock time ms, change)
         self._recent: dict[int, deque[tuple[int, LockChange]]] = {}
@@ -55,16 +56,16 @@ class PushWatch:
                       if r.success and r.meaning.lock is not None)
         if (waiting := self._waiting.get(lock_id)) is not None and self._met(lock_id, *waiting[:2]):
             self._waiting.pop(lock_id)[2].cancel()
-        if self.lost:
-            self.lost = False
-            self.live = True
+        if self.relaxed:
+            return
+        again = self.lost and self._ever
+        self.lost, self.live, self._ever = False, True, True
+        if again:
             _LOGGER.info("pushes arrive again (%s): polling relaxes to a safety net", name)
-            self._on_change()
-        elif not self.live:
-            self.live = True
+        else:
             _LOGGER.info("pushes arrive (%s): state comes from them, polling relaxes to a "
                          "safety net", name)
-            self._on_change()
+        self._on_change()
 
     def expect(self, lock_id: int, name: str, change: LockChange) -> None:
         """A command for the lock succeeded: its record should be pushed soon."""
