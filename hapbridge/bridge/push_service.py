@@ -6,6 +6,10 @@ tells the scheduler's plan whether pushes arrive, and each successful command op
 expectation of its record. ``STORAGE/pushes.json`` keeps when the last push arrived, for
 ``check`` (``push/arrivals.py``: no cloud call, no running bridge needed). The start-up line
 names the local URL with the secret path masked: ``hapbridge callback-url`` prints it.
+
+The receiver runs on an event loop of its own, in its own thread: a flood of hostile
+requests is parsed and refused there, so HomeKit's loop only ever sees the pushes that
+passed every check (handed over in arrival order with ``call_soon_threadsafe``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from accessories.ttlock_lock import UNSECURED
 from hapbridge.bridge.lock_hub import LockHub
@@ -29,6 +35,7 @@ from hapbridge.storage import Storage, StorageError
 from hapbridge.ttlock.record_types import LockChange
 
 _LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SAVE_EVERY = 30.0  # seconds: pushes.json is written at most this often (and at stop)
 
@@ -49,12 +56,25 @@ class PushService:
         self.receiver: PushReceiver | None = None
         self._saved_at = 0.0
         self._saving: asyncio.Future[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the bridge's (HomeKit's)
+        self._own: asyncio.AbstractEventLoop | None = None  # the receiver's
+        self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
         """Listen (a ReceiverError naming callback.port when it cannot), then wire."""
         secret = path_secret(self._storage)
-        receiver = PushReceiver(self.settings, secret, self, account=self._account)
-        await receiver.start()
+        self._loop = asyncio.get_running_loop()
+        self._own = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._own.run_forever, name="hapbridge-push",
+                                        daemon=True)
+        self._thread.start()
+        receiver = PushReceiver(self.settings, secret, _Handover(self, self._loop),
+                                account=self._account)
+        try:
+            await self._there(receiver.start())
+        except BaseException:
+            await self._end_thread()
+            raise
         self.receiver = receiver
         self._hub.scheduler.relaxed = lambda: self.watch.relaxed
         self._hub.registry.listeners.append(self._heard)
@@ -64,14 +84,32 @@ class PushService:
     async def stop(self) -> None:
         self.watch.close()
         if self.receiver is not None:
-            await self.receiver.stop()
-            self.receiver = None
+            receiver, self.receiver = self.receiver, None
+            with contextlib.suppress(Exception):
+                await self._there(receiver.stop())
+        await self._end_thread()
         if self._saving is not None:
             with contextlib.suppress(Exception):
                 await self._saving
         self._save()
 
-    # -- RecordSink: the intake, plus when the last push came -----------------------
+    async def _there(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the receiver's loop, awaited here."""
+        assert self._own is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._own))
+
+    async def _end_thread(self) -> None:
+        if self._own is None or self._thread is None:
+            return
+        with contextlib.suppress(Exception):
+            await self._there(_cancel_the_rest())  # connections still being answered
+        own, thread, self._own, self._thread = self._own, self._thread, None, None
+        own.call_soon_threadsafe(own.stop)
+        await asyncio.to_thread(thread.join, 5.0)
+        if not thread.is_alive():
+            own.close()
+
+    # -- RecordSink (on the bridge's loop): the intake, and when the last push came ----
 
     def known_lock(self, lock_id: int) -> bool:
         return self.intake.known_lock(lock_id)
@@ -99,3 +137,26 @@ class PushService:
                 and (record.listing.has_gateway or record.listing.wifi)):
             self.watch.expect(record.lock_id, record.name, LockChange.UNLOCKED
                               if report.value == UNSECURED else LockChange.LOCKED)
+
+
+async def _cancel_the_rest() -> None:
+    """On a loop about to stop: end its other tasks, so none is destroyed pending."""
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class _Handover:
+    """The receiver's sink, on the receiver's thread: ``known_lock`` is a dictionary look-up
+    (safe from any thread); each accepted push goes to the bridge's loop, in order."""
+
+    def __init__(self, sink: PushService, loop: asyncio.AbstractEventLoop) -> None:
+        self._sink = sink
+        self._loop = loop
+
+    def known_lock(self, lock_id: int) -> bool:
+        return self._sink.known_lock(lock_id)
+
+    def accept(self, push: Any) -> None:
+        self._loop.call_soon_threadsafe(self._sink.accept, push)
