@@ -16,7 +16,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from pyhap.accessory import Bridge
@@ -37,12 +37,14 @@ from hapbridge.bridge.lock_hub import (
 from hapbridge.bridge.network import check_port_free, port_error, resolve_bind
 from hapbridge.bridge.pairing_attempts import BASE_BACKOFF, PairingAttempts
 from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
-from hapbridge.bridge.push_service import PushService
 from hapbridge.bridge.setup_code import setup_text
 from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
 from hapbridge.storage import FILE_MODE, Storage, StorageError, write_private
 from hapbridge.ttlock.client import TTLockClient
+
+if TYPE_CHECKING:
+    from hapbridge.bridge.push_service import PushService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -243,6 +245,9 @@ class BridgeServer:
         )
         await self.hub.load()
         if (callback := self.config.platform.callback) is not None:
+            # Imported here: aiohttp is loaded only by a bridge that receives pushes.
+            from hapbridge.bridge.push_service import PushService
+
             self.pushes = PushService(callback, self.storage, self.hub,
                                       self.config.platform.username)
             await self.pushes.start()
