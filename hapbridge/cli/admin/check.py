@@ -148,7 +148,7 @@ def _pushes(checker: Checker, ctx: Context) -> None:
     from hapbridge.push.arrivals import push_finding
 
     try:
-        settings = ctx.load_config(require_credentials=False).platform.callback
+        settings = ctx.load_config(require_credentials=False, warn_shared=False).platform.callback
     except HapbridgeError:
         return  # the config finding says why
     status, detail, fix = push_finding(settings, ctx.storage)
