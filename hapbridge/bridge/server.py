@@ -14,7 +14,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyhap.state import State
 from zeroconf.asyncio import AsyncZeroconf
@@ -52,6 +52,9 @@ from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
 from hapbridge.storage import Storage, StorageError
 from hapbridge.ttlock.client import TTLockClient
+
+if TYPE_CHECKING:
+    from hapbridge.bridge.push_service import PushService
 
 __all__ = [  # hap_driver's names too: the CLI and the tests import them from here
     "RUNNING_LOCK", "RUNNING_WHAT", "STATE_FILE", "BridgeServer", "PrivateStateDriver",
@@ -100,6 +103,7 @@ class BridgeServer:
         self.client = client
         self.options = options or ServerOptions()
         self.hub: LockHub | None = None
+        self.pushes: PushService | None = None  # the push receiver, with a callback block
         self.addresses: list[str] = []
         self.bridges = BridgeSet(
             config.bridge, storage, port=self.options.port, make=self._make_unit,
@@ -160,6 +164,13 @@ class BridgeServer:
             placement=placement, hosts=self.bridges.host,
         )
         await self.hub.load()
+        if (callback := self.config.platform.callback) is not None:
+            # Imported here: aiohttp is loaded only by a bridge that receives pushes.
+            from hapbridge.bridge.push_service import PushService
+
+            self.pushes = PushService(callback, self.storage, self.hub,
+                                      self.config.platform.username)
+            await self.pushes.start()
         for number in placement.bridges:
             self.bridges.host(number)  # every bridge that has run keeps running
         await self._open_zeroconf()
@@ -330,6 +341,8 @@ class BridgeServer:
                     await zeroconf.async_close()
         finally:
             try:
+                if self.pushes is not None:  # no push reaches the hub while it stops
+                    await self.pushes.stop()
                 if self.hub is not None:
                     await self.hub.stop()
             finally:
