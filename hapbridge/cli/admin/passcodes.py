@@ -43,6 +43,8 @@ from hapbridge.cli.admin.output import (
     note,
     print_json,
 )
+from hapbridge.cli.admin.parallel import interrupted
+from hapbridge.cli.admin.passcode_add import add_to_locks, interrupted_summary
 from hapbridge.cli.admin.timeparse import (
     LOCAL,
     TypedTime,
@@ -53,7 +55,6 @@ from hapbridge.cli.admin.timeparse import (
     read_time,
     typed_zone,
 )
-from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Lock, Passcode, PasscodeType
 
@@ -293,22 +294,12 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     locks = await resolve_locks(client, args.locks)
     windows = await _windows(client, locks, start, end, future_start=True)
 
-    rows: list[dict[str, Any]] = []
-    for lock, window in zip(locks, windows, strict=True):
-        # one by one: two locks may share a gateway, which takes one command at a time
-        row: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias, "ok": False,
-                               "passcode_id": None, "error": None, "start": window.start,
-                               "end": window.end,
-                               "time_zone": window.time_zone}
-        try:
-            row["passcode_id"] = await client.add_passcode(
-                lock.lock_id, code, name=name, start=window.start, end=window.end
-            )
-            row["ok"] = True
-        except HapbridgeError as err:
-            row["error"] = str(err)
-        row["result"] = "added" if row["ok"] else f"failed: {row['error']}"
-        rows.append(row)
+    rows: list[dict[str, Any]] = [
+        {"lock_id": lock.lock_id, "alias": lock.alias, "start": window.start,
+         "end": window.end, "time_zone": window.time_zone}
+        for lock, window in zip(locks, windows, strict=True)
+    ]
+    run = await add_to_locks(client, locks, rows, code, name)
 
     kind = "period" if start else "permanent"
     same = len({(w.start, w.end, w.zone) for w in windows}) == 1
@@ -316,6 +307,7 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         print_json({"code": code, "name": name, "type": kind,
                     "start": windows[0].start if same else None,
                     "end": windows[0].end if same else None,
+                    "interrupted": run.interrupted,
                     "results": [{k: v for k, v in r.items() if k != "result"} for r in rows]})
     else:
         chosen = " (chosen at random)" if args.code is None else ""
@@ -326,6 +318,8 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         print(f"Passcode {code}{chosen}{label}, {validity}")
         columns = ADD_COLUMNS if same else [*ADD_COLUMNS[:2], ZONE_COLUMN, *ADD_COLUMNS[2:]]
         emit(args, columns, rows)
+    if run.interrupted:
+        return interrupted(interrupted_summary(run, rows))
     failed = [r for r in rows if not r["ok"]]
     if failed:
         raise PartialFailure(

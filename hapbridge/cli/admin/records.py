@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
+from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
 from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
 from hapbridge.cli.admin.lock_ref import match_locks
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note
+from hapbridge.cli.admin.parallel import (
+    LockRun,
+    Step,
+    cloud_carriers,
+    interrupted,
+    names,
+)
 from hapbridge.cli.admin.timeparse import parse_since
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -74,16 +81,35 @@ async def _records_of(
     return [record_row(lock, rec) for rec in records]
 
 
+async def _read_all(
+    client: TTLockClient, locks: list[Lock], args: argparse.Namespace, since: Any
+) -> tuple[LockRun, dict[int, list[dict[str, Any]] | HapbridgeError]]:
+    """Every lock's records, all at once (the cloud's alone: no gateway), with progress."""
+    results: dict[int, list[dict[str, Any]] | HapbridgeError] = {}
+
+    async def read(lock: Lock) -> Step:
+        result = results[lock.lock_id] = await _records_of(client, lock, args, since)
+        if isinstance(result, HapbridgeError):
+            return Step(False, f"cannot read its records: {result}")
+        return Step(True, f"{len(result)} record{'' if len(result) == 1 else 's'}")
+
+    run = LockRun(locks, cloud_carriers(locks), changes=False)
+    await run.each(read, title=f"Reading the records of {len(locks)} locks")
+    return run, results
+
+
 async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     if args.limit < 1:
         raise AdminUsageError("--limit must be at least 1")
     since = parse_since(args.since) if args.since else None
     all_locks = await client.list_locks()
     locks = match_locks(all_locks, args.locks) if args.locks else all_locks
-    results = await together(*(_records_of(client, lock, args, since) for lock in locks))
+    run, results = await _read_all(client, locks, args, since)
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
-    for lock, result in zip(locks, results, strict=True):
+    for lock in locks:
+        if (result := results.get(lock.lock_id)) is None:
+            continue  # not read: Ctrl-C
         if isinstance(result, HapbridgeError):
             failed.append(lock.alias)
             note(f"{lock.alias} ({lock.lock_id}): cannot read its records: {result}")
@@ -96,6 +122,10 @@ async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     columns = COLUMNS if single else [COLUMNS[0], LOCK_COLUMN, *COLUMNS[1:]]
     where = f"{locks[0].alias} ({locks[0].lock_id})" if single else f"{len(locks)} locks"
     emit(args, columns, rows, empty=f"no records for {where}")
+    if run.interrupted:
+        unread = run.not_started + run.abandoned
+        return interrupted(f"the records of {len(unread)} of {len(locks)} locks were not "
+                           f"read: {names(unread)}")
     if failed:
         raise PartialFailure(f"the records of {len(failed)} of {len(locks)} locks could not "
                              f"be read: {', '.join(failed)}")
