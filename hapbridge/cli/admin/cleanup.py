@@ -49,7 +49,9 @@ def register(sub: Any) -> None:
         sub, "cleanup", help="delete codes that expired a while ago (try --dry-run first)",
         description="Delete the codes whose end passed more than --expired-for ago, on the "
         "given locks or on all locks. Permanent codes and codes still valid are never "
-        "touched. Deletion goes through each lock's gateway, one code at a time.",
+        "touched. Deletion goes through each lock's gateway: gateways side by side, one "
+        "command on each at a time. Ctrl-C stops after the deletions in flight and lists "
+        "what was deleted (exit 130).",
         epilog="examples:\n  hapbridge passcodes cleanup --dry-run\n"
         "  hapbridge passcodes cleanup 'Room 12' 'Main Entrance' --expired-for 7d",
     )

@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
         "--state",
         action="store_true",
         help="also ask each reachable lock whether it is locked (through its gateway: "
-        "takes seconds per lock and costs lock battery)",
+        "seconds per lock, gateways side by side; costs lock battery)",
     )
     parser.set_defaults(handler=with_client(list_locks))
     sub = parser.add_subparsers(dest="locks_command", metavar="SUBCOMMAND")

@@ -121,8 +121,10 @@ def register(subparsers: Any) -> None:
         sub, "add", help="add your own code to one or more locks (through the gateway)",
         description="Add one code to one or more locks (e.g. a room and the main entrance): "
         "permanent without dates, valid between --start and --end with them. Without --code a "
-        "random 6-digit code is chosen and printed. A failure on one lock does not stop the "
-        "others; the exit code is nonzero if any failed.",
+        "random 6-digit code is chosen and printed. Locks behind different gateways are done "
+        "side by side. A failure on one lock does not stop the others; the exit code is "
+        "nonzero if any failed. Ctrl-C waits for the commands in flight (twice: abandons "
+        "them), prints the code and where it was added, and exits 130.",
         epilog="example:\n  hapbridge passcodes add 'Room 12' 'Main Entrance' "
         "--start 2026-12-24T15:00 --end 2026-12-27T11:00 --name Smith",
     )
