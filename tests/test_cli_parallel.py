@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import pty
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from hapbridge.cli.admin.progress import Progress, clip
 from hapbridge.simulator import SimConfig, SimulatorServer
 from hapbridge.simulator.world import SimLock
 
@@ -383,3 +385,40 @@ async def test_lock_run_restores_ctrl_c_afterwards() -> None:
     assert signal.getsignal(signal.SIGINT) is before
     assert cloud_carriers(locks) == {1: ("cloud", 1), 2: ("cloud", 2)}
 
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_keeps_names_from_the_cloud_off_the_terminal_controls(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    screen = FakeTerminal()
+    progress = Progress(2, stream=screen)
+    progress.begin("Adding")
+    evil = "Door\x1b[2J\x1b]0;pwned\x07"
+    progress.started(f"{evil} (1)", evil)
+    progress.finished(f"{evil} (1)", "added")
+    progress.end()
+    text = screen.getvalue()
+    assert "\x1b[2J" not in text and "\x1b]" not in text and "\x07" not in text
+    assert "[1/2] Door [2J ]0;pwned  (1): added (" in text
+    assert text.endswith("\r\x1b[K")  # the status line is gone at the end
+    assert clip("x" * 100, 20) == "x" * 19 + "…" and clip("前門" * 20, 9) == "前門前門…"
+
+    piped = io.StringIO()  # not a terminal: not one byte
+    quiet = Progress(5, stream=piped)
+    quiet.begin("Adding")
+    quiet.started("A (1)")
+    quiet.finished("A (1)", "added")
+    quiet.say("Ctrl-C: stopping")
+    quiet.end()
+    assert piped.getvalue() == ""
+    alone = FakeTerminal()  # one lock: its answer follows at once, no progress
+    single = Progress(1, stream=alone)
+    single.begin("Adding")
+    single.finished("A (1)", "added")
+    assert alone.getvalue() == ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -58,9 +59,10 @@ class Progress:
         self._stream = stream if stream is not None else sys.stderr
         # one lock needs no progress: its own output follows in a moment
         self.shown = total > 1 and is_terminal(self._stream)
-        # Redrawing needs a terminal that understands "erase line"; a dumb one gets the
-        # per-lock lines only.
-        self._live = self.shown and os.environ.get("TERM") != "dumb"
+        # Redrawing needs a terminal that understands "erase line", and a stderr of its
+        # own (-D writes log lines there): otherwise the per-lock lines only.
+        self._live = (self.shown and os.environ.get("TERM") != "dumb"
+                      and not logging.getLogger().isEnabledFor(logging.INFO))
         self._total = total
         self._done = 0
         self._began = time.monotonic()
