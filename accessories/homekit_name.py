@@ -22,3 +22,11 @@ def homekit_name(name: str, fallback: str) -> str:
     while end > start and not words[end - 1].isalnum():
         end -= 1
     return words[start:end] or fallback
+
+
+def service_name(accessory_name: str, suffix: str) -> str:
+    """``<accessory><suffix>`` (``Front Door Passage Mode``) within the same rules, the
+    suffix never cut off by a long accessory name."""
+    room = MAX_LENGTH - len(suffix)
+    return homekit_name(f"{homekit_name(accessory_name, 'Lock')[:room].rstrip()}{suffix}",
+                        suffix.strip())

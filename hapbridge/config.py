@@ -37,6 +37,7 @@ from hapbridge.config_schema import (
     read_block,
 )
 from hapbridge.config_values import (
+    BOOLEAN,
     MAC,
     NON_EMPTY_TEXT,
     PIN,
@@ -61,6 +62,7 @@ __all__ = [
 ]  # fmt: skip
 
 DEFAULT_PORT = 51826
+LOCK_NAMES = ListOf(name_item("a lock id or name"), "lock ids or names", lone=True)
 DEFAULT_BRIDGE_NAME = "TTLock Bridge"
 
 
@@ -103,15 +105,28 @@ class PlatformConfig:
     retry_delay: float = key("retryDelay", number(0, 60, " seconds"), 1.0)
     low_battery_threshold: int = key("lowBatteryThreshold", integer(0, 100), 20)
     # Lock ids (as strings) or aliases.
-    exclude: tuple[str, ...] = key(
-        "exclude", ListOf(name_item("a lock id or name"), "lock ids or names", lone=True), ()
-    )
+    exclude: tuple[str, ...] = key("exclude", LOCK_NAMES, ())
     api_budget_per_month: int = key("apiBudgetPerMonth", integer(100), 30000)
+    # A lock's extra HomeKit services (docs/lock-services.md). The door sensor shows for
+    # every lock that has one unless hidden. The passage-mode switch is off unless asked
+    # for: a Switch unlocks the door for hours without the device unlock HomeKit demands
+    # for a lock, and "turn everything on" scenes or Siri requests reach switches.
+    hide_door_sensor: tuple[str, ...] = key("hideDoorSensor", LOCK_NAMES, ())
+    passage_switch: bool = key("passageSwitch", BOOLEAN, False)
+    hide_passage_switch: tuple[str, ...] = key("hidePassageSwitch", LOCK_NAMES, ())
 
     def excludes(self, lock_id: int, alias: str) -> bool:
         """Whether ``exclude`` names this lock, by id or by alias (case-insensitive)."""
-        wanted = {entry.casefold() for entry in self.exclude}
-        return str(lock_id) in wanted or (bool(alias) and alias.casefold() in wanted)
+        return names_lock(self.exclude, lock_id, alias)
+
+    def shows_door_sensor(self, lock_id: int, alias: str) -> bool:
+        """Whether a lock with a door sensor shows it (not named in ``hideDoorSensor``)."""
+        return not names_lock(self.hide_door_sensor, lock_id, alias)
+
+    def shows_passage_switch(self, lock_id: int, alias: str) -> bool:
+        """Whether a lock with passage mode gets its switch: ``passageSwitch`` on and the
+        lock not named in ``hidePassageSwitch``."""
+        return self.passage_switch and not names_lock(self.hide_passage_switch, lock_id, alias)
 
     @property
     def api_url(self) -> str:
@@ -122,6 +137,12 @@ class PlatformConfig:
 
     def has_credentials(self) -> bool:
         return not missing_required(self)
+
+
+def names_lock(entries: tuple[str, ...], lock_id: int, alias: str) -> bool:
+    """Whether a list of lock ids or aliases names this lock (case-insensitive)."""
+    wanted = {entry.casefold() for entry in entries}
+    return str(lock_id) in wanted or (bool(alias) and alias.casefold() in wanted)
 
 
 # The keys of a platform entry that are Homebridge's, not a setting of ours.

@@ -97,6 +97,14 @@ def name_item(single: str) -> Value[str]:
     return Value(convert)
 
 
+def _boolean(value: object) -> bool:
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"  # as a form field may write it
+    if not isinstance(value, bool):
+        raise Invalid("must be true or false")
+    return value
+
+
 def _region(value: object) -> str:
     if not isinstance(value, str):
         raise Invalid("must be a string")
@@ -197,6 +205,7 @@ def mdns_name(name: str, fallback: str) -> str:
     return LEADING_TRAILING_SPACE_DASH.sub("", cleaned)
 
 
+BOOLEAN = Value(_boolean)
 TEXT = text()
 NON_EMPTY_TEXT = text(non_empty=True)
 REGION = Value(_region)

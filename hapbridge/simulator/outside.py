@@ -16,7 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
-from hapbridge.simulator.commands import UNLOCKED, Physics
+from hapbridge.simulator.commands import (
+    DOOR_CLOSED_SENSOR,
+    DOOR_OPEN_SENSOR,
+    UNLOCKED,
+    Physics,
+)
 from hapbridge.simulator.config import MAX_EVENTS_PER_MINUTE, SimConfig
 from hapbridge.simulator.world import SimLock, SimRecord, World
 from hapbridge.ttlock.record_types import (
@@ -29,6 +34,7 @@ from hapbridge.ttlock.record_types import (
     LOCK_BUTTON,
     PASSCODE_UNLOCK,
     UNLOCK_BUTTON,
+    DoorChange,
     Method,
     meaning_of,
 )
@@ -85,8 +91,10 @@ class OutsideEvents:
             return None
         lock = self._rng.choice(locks)
         choices = WHEN_UNLOCKED if lock.state == UNLOCKED else WHEN_LOCKED
-        if lock.sensor_state is None:
-            choices = tuple(c for c in choices if meaning_of(c[0]).door is None)
+        if lock.sensor_state == DOOR_OPEN_SENSOR:  # an open door closes before much else
+            choices = ((DOOR_CLOSED, 4), *(c for c in choices if c[0] != DOOR_OPEN))
+        choices = tuple(c for c in choices if meaning_of(c[0]).door is None
+                        or _door_can(lock, c[0]))
         record_type = self._rng.choices([c[0] for c in choices], [c[1] for c in choices])[0]
         failed = (meaning_of(record_type).method is Method.KEYPAD
                   and self._rng.random() < FAILED_TRY_RATE)
@@ -113,6 +121,14 @@ class OutsideEvents:
         return web.json_response({"ok": True, "recordId": record.record_id,
                                   "recordType": record.record_type,
                                   "lockDate": record.lock_date})
+
+
+def _door_can(lock: SimLock, record_type: int) -> bool:
+    """Whether the lock's door can make this record now (open only when closed, ...)."""
+    if lock.sensor_state is None:
+        return False
+    door = meaning_of(record_type).door
+    return (door is DoorChange.OPEN) == (lock.sensor_state == DOOR_CLOSED_SENSOR)
 
 
 def _event_fields(body: Any) -> dict[str, Any]:

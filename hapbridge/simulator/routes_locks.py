@@ -10,6 +10,7 @@ from hapbridge.simulator.api import OK, READ, WRITE, Call, Route
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.params import paginate
 from hapbridge.simulator.world import SimLock, SimRecord
+from hapbridge.ttlock.record_types import APP_UNLOCK, GATEWAY_UNLOCK
 
 LOCK_PAGE_MAX = 1000
 RECORD_PAGE_MAX = 200
@@ -66,6 +67,7 @@ async def detail(call: Call) -> dict[str, Any]:
         "firmwareRevision": lock.firmware_revision,
         "autoLockTime": lock.auto_lock_time if lock.auto_lock_time > 0 else -1,
         "passageMode": 1 if lock.passage_mode else 2,
+        "passageModeAutoUnlock": 1 if lock.passage.auto_unlock else 2,
         "lockSound": 1 if lock.lock_sound else 2,
         "timezoneRawOffset": lock.timezone_raw_offset,
         "keyboardPwdVersion": 4,
@@ -81,7 +83,9 @@ async def detail(call: Call) -> dict[str, Any]:
 async def unlock(call: Call) -> dict[str, Any]:
     lock = call.lock()
     await call.physics.remote(lock, unlock=True)
-    call.physics.unlocked(lock, call.config.username)
+    # A Wi-Fi lock takes the command itself: an app unlock, not one by a gateway it lacks.
+    call.physics.unlocked(lock, call.config.username,
+                          APP_UNLOCK if lock.wifi else GATEWAY_UNLOCK)
     return OK
 
 
@@ -99,6 +103,18 @@ async def query_open_state(call: Call) -> dict[str, Any]:
     if lock.sensor_state is not None:
         answer["sensorState"] = lock.sensor_state
     return answer
+
+
+async def door_sensor(call: Call) -> dict[str, Any]:
+    """``doorSensor/query`` (docs: doorSensor/query.md): the bound wireless sensor. For a
+    lock without one the docs show no answer; this one answers an empty object."""
+    lock = call.lock()
+    sensor = lock.door_sensor
+    if sensor is None:
+        return {}
+    return {"doorSensorId": sensor.sensor_id, "name": sensor.name,
+            "electricQuantity": sensor.battery, "version": sensor.version, "mac": sensor.mac,
+            "number": sensor.number, "doorNotClosedWarningTime": lock.door_alarm_seconds}
 
 
 async def query_battery(call: Call) -> dict[str, Any]:
@@ -141,6 +157,7 @@ ROUTES = (
     Route("/v3/lock/lock", lock_, READ),
     Route("/v3/lock/queryOpenState", query_open_state, READ),
     Route("/v3/lock/queryElectricQuantity", query_battery, READ),
+    Route("/v3/doorSensor/query", door_sensor, WRITE),
     Route("/v3/lock/setAutoLockTime", set_auto_lock_time, WRITE),
     Route("/v3/lockRecord/list", list_records, READ),
 )

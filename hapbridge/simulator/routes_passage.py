@@ -65,6 +65,7 @@ async def _store(call: Call, enabled: bool, periods: list[PassagePeriod] | None)
     if periods is not None:
         lock.passage.periods = periods
     lock.passage.auto_unlock = auto_unlock
+    call.physics.passage_changed(lock)
 
 
 def _sorted(periods: list[PassagePeriod]) -> list[PassagePeriod]:

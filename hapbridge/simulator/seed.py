@@ -10,7 +10,13 @@ to send eKeys to.
 from __future__ import annotations
 
 from hapbridge.simulator.config import SimConfig
-from hapbridge.simulator.world import World, now_ms
+from hapbridge.simulator.world import (
+    BIT_DOOR_SENSOR,
+    BIT_WIRELESS_DOOR_SENSOR,
+    SimDoorSensor,
+    World,
+    now_ms,
+)
 from hapbridge.ttlock.record_types import (
     APP_LOCK,
     APP_UNLOCK,
@@ -29,6 +35,9 @@ HISTORY_TYPES = ((PASSCODE_UNLOCK, 5), (FINGERPRINT_UNLOCK, 4), (CARD_UNLOCK, 2)
                  (APP_UNLOCK, 2), (UNLOCK_BUTTON, 2), (APP_LOCK, 1), (AUTO_LOCK, 4),
                  (LOCK_BUTTON, 2))
 SEED_PASSCODE_NAMES = ("Cleaner", "Dog walker", "Guest", "Family")
+DOOR_ALARM_SECONDS = 120  # doorNotClosedWarningTime of the seeded sensors
+FIRST_DOOR_SENSOR_ID = 50_001
+DOOR_SENSOR_MAC_PREFIX = "63:42:BB"
 SEED_ACCOUNTS = ("cleaner@example.com", "guest@example.com", "+4915112345678")
 
 
@@ -53,7 +62,25 @@ def build_world(config: SimConfig) -> World:
             world.add_credential("fingerprint", lock_id, "Family (right thumb)")
         if index % 2 == 1:
             world.add_credential("card", lock_id, "Cleaner card")
+    _seed_door_sensors(world)
     return world
+
+
+def _seed_door_sensors(world: World) -> None:
+    """Every other lock with a door sensor has a wireless one (bit 50 instead of 13, and a
+    ``doorSensor/query`` answer); all of them raise "door not closed" after a while. No rng:
+    the seeded worlds stay as they were."""
+    with_sensor = [lock for lock in world.locks.values() if lock.sensor_state is not None]
+    for index, lock in enumerate(with_sensor):
+        lock.door_alarm_seconds = DOOR_ALARM_SECONDS
+        if index % 2 == 1:
+            bits = int(lock.feature_value, 16)
+            bits = bits & ~(1 << BIT_DOOR_SENSOR) | 1 << BIT_WIRELESS_DOOR_SENSOR
+            lock.feature_value = format(bits, "X")
+            tail = lock.mac[-8:]
+            lock.door_sensor = SimDoorSensor(
+                sensor_id=FIRST_DOOR_SENSOR_ID + index, mac=f"{DOOR_SENSOR_MAC_PREFIX}:{tail}",
+                name=f"{lock.alias} door", number=f"DS2_{tail.replace(':', '').lower()}")
 
 
 def _seed_history(world: World, lock_id: int, username: str) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from hapbridge.ttlock.models import Feature
+
 FIRST_LOCK_ID = 3_000_001
 FIRST_GATEWAY_ID = 100_001
 FIRST_PASSCODE_ID = 20_000_001
@@ -29,14 +31,17 @@ NAMED_ALIASES = ("Front Door", "Back Door", "Garage", "Office")
 FIRST_ROOM = 101
 MAX_PASSCODES_PER_LOCK = 250
 
-# featureValue bits (see ttlock-api.md): passcode, auto-lock time, lock command,
-# unlock via gateway, door sensor, passage mode, Wi-Fi.
-BIT_PASSCODE, BIT_AUTO_LOCK, BIT_LOCK, BIT_GATEWAY_UNLOCK = 0, 4, 8, 10
-BIT_DOOR_SENSOR, BIT_PASSAGE, BIT_WIFI = 13, 22, 56
-BIT_QR_CODE, BIT_PASSAGE_AUTO_UNLOCK = 44, 46
+# featureValue bits: the client's table (models.Feature), plus the few only the simulator sets.
+BIT_PASSCODE, BIT_AUTO_LOCK = Feature.PASSCODE, Feature.AUTO_LOCK_TIME
+BIT_LOCK = Feature.LOCK_COMMAND
+BIT_GATEWAY_UNLOCK, BIT_DOOR_SENSOR, BIT_PASSAGE = (Feature.GATEWAY_UNLOCK, Feature.DOOR_SENSOR,
+                                                    Feature.PASSAGE_MODE)
+BIT_WIRELESS_DOOR_SENSOR, BIT_WIFI = Feature.WIRELESS_DOOR_SENSOR, Feature.WIFI
+BIT_QR_CODE, BIT_PASSAGE_AUTO_UNLOCK = Feature.QR_CODE, Feature.PASSAGE_AUTO_UNLOCK
 BIT_CARD, BIT_FINGERPRINT = 1, 2
 _BASE_BITS = (BIT_PASSCODE, BIT_CARD, BIT_FINGERPRINT, BIT_AUTO_LOCK, BIT_LOCK,
-              BIT_GATEWAY_UNLOCK, 14, 18, BIT_PASSAGE, 23, BIT_PASSAGE_AUTO_UNLOCK)
+              BIT_GATEWAY_UNLOCK, 14, 18, BIT_PASSAGE, Feature.PASSAGE_AUTO_LOCK_OFF,
+              BIT_PASSAGE_AUTO_UNLOCK)
 
 AUTO: Literal["auto"] = "auto"
 
@@ -45,11 +50,14 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def feature_value(*, wifi: bool, door_sensor: bool, qr_code: bool = False) -> str:
-    """The uppercase hex bitmask the cloud reports for a lock with these abilities."""
-    bits = [*_BASE_BITS, *([BIT_DOOR_SENSOR] if door_sensor else []),
+def feature_value(*, wifi: bool, door_sensor: bool, qr_code: bool = False,
+                  wireless_sensor: bool = False) -> str:
+    """The uppercase hex bitmask the cloud reports for a lock with these abilities
+    (``wireless_sensor``: a separate sensor bound to the lock, bit 50, instead of bit 13)."""
+    sensor_bit = BIT_WIRELESS_DOOR_SENSOR if wireless_sensor else BIT_DOOR_SENSOR
+    bits = [*_BASE_BITS, *([sensor_bit] if door_sensor or wireless_sensor else []),
             *([BIT_WIFI] if wifi else []), *([BIT_QR_CODE] if qr_code else [])]
-    return format(sum(1 << bit for bit in bits), "X")
+    return format(sum(1 << int(bit) for bit in bits), "X")
 
 
 def alias_for(index: int) -> str:
@@ -79,6 +87,18 @@ class PassageConfig:
 
 
 @dataclass
+class SimDoorSensor:
+    """A wireless door sensor bound to a lock (``doorSensor/query``)."""
+
+    sensor_id: int
+    mac: str
+    name: str = "Door sensor"
+    battery: int = 90
+    number: str = ""
+    version: str = "1.0.0.210903"
+
+
+@dataclass
 class SimLock:
     lock_id: int
     alias: str
@@ -103,6 +123,9 @@ class SimLock:
     group_id: int | None = None
     online: bool = True  # Wi-Fi locks only: reachable over their own Wi-Fi
     sensor_state: int | None = None  # door sensor: 0 open, 1 closed; None = no sensor
+    door_sensor: SimDoorSensor | None = None  # a wireless one (bit 50), else built in
+    # "door not closed" (record 64) when the door stays open this long; 0 off
+    door_alarm_seconds: int = 0
     lock_sound: bool = True
     timezone_raw_offset: int = 3_600_000
     init_date: int = field(default_factory=now_ms)

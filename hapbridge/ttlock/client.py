@@ -32,6 +32,7 @@ from hapbridge.ttlock.answers import GATEWAY_TYPE, answer_of
 from hapbridge.ttlock.auth import Credentials, TokenManager
 from hapbridge.ttlock.errors import AuthError, TTLockError, UnknownError
 from hapbridge.ttlock.models import (
+    DoorSensor,
     Gateway,
     GatewayLock,
     GeneratedPasscode,
@@ -293,6 +294,15 @@ class TTLockClient(SettingsCalls, AccessCalls):
                                  retries=retries)
         with answer_of("/v3/lock/queryOpenState"):
             return LockState.from_api(answer)
+
+    async def door_sensor(self, lock_id: int) -> DoorSensor | None:
+        """The wireless door sensor bound to the lock (``doorSensor/query``, no gateway);
+        None when the answer names none (a lock with a built-in sensor, or none bound)."""
+        answer = await self.call("POST", "/v3/doorSensor/query", lockId=lock_id)
+        if answer.get("doorSensorId") is None:
+            return None
+        with answer_of("/v3/doorSensor/query"):
+            return DoorSensor.from_api(answer)
 
     async def query_battery(self, lock_id: int) -> int:
         answer = await self.call("GET", "/v3/lock/queryElectricQuantity", lockId=lock_id)

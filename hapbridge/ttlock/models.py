@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
-from hapbridge.ttlock.record_types import meaning_of
+from hapbridge.ttlock.record_types import DoorChange, meaning_of
 
 
 class Feature(IntEnum):
@@ -24,8 +24,11 @@ class Feature(IntEnum):
     GATEWAY_UNLOCK = 10
     DOOR_SENSOR = 13
     PASSAGE_MODE = 22
+    PASSAGE_AUTO_LOCK_OFF = 23  # passage mode's auto-lock can be switched off
     QR_CODE = 44
     PASSAGE_AUTO_UNLOCK = 46
+    WIRELESS_DOOR_SENSOR = 50
+    DOOR_NOT_LOCKED_ALERT = 51
     WIFI = 56
 
 
@@ -34,6 +37,12 @@ def has_feature(feature_value: str, feature: Feature) -> bool:
         return bool(int(feature_value or "0", 16) >> int(feature) & 1)
     except ValueError:
         return False
+
+
+def has_door_sensor(feature_value: str) -> bool:
+    """A built-in door sensor (bit 13) or a wireless one bound to the lock (bit 50)."""
+    return (has_feature(feature_value, Feature.DOOR_SENSOR)
+            or has_feature(feature_value, Feature.WIRELESS_DOOR_SENSOR))
 
 
 class OpenState(IntEnum):
@@ -61,6 +70,12 @@ class PasscodeType(IntEnum):
     SUNDAY = 14
 
 
+
+
+def battery_of(item: dict[str, Any]) -> int | None:
+    """``electricQuantity`` as a percentage; a negative one (not known) is None."""
+    battery = item.get("electricQuantity")
+    return int(battery) if battery is not None and int(battery) >= 0 else None
 
 
 def from_ms(value: Any) -> datetime | None:
@@ -127,15 +142,26 @@ class Lock:
     def is_wifi(self) -> bool:
         return has_feature(self.feature_value, Feature.WIFI)
 
+    @property
+    def has_door_sensor(self) -> bool:
+        return has_door_sensor(self.feature_value)
+
+    @property
+    def has_passage_mode(self) -> bool:
+        return has_feature(self.feature_value, Feature.PASSAGE_MODE)
+
+    @property
+    def has_passage_auto_unlock(self) -> bool:
+        return has_feature(self.feature_value, Feature.PASSAGE_AUTO_UNLOCK)
+
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> Lock:
-        battery = item.get("electricQuantity")
         return cls(
             lock_id=int(item["lockId"]),
             alias=str(item.get("lockAlias") or item.get("lockName") or item["lockId"]),
             name=str(item.get("lockName") or ""),
             mac=str(item.get("lockMac") or ""),
-            battery=int(battery) if battery is not None and int(battery) >= 0 else None,
+            battery=battery_of(item),
             feature_value=str(item.get("featureValue") or "0"),
             has_gateway=bool(int(item.get("hasGateway") or 0)),
             group_id=int(item["groupId"]) if item.get("groupId") else None,
@@ -183,6 +209,7 @@ class LockDetail(Lock):
     passage_mode: bool = False
     lock_sound: bool | None = None
     timezone_offset_ms: int | None = None
+    passage_auto_unlock: bool | None = None  # passageModeAutoUnlock, when reported
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> LockDetail:
@@ -199,20 +226,63 @@ class LockDetail(Lock):
             passage_mode=int(item.get("passageMode") or 2) == 1,
             lock_sound=None if sound is None else int(sound) == 1,
             timezone_offset_ms=None if tz is None else int(tz),
+            passage_auto_unlock=(None if item.get("passageModeAutoUnlock") is None
+                                 else int(item["passageModeAutoUnlock"]) == 1),
         )
+
+
+SENSOR_OPEN, SENSOR_CLOSED = 0, 1  # queryOpenState's sensorState, as read in practice
 
 
 @dataclass(frozen=True)
 class LockState:
+    """``queryOpenState``: the bolt, and the door where a sensor is bound. The docs say
+    only that it "also returns the door sensor status"; the field is ``sensorState``
+    (0 open, 1 closed) in practice (hass-ttlock). Any other value reads as not reported."""
+
     state: OpenState
-    sensor_state: int | None = None  # 0 open, 1 closed (door sensor), when reported
+    sensor_state: int | None = None  # SENSOR_OPEN / SENSOR_CLOSED, when reported
+
+    @property
+    def door(self) -> DoorChange | None:
+        """The door as the sensor reports it (None: no sensor, or no reading)."""
+        if self.sensor_state is None:
+            return None
+        return DoorChange.OPEN if self.sensor_state == SENSOR_OPEN else DoorChange.CLOSED
 
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> LockState:
         raw = int(item.get("state", 2))
         state = OpenState(raw) if raw in (0, 1, 2) else OpenState.UNKNOWN
         sensor = item.get("sensorState")
-        return cls(state=state, sensor_state=None if sensor is None else int(sensor))
+        sensor_state = int(sensor) if isinstance(sensor, int | str) and str(sensor) in (
+            "0", "1") else None
+        return cls(state=state, sensor_state=sensor_state)
+
+
+@dataclass(frozen=True)
+class DoorSensor:
+    """``doorSensor/query``: the wireless door sensor bound to a lock."""
+
+    sensor_id: int
+    name: str
+    battery: int | None
+    mac: str
+    number: str
+    firmware: str
+    alarm_seconds: int  # doorNotClosedWarningTime: "door not closed" after this; 0 off
+
+    @classmethod
+    def from_api(cls, item: dict[str, Any]) -> DoorSensor:
+        return cls(
+            sensor_id=int(item["doorSensorId"]),
+            name=str(item.get("name") or ""),
+            battery=battery_of(item),
+            mac=str(item.get("mac") or ""),
+            number=str(item.get("number") or ""),
+            firmware=str(item.get("version") or ""),
+            alarm_seconds=int(item.get("doorNotClosedWarningTime") or 0),
+        )
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,13 @@ class PassageMode:
         return cls(enabled=enabled, periods=(period,) if period.week_days else (),
                    auto_unlock=int(item.get("autoUnlock") or OFF) == ON)
 
+    def switched(self, on: bool) -> PassageMode:
+        """What a passage-mode switch writes: on keeps the lock's schedule, or makes it
+        all day, every day when it has none; off keeps the schedule for next time (the
+        cloud stores it; ``set_passage_mode`` sends none when off)."""
+        periods = self.periods or ((PassagePeriod(),) if on else ())
+        return PassageMode(enabled=on, periods=periods, auto_unlock=self.auto_unlock)
+
     def cyclic_config(self) -> str:
         """The JSON string the form field carries."""
         return json.dumps([period.to_api() for period in self.periods], separators=(",", ":"))

@@ -80,7 +80,7 @@ APP_UNLOCK, PASSCODE_UNLOCK, CARD_UNLOCK, FINGERPRINT_UNLOCK = 1, 4, 7, 8
 KEY_UNLOCK, APP_LOCK, GATEWAY_UNLOCK = 10, 11, 12
 DOOR_CLOSED, DOOR_OPEN = 30, 31
 TAMPER, AUTO_LOCK, UNLOCK_BUTTON, LOCK_BUTTON, LOCKED_OUT = 44, 45, 46, 47, 48
-DOOR_NOT_CLOSED = 64
+PASSAGE_UNLOCK, DOOR_NOT_CLOSED = 63, 64
 
 _ROWS = (
     RecordMeaning(APP_UNLOCK, "unlock by app", _M.APP, _U),
@@ -107,7 +107,7 @@ _ROWS = (
     RecordMeaning(55, "unlock by remote fob", _M.REMOTE_FOB, _U),
     RecordMeaning(57, "unlock by QR code", _M.QR_CODE, _U),
     RecordMeaning(61, "lock by QR code", _M.QR_CODE, _L),
-    RecordMeaning(63, "passage-mode auto-unlock", _M.PASSAGE_MODE, _U),
+    RecordMeaning(PASSAGE_UNLOCK, "passage-mode auto-unlock", _M.PASSAGE_MODE, _U),
     RecordMeaning(DOOR_NOT_CLOSED, "door not closed alarm", _M.DOOR_SENSOR,
                   door=DoorChange.OPEN, alert=Alert.DOOR_LEFT_OPEN),
     RecordMeaning(67, "unlock by face", _M.FACE, _U),

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hapbridge.cli.admin.codes import type_name
-from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
+from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
 from hapbridge.cli.admin.errors import PartialFailure
 from hapbridge.cli.admin.lock_ref import match_locks
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note, print_json
@@ -24,7 +24,14 @@ from hapbridge.cli.admin.parallel import (
     interrupted,
     names,
 )
-from hapbridge.cli.admin.timeparse import format_duration, format_time, now, parse_duration
+from hapbridge.cli.admin.timeparse import (
+    Zone,
+    format_duration,
+    format_time,
+    now,
+    parse_duration,
+)
+from hapbridge.cli.admin.validity import shown_zone, time_column
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Lock
@@ -33,15 +40,24 @@ from hapbridge.ttlock.reach import Carrier
 DEFAULT_EXPIRED_FOR = "24h"
 NOT_DELETED = "not deleted (interrupted)"
 ABANDONED = "unknown (abandoned in flight)"
-COLUMNS = [
-    Column("lock_id", "LOCK", right=True),
-    Column("alias", "ALIAS"),
-    Column("passcode_id", "ID", right=True),
-    Column("code", "CODE"),
-    Column("name", "NAME"),
-    Column("end", "ENDED"),
-    Column("result", "RESULT"),
-]
+
+
+def columns(zone: Zone) -> list[Column]:
+    """The sweep's columns (the CSV's too); the end in the locks' zone, as 'list' shows it."""
+    return [
+        Column("lock_id", "LOCK", right=True),
+        Column("alias", "ALIAS"),
+        Column("passcode_id", "ID", right=True),
+        Column("code", "CODE"),
+        Column("name", "NAME"),
+        time_column("end", "ENDED", zone),
+        Column("result", "RESULT"),
+        Column("type", "TYPE", table=False),
+        Column("action", "ACTION", table=False),
+        Column("error", "ERROR", table=False),
+    ]
+
+
 
 
 def register(sub: Any) -> None:
@@ -71,33 +87,38 @@ async def run_cleanup(args: argparse.Namespace, client: TTLockClient) -> int:
     all_locks = await client.list_locks()
     locks = match_locks(all_locks, args.locks) if args.locks else all_locks
     cutoff = now() - grace
-    run = await _sweep_all(client, locks, cutoff, dry_run=args.dry_run)
+    zone, run = await together(shown_zone(client, locks),
+                               _sweep_all(client, locks, cutoff, dry_run=args.dry_run))
     rows = [row for lock in locks for row in run.rows[lock.lock_id]]
 
     failed = [row for row in rows if row["action"] == "failed"]
     if args.json:
         print_json([{k: v for k, v in row.items() if k != "result"} for row in rows])
     else:
-        verb = "would delete" if args.dry_run else "deleted"
         if rows or args.csv:
-            emit(args, COLUMNS, rows)
-        done = sum(1 for row in rows if row["action"] in ("deleted", "would delete"))
-        summary = (f"{verb} {done} passcode{'' if done == 1 else 's'} that ended before "
-                   f"{format_time(cutoff)} ({format_duration(grace)} ago) on "
-                   f"{len(locks)} lock{'' if len(locks) == 1 else 's'}")
-        summary = summary[0].upper() + summary[1:] + (" (dry run: nothing deleted)"
-                                                      if args.dry_run else "")
-        if run.interrupted:
-            pass  # the last line says how far it came
-        elif args.csv:
-            note(summary)  # stdout holds the CSV alone
-        else:
-            print(summary)
+            emit(args, columns(zone), rows, zone=zone)
+        if not run.interrupted:  # else the last line says how far it came
+            _summary(args, rows, cutoff, grace, zone, len(locks))
     if run.interrupted:
         return interrupted(run.summary(rows, dry_run=args.dry_run))
     if failed:
         raise PartialFailure(f"{len(failed)} of {len(rows)} cleanup steps failed (see above)")
     return 0
+
+
+def _summary(args: argparse.Namespace, rows: list[dict[str, Any]], cutoff: datetime,
+             grace: timedelta, zone: Zone, locks: int) -> None:
+    verb = "would delete" if args.dry_run else "deleted"
+    done = sum(1 for row in rows if row["action"] in ("deleted", "would delete"))
+    summary = (f"{verb} {done} passcode{'' if done == 1 else 's'} that ended before "
+               f"{format_time(cutoff, zone)} ({zone.name}; {format_duration(grace)} ago) on "
+               f"{locks} lock{'' if locks == 1 else 's'}")
+    summary = summary[0].upper() + summary[1:] + (" (dry run: nothing deleted)"
+                                                  if args.dry_run else "")
+    if args.csv:
+        note(summary)  # stdout holds the CSV alone
+    else:
+        print(summary)
 
 
 class Sweep(LockRun):

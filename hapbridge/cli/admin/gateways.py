@@ -25,6 +25,7 @@ COLUMNS = [
     Column("locks", "LOCKS", right=True),
     Column("online", "ONLINE"),
     Column("network", "NETWORK"),
+    Column("mac", "MAC", table=False),
 ]
 SIGNAL_WORDS = ((-65, "strong"), (-75, "good"), (WEAK_RSSI, "fair"))  # (lowest dBm, word)
 LOCK_COLUMNS = [

@@ -39,6 +39,7 @@ LIST_COLUMNS = [
     Column("online", "ONLINE"),
 ]
 STATE_COLUMN = Column("state", "STATE")
+WIFI_COLUMN = Column("wifi", "WI-FI", table=False)  # the table says "wifi" under GATEWAY
 
 
 def register(subparsers: Any) -> None:
@@ -105,6 +106,7 @@ async def list_locks(args: argparse.Namespace, client: TTLockClient) -> int:
         for row in rows:
             row["state"] = states.get(row["lock_id"])
         columns.append(STATE_COLUMN)
+    columns.append(WIFI_COLUMN)
     emit(args, columns, rows, empty="no locks in this account")
     if run is not None and run.interrupted:
         unasked = run.not_started + run.abandoned
