@@ -32,6 +32,7 @@ async def test_locks_csv_has_the_json_rows(hb: Run, sim: SimulatorServer) -> Non
     by_alias = {row["alias"]: row for row in table}
     assert "'=Garage" in by_alias and by_alias["Front Door"]["online"] == "true"
     assert by_alias["Room 102"]["gateway"] == "wifi" and by_alias["Room 102"]["online"] == ""
+    assert by_alias["Room 102"]["wifi"] == "true" and by_alias["Front Door"]["wifi"] == "false"
     assert by_alias["Room 103"]["gateway"] == "" and by_alias["Room 103"]["online"] == "false"
 
     state = rows_of(await hb("locks", "--state", "--csv"))
@@ -48,6 +49,7 @@ async def test_gateways_and_gateways_show_csv(hb: Run, sim: SimulatorServer) -> 
     assert [row["name"] for row in listed] == [g.name for g in sim.world.gateways.values()]
     assert list(listed[0])[:6] == ["gateway_id", "name", "model", "locks", "online",
                                    "network"]
+    assert [row["mac"] for row in listed] == [g.mac for g in sim.world.gateways.values()]
     gateway = next(iter(sim.world.gateways.values()))
     for argv in (["gateways", "show", gateway.name, "--csv"],
                  ["gateways", "--csv", "show", str(gateway.gateway_id)]):
