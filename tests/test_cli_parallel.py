@@ -265,7 +265,8 @@ async def test_progress_on_a_terminal_shows_a_line_per_lock(
     for lock in locks:
         assert sum(f"{lock.alias} ({lock.lock_id}): added (" in line for line in done) == 1
     assert "in flight: " in result.err  # the status line, redrawn in place...
-    assert result.err.endswith("\r\x1b[K") or result.err.endswith("\n")  # ...and gone
+    assert "in flight" not in result.err.rsplit("\r\x1b[K", 1)[1]  # ...and erased
+    assert re.search(r"\n4 of 4 locks done in \d+\.\d s\r?\n$", result.err)
     # stdout is a pipe: the same table as ever, in the order given, no escapes
     assert not ANSI.search(result.out)
     assert list(result_rows(result.out)) == [lock.lock_id for lock in locks]
@@ -406,7 +407,7 @@ def test_progress_keeps_names_from_the_cloud_off_the_terminal_controls(
     text = screen.getvalue()
     assert "\x1b[2J" not in text and "\x1b]" not in text and "\x07" not in text
     assert "[1/2] Door [2J ]0;pwned  (1): added (" in text
-    assert text.endswith("\r\x1b[K")  # the status line is gone at the end
+    assert text.endswith("\r\x1b[K1 of 2 locks done in 0.0 s\n")  # no status line left
     assert clip("x" * 100, 20) == "x" * 19 + "…" and clip("前門" * 20, 9) == "前門前門…"
 
     piped = io.StringIO()  # not a terminal: not one byte

@@ -223,7 +223,7 @@ class LockRun:
             finally:
                 self._running.pop(lock.lock_id, None)
             self.finished.add(lock.lock_id)
-            self.progress.finished(label(lock), step.text)
+            self.progress.finished(label(lock), step.text, ok=step.ok)
 
         return run
 

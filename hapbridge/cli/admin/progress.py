@@ -65,6 +65,7 @@ class Progress:
                       and not logging.getLogger().isEnabledFor(logging.INFO))
         self._total = total
         self._done = 0
+        self._failed = 0
         self._began = time.monotonic()
         self._running: dict[str, float] = {}  # label -> when it started
         self._short: dict[str, str] = {}
@@ -89,9 +90,10 @@ class Progress:
         self._short[label] = short or label
         self._redraw()
 
-    def finished(self, label: str, text: str) -> None:
+    def finished(self, label: str, text: str, *, ok: bool = True) -> None:
         began = self._running.pop(label, time.monotonic())
         self._done += 1
+        self._failed += not ok
         width = len(str(self._total))
         self.say(f"[{self._done:>{width}}/{self._total}] {label}: {text} "
                  f"({time.monotonic() - began:.1f} s)")
@@ -109,12 +111,17 @@ class Progress:
         self._redraw()
 
     def end(self) -> None:
-        """The run is over: the status line goes, the clock stops."""
+        """The run is over: the status line goes, the clock stops, and a last line says how
+        many locks were done, in how long."""
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
         self._clear()
         self._running.clear()
+        if self.shown:
+            failed = f", {self._failed} failed" if self._failed else ""
+            self._write(f"{self._done} of {self._total} locks done in "
+                        f"{time.monotonic() - self._began:.1f} s{failed}\n")
 
     # -- the status line -----------------------------------------------------------------
 
