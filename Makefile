@@ -38,6 +38,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_bridges.py
 	$(BIN)/python benchmarks/bench_push.py
 	$(BIN)/python benchmarks/bench_push_state.py
+	$(BIN)/python benchmarks/bench_cli.py
 
 # Newest releases within pyproject's ranges, in a scratch venv; rewrite constraints.txt only
 # when the suite passes on them.

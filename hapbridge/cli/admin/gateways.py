@@ -7,7 +7,13 @@ from typing import Any
 
 from hapbridge.cli.admin.common import add_parser, with_client
 from hapbridge.cli.admin.lock_ref import resolve_gateway
-from hapbridge.cli.admin.output import Column, add_json_flag, emit, emit_fields, print_json
+from hapbridge.cli.admin.output import (
+    Column,
+    add_output_flags,
+    emit,
+    emit_fields,
+    print_json,
+)
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Gateway
 from hapbridge.ttlock.reach import WEAK_RSSI, Cause, is_weak
@@ -19,6 +25,7 @@ COLUMNS = [
     Column("locks", "LOCKS", right=True),
     Column("online", "ONLINE"),
     Column("network", "NETWORK"),
+    Column("mac", "MAC", table=False),
 ]
 SIGNAL_WORDS = ((-65, "strong"), (-75, "good"), (WEAK_RSSI, "fair"))  # (lowest dBm, word)
 LOCK_COLUMNS = [
@@ -27,6 +34,8 @@ LOCK_COLUMNS = [
     Column("rssi", "RSSI", right=True),
     Column("signal", "SIGNAL"),
 ]
+CSV_COLUMNS = [Column("gateway_id", "GATEWAY", right=True), Column("gateway", "NAME"),
+               *LOCK_COLUMNS]
 
 
 def register(subparsers: Any) -> None:
@@ -36,17 +45,19 @@ def register(subparsers: Any) -> None:
         help="list the gateways (or 'gateways show GATEWAY' for one)",
         description="List the account's gateways: model, number of locks, online, Wi-Fi "
         "network. Remote lock/unlock and passcode changes travel through them.",
-        epilog="examples:\n  hapbridge gateways\n  hapbridge gateways show Hallway --json",
+        epilog="examples:\n  hapbridge gateways\n  hapbridge gateways --csv > gateways.csv\n"
+        "  hapbridge gateways show Hallway --json",
     )
-    add_json_flag(parser)
+    add_output_flags(parser)
     parser.set_defaults(handler=with_client(list_gateways))
     sub = parser.add_subparsers(dest="gateways_command", metavar="SUBCOMMAND")
     show = add_parser(
         sub, "show", help="one gateway with its locks and their signal strength",
-        description="One gateway with the locks it reaches and their signal strength (RSSI).",
+        description="One gateway with the locks it reaches and their signal strength (RSSI). "
+        "With --csv, one row per lock, with the gateway's id and name.",
     )
     show.add_argument("gateway", metavar="GATEWAY", help="a gateway id or name")
-    add_json_flag(show, nested=True)
+    add_output_flags(show, nested=True)
     show.set_defaults(handler=with_client(show_gateway))
 
 
@@ -87,6 +98,11 @@ async def show_gateway(args: argparse.Namespace, client: TTLockClient) -> int:
     ]
     if args.json:
         print_json(fields)
+        return 0
+    if args.csv:
+        rows = [{"gateway_id": gateway.gateway_id, "gateway": gateway.name, **lock}
+                for lock in fields["lock_list"]]
+        emit(args, CSV_COLUMNS, rows, empty="this gateway reaches no locks")
         return 0
     emit_fields(args, fields)
     print()

@@ -16,6 +16,7 @@ from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
+    add_output_flags,
     emit,
     json_on_failure,
     print_json,
@@ -29,6 +30,9 @@ from hapbridge.ttlock.passage import MAX_PERIODS, PassageMode, PassagePeriod, cl
 AUTO_LOCK_MAX = 900  # seconds: -4082 above (errorCode.md)
 PERIOD_COLUMNS = [Column("period", "#", right=True), Column("days", "DAYS"),
                   Column("hours", "HOURS")]
+CSV_COLUMNS = [Column("lock_id", "LOCK", right=True), Column("alias", "ALIAS"),
+               Column("enabled", "ENABLED"), Column("auto_unlock", "AUTO-UNLOCK"),
+               *PERIOD_COLUMNS]
 PASSAGE_EPILOG = """\
 examples:
   hapbridge passage-mode show 'Main Entrance'
@@ -50,10 +54,13 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="passage_command", metavar="SUBCOMMAND", required=True)
 
     cmd = add_parser(sub, "show", help="whether it is on, its periods and auto-unlock",
-                     description="The lock's passage mode as the cloud has it (no gateway).",
-                     epilog="example:\n  hapbridge passage-mode show 'Main Entrance' --json")
+                     description="The lock's passage mode as the cloud has it (no gateway). "
+                     "With --csv, one row per period, each with the lock and whether passage "
+                     "mode is on.",
+                     epilog="examples:\n  hapbridge passage-mode show 'Main Entrance' --json\n"
+                     "  hapbridge passage-mode show 'Main Entrance' --csv")
     cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
-    add_json_flag(cmd)
+    add_output_flags(cmd)
     cmd.set_defaults(handler=with_client(show_passage))
 
     cmd = add_parser(
@@ -132,6 +139,13 @@ def mode_json(lock: Lock, mode: PassageMode) -> dict[str, Any]:
 def print_mode(args: argparse.Namespace, lock: Lock, mode: PassageMode, *, verb: str) -> None:
     if args.json:
         print_json({**mode_json(lock, mode), "ok": True})
+        return
+    if getattr(args, "csv", False):
+        head = {"lock_id": lock.lock_id, "alias": lock.alias, "enabled": mode.enabled,
+                "auto_unlock": mode.auto_unlock}
+        emit(args, CSV_COLUMNS, [{**head, **row} for row in period_rows(mode)],
+             empty=f"{lock.alias} ({lock.lock_id}) has no passage-mode periods "
+                   f"(passage mode {'on' if mode.enabled else 'off'})")
         return
     state = "on" if mode.enabled else "off"
     unlock = "auto-unlock on" if mode.auto_unlock else "auto-unlock off"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
-from hapbridge.bridge.dispatcher import Dispatcher, Job, Mailbox
 from hapbridge.cli.admin.common import (
     JSON_FAILURE_HELP,
     LOCK_HELP,
@@ -14,16 +12,19 @@ from hapbridge.cli.admin.common import (
     together,
     with_client,
 )
+from hapbridge.cli.admin.errors import AdminUsageError
 from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
+    add_output_flags,
     emit,
     emit_fields,
     json_on_failure,
     note,
     print_json,
 )
+from hapbridge.cli.admin.parallel import LockRun, Step, interrupted, label, names
 from hapbridge.cli.admin.reach import gateway_reach
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -38,6 +39,7 @@ LIST_COLUMNS = [
     Column("online", "ONLINE"),
 ]
 STATE_COLUMN = Column("state", "STATE")
+WIFI_COLUMN = Column("wifi", "WI-FI", table=False)  # the table says "wifi" under GATEWAY
 
 
 def register(subparsers: Any) -> None:
@@ -48,14 +50,14 @@ def register(subparsers: Any) -> None:
         description="List the account's locks: id, alias, battery, the gateway that reaches "
         "each lock and whether it is online. Only locks whose admin is this account are listed.",
         epilog="examples:\n  hapbridge locks\n  hapbridge locks --state --json\n"
-        "  hapbridge locks show 'Front Door'",
+        "  hapbridge locks --csv > locks.csv\n  hapbridge locks show 'Front Door'",
     )
-    add_json_flag(parser)
+    add_output_flags(parser)
     parser.add_argument(
         "--state",
         action="store_true",
         help="also ask each reachable lock whether it is locked (through its gateway: "
-        "takes seconds per lock and costs lock battery)",
+        "seconds per lock, gateways side by side; costs lock battery)",
     )
     parser.set_defaults(handler=with_client(list_locks))
     sub = parser.add_subparsers(dest="locks_command", metavar="SUBCOMMAND")
@@ -98,21 +100,28 @@ async def list_locks(args: argparse.Namespace, client: TTLockClient) -> int:
         for lock in locks
     ]
     columns = list(LIST_COLUMNS)
+    run: LockRun | None = None
     if args.state:
-        states = await query_states(client, locks, reach)
+        states, run = await query_states(client, locks, reach)
         for row in rows:
             row["state"] = states.get(row["lock_id"])
         columns.append(STATE_COLUMN)
+    columns.append(WIFI_COLUMN)
     emit(args, columns, rows, empty="no locks in this account")
+    if run is not None and run.interrupted:
+        unasked = run.not_started + run.abandoned
+        return interrupted(f"the state of {len(unasked)} lock{'s' if len(unasked) != 1 else ''}"
+                           f" was not asked: {names(unasked)}")
     return 0
 
 
 async def query_states(
     client: TTLockClient, locks: list[Lock], reach: Reach
-) -> dict[int, str]:
+) -> tuple[dict[int, str], LockRun]:
     """Each reachable lock's state, through the bridge's dispatcher: one command at a time
     per gateway (a gateway carries one at a time), gateways side by side. Locks no online
-    gateway reaches (and not on Wi-Fi) are skipped."""
+    gateway reaches (and not on Wi-Fi) are skipped. Failures are noted once all ended, in
+    the order of the locks."""
     carriers: dict[int, Carrier] = {}
     for lock in locks:
         link = reach.best(lock.lock_id)
@@ -120,30 +129,32 @@ async def query_states(
             carriers[lock.lock_id] = gateway_carrier(link.gateway.gateway_id)
         elif lock.is_wifi:
             carriers[lock.lock_id] = lone_carrier(lock.lock_id, wifi=True)
+    asked = [lock for lock in locks if lock.lock_id in carriers]
     states: dict[int, str] = {}
+    failures: dict[int, str] = {}
 
-    def query(lock: Lock) -> Job:
-        async def run() -> None:
-            try:
-                answer = await client.query_open_state(lock.lock_id)
-            except HapbridgeError as err:
-                states[lock.lock_id] = "error"
-                note(f"{lock.alias} ({lock.lock_id}): state unavailable: {err}")
-            else:
-                states[lock.lock_id] = answer.state.name.lower()
+    async def query(lock: Lock) -> Step:
+        try:
+            answer = await client.query_open_state(lock.lock_id)
+        except HapbridgeError as err:
+            states[lock.lock_id] = "error"
+            failures[lock.lock_id] = f"{label(lock)}: state unavailable: {err}"
+            return Step(False, f"state unavailable: {err}")
+        states[lock.lock_id] = answer.state.name.lower()
+        return Step(True, states[lock.lock_id])
 
-        return run
-
-    dispatcher = Dispatcher(carriers.get)
-    try:
-        await asyncio.gather(*(dispatcher.poll(Mailbox(lock.lock_id), query(lock))
-                               for lock in locks if lock.lock_id in carriers))
-    finally:
-        await dispatcher.close()
-    return states
+    run = LockRun(asked, carriers, changes=False)
+    await run.each(query, title=f"Asking {len(asked)} locks for their state")
+    for lock in asked:
+        if lock.lock_id in failures:
+            note(failures[lock.lock_id])
+    return states, run
 
 
 async def show_lock(args: argparse.Namespace, client: TTLockClient) -> int:
+    if getattr(args, "csv", False):
+        raise AdminUsageError("--csv is for the listing ('hapbridge locks --csv'); "
+                              "'locks show' prints fields, or JSON with --json")
     lock = await resolve_lock(client, args.lock)
     detail, gateways, listed = await together(
         client.lock_detail(lock.lock_id), client.lock_gateways(lock.lock_id),

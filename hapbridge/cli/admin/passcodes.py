@@ -39,6 +39,8 @@ from hapbridge.cli.admin.output import (
     note,
     print_json,
 )
+from hapbridge.cli.admin.parallel import interrupted
+from hapbridge.cli.admin.passcode_add import add_to_locks, interrupted_summary
 from hapbridge.cli.admin.timeparse import (
     LOCAL,
     Zone,
@@ -54,7 +56,6 @@ from hapbridge.cli.admin.validity import (
     typed_validity,
     validity_columns,
 )
-from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.errors import PasscodeError
 from hapbridge.ttlock.models import Lock, Passcode, PasscodeType
@@ -125,8 +126,10 @@ def register(subparsers: Any) -> None:
         sub, "add", help="add your own code to one or more locks (through the gateway)",
         description="Add one code to one or more locks (e.g. a room and the main entrance): "
         "permanent without dates, valid between --start and --end with them. Without --code a "
-        "random 6-digit code is chosen and printed. A failure on one lock does not stop the "
-        "others; the exit code is nonzero if any failed.",
+        "random 6-digit code is chosen and printed. Locks behind different gateways are done "
+        "side by side. A failure on one lock does not stop the others; the exit code is "
+        "nonzero if any failed. Ctrl-C waits for the commands in flight (twice: abandons "
+        "them), prints the code and where it was added, and exits 130.",
         epilog="example:\n  hapbridge passcodes add 'Room 12' 'Main Entrance' "
         "--start 2026-12-24T15:00 --end 2026-12-27T11:00 --name Smith",
     )
@@ -232,22 +235,12 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     windows = await lock_windows(client, locks, start, end, future_start=True,
                                  end_alone_starts_now=True)
 
-    rows: list[dict[str, Any]] = []
-    for lock, window in zip(locks, windows, strict=True):
-        # one by one: two locks may share a gateway, which takes one command at a time
-        row: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias, "ok": False,
-                               "passcode_id": None, "error": None, "start": window.start,
-                               "end": window.end,
-                               "time_zone": window.time_zone}
-        try:
-            row["passcode_id"] = await client.add_passcode(
-                lock.lock_id, code, name=name, start=window.start, end=window.end
-            )
-            row["ok"] = True
-        except HapbridgeError as err:
-            row["error"] = str(err)
-        row["result"] = "added" if row["ok"] else f"failed: {row['error']}"
-        rows.append(row)
+    rows: list[dict[str, Any]] = [
+        {"lock_id": lock.lock_id, "alias": lock.alias, "start": window.start,
+         "end": window.end, "time_zone": window.time_zone}
+        for lock, window in zip(locks, windows, strict=True)
+    ]
+    run = await add_to_locks(client, locks, rows, code, name)
 
     kind = "period" if end else "permanent"
     same = len({(w.start, w.end, w.zone) for w in windows}) == 1
@@ -255,6 +248,7 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         print_json({"code": code, "name": name, "type": kind,
                     "start": windows[0].start if same else None,
                     "end": windows[0].end if same else None,
+                    "interrupted": run.interrupted,
                     "results": [{k: v for k, v in r.items() if k != "result"} for r in rows]})
     else:
         chosen = " (chosen at random)" if args.code is None else ""
@@ -265,6 +259,8 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         print(f"Passcode {code}{chosen}{label}, {validity}")
         columns = ADD_COLUMNS if same else [*ADD_COLUMNS[:2], ZONE_COLUMN, *ADD_COLUMNS[2:]]
         emit(args, columns, rows)
+    if run.interrupted:
+        return interrupted(interrupted_summary(run, rows))
     failed = [r for r in rows if not r["ok"]]
     if failed:
         raise PartialFailure(

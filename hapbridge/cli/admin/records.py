@@ -9,6 +9,13 @@ from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_cli
 from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
 from hapbridge.cli.admin.lock_ref import match_locks
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note
+from hapbridge.cli.admin.parallel import (
+    LockRun,
+    Step,
+    cloud_carriers,
+    interrupted,
+    names,
+)
 from hapbridge.cli.admin.timeparse import Zone, parse_since
 from hapbridge.cli.admin.validity import shown_zone, time_column
 from hapbridge.errors import HapbridgeError
@@ -86,18 +93,36 @@ async def _records_of(
     return [record_row(lock, rec) for rec in records]
 
 
+async def _read_all(
+    client: TTLockClient, locks: list[Lock], args: argparse.Namespace, since: Any
+) -> tuple[LockRun, dict[int, list[dict[str, Any]] | HapbridgeError]]:
+    """Every lock's records, all at once (the cloud's alone: no gateway), with progress."""
+    results: dict[int, list[dict[str, Any]] | HapbridgeError] = {}
+
+    async def read(lock: Lock) -> Step:
+        result = results[lock.lock_id] = await _records_of(client, lock, args, since)
+        if isinstance(result, HapbridgeError):
+            return Step(False, f"cannot read its records: {result}")
+        return Step(True, f"{len(result)} record{'' if len(result) == 1 else 's'}")
+
+    run = LockRun(locks, cloud_carriers(locks), changes=False)
+    await run.each(read, title=f"Reading the records of {len(locks)} locks")
+    return run, results
+
+
 async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     if args.limit < 1:
         raise AdminUsageError("--limit must be at least 1")
     since = parse_since(args.since) if args.since else None
     all_locks = await client.list_locks()
     locks = match_locks(all_locks, args.locks) if args.locks else all_locks
-    zone, results = await together(
-        shown_zone(client, locks),
-        together(*(_records_of(client, lock, args, since) for lock in locks)))
+    zone, (run, results) = await together(shown_zone(client, locks),
+                                          _read_all(client, locks, args, since))
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
-    for lock, result in zip(locks, results, strict=True):
+    for lock in locks:
+        if (result := results.get(lock.lock_id)) is None:
+            continue  # not read: Ctrl-C
         if isinstance(result, HapbridgeError):
             failed.append(lock.alias)
             note(f"{lock.alias} ({lock.lock_id}): cannot read its records: {result}")
@@ -110,6 +135,10 @@ async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     where = f"{locks[0].alias} ({locks[0].lock_id})" if single else f"{len(locks)} locks"
     emit(args, columns(zone, single=single), rows, zone=zone,
          empty=f"no records for {where}")
+    if run.interrupted:
+        unread = run.not_started + run.abandoned
+        return interrupted(f"the records of {len(unread)} of {len(locks)} locks were not "
+                           f"read: {names(unread)}")
     if failed:
         raise PartialFailure(f"the records of {len(failed)} of {len(locks)} locks could not "
                              f"be read: {', '.join(failed)}")
