@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import resource
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -179,10 +180,10 @@ async def test_writes_are_checked_against_permissions_and_formats(
         assert reply.json() == {"characteristics": [
             {"aid": entry["aid"], "iid": entry["iid"], "status": status}]}, entry
     mixed = await raw.put_json("/characteristics", {"characteristics": [
-        {"aid": aid, "iid": current, "ev": True}, {"aid": aid, "iid": current, "value": 0},
+        {"aid": aid, "iid": current, "ev": True, "value": 0},
         {"aid": aid, "iid": 9999, "ev": True}]})
     statuses = [c["status"] for c in mixed.json()["characteristics"]]
-    assert mixed.status == 207 and statuses == [-70404, -70409]  # one entry per aid.iid
+    assert mixed.status == 207 and statuses == [-70404, -70409]
     await asyncio.sleep(sim.config.command_seconds * 3)
     assert commands(sim) == before
     values = await owner.get_characteristics([(aid, current)])
@@ -431,3 +432,153 @@ async def test_after_100_wrong_codes_pair_setup_is_refused_until_reset_pairing(
         await pairing.close()
     finally:
         await server.stop()
+
+
+# -- attack trial 1: pairings and writes ------------------------------------------------
+
+UNKNOWN = b"\x01"
+
+
+def add_items(controller: dict[str, str], key: bytes, perms: bytes) -> list[tuple[int, bytes]]:
+    return [(TLV.kTLVType_State, TLV.M1), (TLV.kTLVType_Method, TLV.AddPairing),
+            (TLV.kTLVType_Identifier, controller["iOSPairingId"].encode()),
+            (TLV.kTLVType_PublicKey, key), (TLV.kTLVType_Permissions, perms)]
+
+
+def remove_items(identifier: bytes) -> list[tuple[int, bytes]]:
+    return [(TLV.kTLVType_State, TLV.M1), (TLV.kTLVType_Method, TLV.RemovePairing),
+            (TLV.kTLVType_Identifier, identifier)]
+
+
+def list_items() -> list[tuple[int, bytes]]:
+    return [(TLV.kTLVType_State, TLV.M1), (TLV.kTLVType_Method, TLV.ListPairings)]
+
+
+async def test_malformed_add_pairing_changes_nothing(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    admin = await session(bridge, owner.pairing_data)
+    assert bridge.driver is not None
+    state = bridge.driver.state
+    before = (dict(state.paired_clients), dict(state.client_properties))
+    for perms, key_len, ident in [(b"\x01\x01", 32, None), (b"", 32, None), (b"\x02", 32, None),
+                                  (b"\x00", 5, None), (b"\x00", 33, None),
+                                  (b"\x00", 32, b"\xff\xfe"), (b"\x00", 32, b"x" * 65),
+                                  (b"\x00", 32, b"not-a-uuid")]:
+        c = new_controller(owner.pairing_data)
+        items = add_items(c, bytes.fromhex(c["iOSDeviceLTPK"])[:key_len] + b"\x00" * (
+            key_len - 32 if key_len > 32 else 0), perms)
+        if ident is not None:
+            items[2] = (TLV.kTLVType_Identifier, ident)
+        reply = await admin.post_tlv("/pairings", items)
+        assert reply.status == 200 and reply.tlv()[TLV.kTLVType_Error] == UNKNOWN, (perms, ident)
+        refused = await RawHap(bridge.port).open()
+        with pytest.raises(Exception):  # noqa: B017 - unpaired: refused at pair-verify
+            await refused.verify(c)
+        await refused.close()
+    assert (dict(state.paired_clients), dict(state.client_properties)) == before
+    await admin.close()
+
+
+async def test_an_existing_id_with_another_key_is_refused_and_keeps_its_key(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    user = new_controller(owner.pairing_data)
+    await owner.add_pairing(user["iOSPairingId"], user["iOSDeviceLTPK"], "User")
+    admin = await session(bridge, owner.pairing_data)
+    other = bytes.fromhex(new_controller(owner.pairing_data)["iOSDeviceLTPK"])
+    reply = await admin.post_tlv("/pairings", add_items(user, other, b"\x01"))
+    assert reply.tlv()[TLV.kTLVType_Error] == UNKNOWN
+    assert bridge.driver is not None
+    cid = uuid.UUID(user["iOSPairingId"])
+    assert bridge.driver.state.paired_clients[cid] == bytes.fromhex(user["iOSDeviceLTPK"])
+    assert not bridge.driver.state.is_admin(cid)  # not promoted either
+    await admin.close()
+
+
+async def test_same_key_updates_permissions_and_a_downgrade_reaches_open_sessions(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    second = new_controller(owner.pairing_data)
+    await owner.add_pairing(second["iOSPairingId"], second["iOSDeviceLTPK"], "Admin")
+    its_session = await session(bridge, second)
+    listed = await its_session.post_tlv("/pairings", list_items())
+    assert TLV.kTLVType_Error not in listed.tlv()  # an admin may list
+    admin = await session(bridge, owner.pairing_data)
+    key = bytes.fromhex(second["iOSDeviceLTPK"])
+    reply = await admin.post_tlv("/pairings", add_items(second, key, b"\x00"))
+    assert reply.status == 200 and TLV.kTLVType_Error not in reply.tlv()
+    listed = await its_session.post_tlv("/pairings", list_items())  # the same connection
+    assert listed.tlv()[TLV.kTLVType_Error] == b"\x02"  # no longer an admin
+    await its_session.close()
+    await admin.close()
+
+
+async def test_removal_cuts_a_half_added_controller_off(
+        sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
+    """As HAP-python left it after a 2-byte Permissions item, or a state file holds it:
+    paired, no permissions entry."""
+    aid, _current, target = await lock_chars(owner, bridge)
+    assert bridge.driver is not None
+    state = bridge.driver.state
+    half = new_controller(owner.pairing_data)
+    cid = uuid.UUID(half["iOSPairingId"])
+    state.paired_clients[cid] = bytes.fromhex(half["iOSDeviceLTPK"])
+    its_session = await session(bridge, half)
+    assert (await its_session.request("GET", "/accessories")).status == 200
+    admin = await session(bridge, owner.pairing_data)
+    reply = await admin.post_tlv("/pairings", remove_items(half["iOSPairingId"].encode()))
+    assert reply.status == 200 and TLV.kTLVType_Error not in reply.tlv()
+    assert cid not in state.paired_clients and cid not in state.client_properties
+    before = commands(sim)
+    with pytest.raises((ConnectionError, OSError, asyncio.IncompleteReadError)):
+        await its_session.put_json("/characteristics", {"characteristics": [
+            {"aid": aid, "iid": target, "value": 0}]})
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert commands(sim) == before
+    assert (await admin.request("GET", "/accessories")).status == 200  # the owner stays
+    await its_session.close()
+    await admin.close()
+
+
+async def test_a_write_with_a_pid_that_names_no_live_prepare_executes_nothing(
+        sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
+    aid, _current, target = await lock_chars(owner, bridge)
+    raw = await session(bridge, owner.pairing_data)
+    before = commands(sim)
+    write = [{"aid": aid, "iid": target, "value": 0}]
+    assert (await raw.put_json("/prepare", {"ttl": 1, "pid": 7})).json() == {"status": 0}
+    await asyncio.sleep(0.05)
+    for pid in (424242, 7, "x", True, None):  # unknown, expired, not an integer
+        reply = await raw.put_json("/characteristics", {"pid": pid, "characteristics": write})
+        assert reply.status == 207, pid
+        assert reply.json()["characteristics"][0]["status"] == -70410
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert commands(sim) == before
+    # A live prepare is honoured once.
+    assert (await raw.put_json("/prepare", {"ttl": 5000, "pid": 8})).json() == {"status": 0}
+    assert (await raw.put_json("/characteristics", {"pid": 8, "characteristics": write})
+            ).status == 204
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert sim.world.calls[UNLOCK] >= 1 and commands(sim) == before + 1
+    reply = await raw.put_json("/characteristics", {"pid": 8, "characteristics": write})
+    assert reply.status == 207  # used up
+    await raw.close()
+
+
+async def test_a_write_naming_one_characteristic_twice_is_refused_whole(
+        sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
+    aid, _current, target = await lock_chars(owner, bridge)
+    raw = await session(bridge, owner.pairing_data)
+    before = commands(sim)
+    reply = await raw.put_json("/characteristics", {"characteristics": [
+        {"aid": aid, "iid": target, "value": 0}, {"aid": aid, "iid": target, "value": 7}]})
+    assert reply.status == 400 and reply.json() == {"status": -70410}
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert commands(sim) == before
+    await raw.close()
+
+
+async def test_an_oversized_header_arriving_whole_answers_431(bridge: BridgeServer) -> None:
+    raw = await RawHap(bridge.port).open()
+    await raw.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert (await raw.reply()).status == 431
+    assert await raw.closed_by_peer()
+    await raw.close()
