@@ -49,7 +49,8 @@ UNLOCK, LOCK = "/v3/lock/unlock", "/v3/lock/lock"
 WRONG_CODE = "975-31-864"
 FAST = ConnectionLimits(unverified_idle=0.3, unverified_lifetime=0.8, pairing_window=30.0,
                         verified_idle=30.0,
-                        max_unverified=6, max_unverified_per_address=4, fd_reserve=16)
+                        max_unverified=6, max_unverified_per_address=4, fd_reserve=16,
+                        unverified_requests=64)
 
 
 @pytest.fixture
