@@ -29,7 +29,7 @@ from aiohomekit.exceptions import (
 from aiohomekit.protocol.tlv import TLV
 
 from hapbridge.bridge.hap_connections import ConnectionLimits
-from hapbridge.bridge.pairing_attempts import ATTEMPTS_FILE, MAX_FAILED
+from hapbridge.bridge.pairing_attempts import ATTEMPTS_FILE, GLOBAL_BURST, MAX_FAILED, START_BURST
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.cli.main import main
 from hapbridge.simulator import SimulatorServer
@@ -583,3 +583,29 @@ async def test_an_oversized_header_arriving_whole_answers_431(bridge: BridgeServ
     assert (await raw.reply()).status == 431
     assert await raw.closed_by_peer()
     await raw.close()
+
+
+async def first_m1(port: int, source: str) -> dict[int, bytes]:
+    """One pair-setup start from ``source`` (a loopback address of its own)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    raw = RawHap(port, reader, writer)
+    try:
+        reply = await raw.post_tlv("/pair-setup", [(TLV.kTLVType_State, TLV.M1),
+                                                   (TLV.kTLVType_Method, b"\x00")])
+        return reply.tlv()
+    finally:
+        await raw.close()
+
+
+async def test_an_m1_flood_from_many_addresses_leaves_the_owner_a_start(
+        bridge: BridgeServer) -> None:
+    """Seven addresses, each within its own budget, spend the bridge's (attack trial 1): a
+    new address, the owner's phone, still starts and pairs with the right code."""
+    answers = [await first_m1(bridge.port, f"127.0.0.{host}")
+               for host in range(2, 9) for _ in range(START_BURST)]
+    assert bridge.identity is not None
+    pairing = await try_code(bridge, bridge.identity.pincode)  # from 127.0.0.1: new
+    await pairing.close()
+    # The budget is spent after six addresses; the seventh's first start is new (the
+    # reserve), its next four are Busy.
+    assert sum(TLV.kTLVType_Error in a for a in answers) == 7 * START_BURST - GLOBAL_BURST - 1
