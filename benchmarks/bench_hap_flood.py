@@ -39,7 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from aiohomekit.controller.ip import IpPairing  # noqa: E402
+
 from hapbridge.bridge.hap_connections import ConnectionLimits  # noqa: E402
+from hapbridge.bridge.server import BridgeServer  # noqa: E402
 from hapbridge.simulator import SimConfig, SimulatorServer  # noqa: E402
 from tests.bridge_helpers import (  # noqa: E402
     TARGET,
@@ -122,16 +125,21 @@ async def unlock_through(sim: SimulatorServer, session: RawHap, aid: int, target
     return f"yes, {1000 * (time.perf_counter() - start):.0f} ms (HTTP {reply.status})"
 
 
+async def paired_lock(server: BridgeServer) -> tuple[IpPairing, int, int]:
+    """A paired controller, the first lock's aid and its LockTargetState iid."""
+    owner = await pair(server, "bench")
+    accs = await accessories(owner)
+    aid = next(a["aid"] for a in accs if a["aid"] != 1)
+    return owner, aid, char_iid(accs, aid, TARGET)
+
+
 async def idle_flood(sim: SimulatorServer, storage: Path, label: str,
                      limits: ConnectionLimits, nofile: int | None) -> None:
     server = await start_bridge(sim, storage, options={"hap_limits": limits})
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     flooder = None
     try:
-        owner = await pair(server, "bench")
-        accs = await accessories(owner)
-        aid = next(a["aid"] for a in accs if a["aid"] != 1)
-        target = char_iid(accs, aid, TARGET)
+        owner, aid, target = await paired_lock(server)
         await owner.close()
         early = await (await RawHap(server.port).open()).verify(owner.pairing_data)
         if nofile is not None:
@@ -245,10 +253,7 @@ async def pipelining(sim: SimulatorServer, storage: Path) -> None:
     server = await start_bridge(sim, storage)
     attacker = None
     try:
-        owner = await pair(server, "bench")
-        accs = await accessories(owner)
-        aid = next(a["aid"] for a in accs if a["aid"] != 1)
-        target = char_iid(accs, aid, TARGET)
+        owner, aid, target = await paired_lock(server)
         session = await (await RawHap(server.port).open()).verify(owner.pairing_data)
         idle = statistics.median([await read_ms(session, aid, target) for _ in range(20)])
         rss_before = rss_mib()

@@ -8,11 +8,14 @@ simulator's request counters prove which writes reached a lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import resource
+import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,7 +31,7 @@ from aiohomekit.exceptions import (
 )
 from aiohomekit.protocol.tlv import TLV
 
-from hapbridge.bridge.hap_connections import ConnectionLimits
+from hapbridge.bridge.hap_connections import ConnectionLimits, GuardedProtocol
 from hapbridge.bridge.pairing_attempts import ATTEMPTS_FILE, GLOBAL_BURST, MAX_FAILED, START_BURST
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.cli.main import main
@@ -43,7 +46,7 @@ from tests.bridge_helpers import (
     start_bridge,
     wait_for,
 )
-from tests.hap_session import RawHap, new_controller
+from tests.hap_session import LOOPBACK, RawHap, new_controller
 
 UNLOCK, LOCK = "/v3/lock/unlock", "/v3/lock/lock"
 WRONG_CODE = "975-31-864"
@@ -539,11 +542,16 @@ async def test_removal_cuts_a_half_added_controller_off(
     await admin.close()
 
 
+async def writing_session(sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing
+                          ) -> tuple[int, int, RawHap, int]:
+    """(aid, LockTargetState iid, the owner's raw session, lock commands so far)."""
+    aid, _current, target = await lock_chars(owner, bridge)
+    return aid, target, await session(bridge, owner.pairing_data), commands(sim)
+
+
 async def test_a_write_with_a_pid_that_names_no_live_prepare_executes_nothing(
         sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
-    aid, _current, target = await lock_chars(owner, bridge)
-    raw = await session(bridge, owner.pairing_data)
-    before = commands(sim)
+    aid, target, raw, before = await writing_session(sim, bridge, owner)
     write = [{"aid": aid, "iid": target, "value": 0}]
     assert (await raw.put_json("/prepare", {"ttl": 1, "pid": 7})).json() == {"status": 0}
     await asyncio.sleep(0.05)
@@ -566,9 +574,7 @@ async def test_a_write_with_a_pid_that_names_no_live_prepare_executes_nothing(
 
 async def test_a_write_naming_one_characteristic_twice_is_refused_whole(
         sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
-    aid, _current, target = await lock_chars(owner, bridge)
-    raw = await session(bridge, owner.pairing_data)
-    before = commands(sim)
+    aid, target, raw, before = await writing_session(sim, bridge, owner)
     reply = await raw.put_json("/characteristics", {"characteristics": [
         {"aid": aid, "iid": target, "value": 0}, {"aid": aid, "iid": target, "value": 7}]})
     assert reply.status == 400 and reply.json() == {"status": -70410}
@@ -609,3 +615,126 @@ async def test_an_m1_flood_from_many_addresses_leaves_the_owner_a_start(
     # The budget is spent after six addresses; the seventh's first start is new (the
     # reserve), its next four are Busy.
     assert sum(TLV.kTLVType_Error in a for a in answers) == 7 * START_BURST - GLOBAL_BURST - 1
+
+
+# -- attack trial 1: work and buffers (pipelining that never reads) ----------------------
+
+FLOOD_LIMITS = dataclasses.replace(
+    FAST, unverified_idle=5.0, unverified_lifetime=10.0, unverified_requests=16,
+    requests_per_turn=8, write_buffer_high=64 * 1024, stalled_write=0.3, close_drain=0.3)
+GET_ROOT = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+BOUND = 1.0  # seconds: loose, the attack took the owner's read to 17 s
+
+
+def small_window_socket() -> socket.socket:
+    """A peer that reads nothing, with a small receive window (as the attacker's)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    return sock
+
+
+async def open_non_reader(port: int) -> RawHap:
+    sock = small_window_socket()
+    await asyncio.get_running_loop().sock_connect(sock, (LOOPBACK, port))
+    raw = RawHap(port)
+    raw.reader, raw.writer = await asyncio.open_connection(sock=sock)
+    return raw
+
+
+def flood_limits(bridge: BridgeServer) -> None:
+    """Small bounds, for the connections opened from now on."""
+    assert bridge.driver is not None
+    bridge.driver.http_server.limits = FLOOD_LIMITS
+
+
+def server_side(bridge: BridgeServer, raw: RawHap) -> GuardedProtocol:
+    assert bridge.driver is not None and raw.writer is not None
+    local = raw.writer.get_extra_info("sockname")
+    return bridge.driver.http_server.connections[local]
+
+
+async def timed_read(session: RawHap) -> float:
+    start = time.monotonic()
+    assert (await session.request("GET", "/accessories")).status == 200
+    return time.monotonic() - start
+
+
+async def test_unverified_pipelining_is_cut_off_and_the_owner_is_answered(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    flood_limits(bridge)
+    session = await (await RawHap(bridge.port).open()).verify(owner.pairing_data)
+    flooders = [await open_non_reader(bridge.port) for _ in range(4)]
+    for flooder in flooders:
+        assert flooder.writer is not None
+        flooder.writer.write(GET_ROOT * 20_000)  # 540 KB each, never a read
+    await asyncio.sleep(0.05)
+    assert await timed_read(session) < BOUND
+    for flooder in flooders:  # each got its budget of answers, then the connection went
+        assert flooder.reader is not None
+        received = b""
+        with contextlib.suppress(OSError):
+            while chunk := await asyncio.wait_for(flooder.reader.read(65536), 2.0):
+                received += chunk
+        assert received.count(b"HTTP/1.1 404") <= FLOOD_LIMITS.unverified_requests
+        await flooder.close()
+    assert bridge.driver is not None
+    server = bridge.driver.http_server
+    await wait_for(lambda: not server.closing and all(
+        c.verified for c in server.connections.values()), timeout=2.0)
+    assert await timed_read(session) < BOUND
+    await session.close()
+
+
+async def test_a_session_that_never_reads_is_paused_then_aborted(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    """A paired controller pipelining big reads without reading the answers: the bridge stops
+    reading it at the high-water mark, serves the owner meanwhile, and aborts it."""
+    flood_limits(bridge)
+    session = await (await RawHap(bridge.port).open()).verify(owner.pairing_data)
+    hog = await (await open_non_reader(bridge.port)).verify(owner.pairing_data)
+    protocol = server_side(bridge, hog)
+    request = b"GET /accessories HTTP/1.1\r\nHost: x\r\n\r\n"
+    sending = asyncio.ensure_future(hog.send_raw(request * 5_000))
+    try:
+        await wait_for(lambda: protocol.write_paused_at is not None or protocol.aborted,
+                       timeout=3.0)
+        assert await timed_read(session) < BOUND
+        assert protocol.requests < 5_000  # it was not answered in one go
+        await wait_for(lambda: protocol.aborted, timeout=3.0)
+        assert bridge.driver is not None
+        server = bridge.driver.http_server
+        await wait_for(lambda: protocol.transport is not None and protocol.transport.is_closing()
+                       and protocol not in server.closing
+                       and protocol not in server.connections.values(), timeout=2.0)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await sending
+        await hog.close()
+    assert await timed_read(session) < BOUND
+    await session.close()
+
+
+async def test_a_closed_connection_counts_until_its_answers_are_gone(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    """HAP-python's close waits for the peer to read: ours gives it close_drain, counts it
+    meanwhile against the caps, then aborts it."""
+    assert bridge.driver is not None
+    server = bridge.driver.http_server
+    server.limits = dataclasses.replace(FLOOD_LIMITS, stalled_write=30.0, close_drain=0.5)
+    hog = await (await open_non_reader(bridge.port)).verify(owner.pairing_data)
+    protocol = server_side(bridge, hog)
+    sending = asyncio.ensure_future(hog.send_raw(
+        b"GET /accessories HTTP/1.1\r\nHost: x\r\n\r\n" * 5_000))
+    try:
+        await wait_for(lambda: protocol.write_paused_at is not None, timeout=3.0)
+        protocol.close()  # as the idle sweep or a removal would
+        assert protocol in server.closing and protocol not in server.connections.values()
+        await wait_for(lambda: protocol.aborted and protocol not in server.closing,
+                       timeout=2.0)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await sending
+        await hog.close()
