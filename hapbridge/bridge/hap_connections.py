@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - Windows
     resource = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from hapbridge.bridge.server import PrivateStateDriver
+    from hapbridge.bridge.hap_driver import PrivateStateDriver
 
 _LOGGER = logging.getLogger(__name__)
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST, drops buffers

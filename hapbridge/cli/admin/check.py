@@ -23,7 +23,7 @@ import contextlib
 import email.utils
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -32,7 +32,7 @@ from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import gateway_reach
 from hapbridge.cli.context import Context, shared_warning
 from hapbridge.cli.setup.troubleshoot import explain, where_configured
-from hapbridge.config import Level, PlatformConfig
+from hapbridge.config import BridgeConfig, Level, PlatformConfig
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.errors import (
@@ -96,25 +96,22 @@ async def run_check(args: argparse.Namespace, ctx: Context) -> int:
     with contextlib.suppress(Stop):
         await _run(checker, ctx)
     _pair_setup_attempts(checker, ctx)
+    _pushes(checker, ctx)
     _report(args, checker)
     return 0 if checker.ok else 1
 
 
 def _pair_setup_attempts(checker: Checker, ctx: Context) -> None:
-    """Wrong setup codes tried on the bridge (said only when there were some): at HomeKit's
-    cap the bridge refuses pair-setup, even with the right code, until reset-pairing."""
-    from hapbridge.bridge.pairing_attempts import MAX_FAILED, read_failed
+    """Each bridge: its locks and pairing, and the wrong setup codes tried on it (at
+    HomeKit's cap it refuses pair-setup, even with the right code, until reset-pairing)."""
+    from hapbridge.cli.admin.bridge_status import bridge_findings
 
-    failed = read_failed(ctx.storage)
-    if failed >= MAX_FAILED:
-        checker.add("fail", "pairing", f"pair-setup is refused: {failed} wrong setup codes "
-                    f"were tried (HomeKit allows {MAX_FAILED})",
-                    "stop the bridge and run 'hapbridge reset-pairing', then pair again")
-    elif failed:
-        checker.add("warn", "pairing", f"{failed} wrong setup codes were tried since the last "
-                    f"pairing (at {MAX_FAILED} pair-setup is refused until "
-                    "'hapbridge reset-pairing')", "if that was not you, someone on the "
-                    "network is guessing the code")
+    try:
+        bridge = ctx.load_config(require_credentials=False, warn_shared=False).bridge
+    except HapbridgeError:
+        bridge = BridgeConfig()  # the config's own finding says what is wrong
+    for finding in bridge_findings(ctx.storage, bridge):
+        checker.add(finding.status, finding.topic, finding.detail, finding.fix)  # type: ignore[arg-type]
 
 
 async def _run(checker: Checker, ctx: Context) -> None:
@@ -139,6 +136,19 @@ async def _run(checker: Checker, ctx: Context) -> None:
                             "left out of HomeKit (exclude): not checked")
                 continue
             _check_lock(checker, lock, reach, threshold)
+
+
+def _pushes(checker: Checker, ctx: Context) -> None:
+    """Whether a push receiver is configured and when the last push came (no cloud call;
+    said even when the cloud checks stopped early)."""
+    from hapbridge.push.arrivals import push_finding
+
+    try:
+        settings = ctx.load_config(require_credentials=False, warn_shared=False).platform.callback
+    except HapbridgeError:
+        return  # the config finding says why
+    status, detail, fix = push_finding(settings, ctx.storage)
+    checker.add(cast(Status, status), "pushes", detail, fix)
 
 
 async def _clock_skew(checker: Checker, url: str) -> float | None:
