@@ -17,6 +17,7 @@ from hapbridge.bridge.pairing_attempts import (
     FORGET_AFTER,
     GLOBAL_BURST,
     MAX_FAILED,
+    NEW_BURST,
     START_BURST,
     START_WINDOW,
     PairingAttempts,
@@ -97,9 +98,16 @@ def test_pair_setup_starts_are_rationed_per_address_and_in_all(tmp_path: Path) -
     assert attempts.refusal("10.0.0.66", starting=True) == Refusal.BUSY
     assert attempts.refusal("10.0.0.7", starting=True) is None  # another address: at once
     clock.now += START_WINDOW
-    assert attempts.refusal("10.0.0.66", starting=True) is None
-    answers = [attempts.refusal(f"10.0.1.{n}", starting=True) for n in range(GLOBAL_BURST)]
-    assert answers.count(Refusal.BUSY) == 1  # 29 more fit beside the one of this window
+    for repeat in range(GLOBAL_BURST // START_BURST):  # known addresses spend the budget
+        for _ in range(START_BURST):
+            assert attempts.refusal(f"10.0.0.{repeat}", starting=True) is None
+    assert attempts.refusal("10.0.0.66", starting=True) == Refusal.BUSY  # known: Busy
+    # New addresses (the owner's phone) still start, up to the reserve.
+    answers = [attempts.refusal(f"10.0.1.{n}", starting=True) for n in range(NEW_BURST + 1)]
+    assert answers.count(None) == NEW_BURST and answers[-1] == Refusal.BUSY
+    # A refused start does not make an address known: the next window serves it first.
+    clock.now += START_WINDOW
+    assert attempts.refusal(f"10.0.1.{NEW_BURST}", starting=True) is None
     assert attempts.total == 0  # starting is not guessing
 
 

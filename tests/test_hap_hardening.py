@@ -8,11 +8,15 @@ simulator's request counters prove which writes reached a lock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
 import os
 import resource
+import socket
+import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,8 +31,8 @@ from aiohomekit.exceptions import (
 )
 from aiohomekit.protocol.tlv import TLV
 
-from hapbridge.bridge.hap_connections import ConnectionLimits
-from hapbridge.bridge.pairing_attempts import ATTEMPTS_FILE, MAX_FAILED
+from hapbridge.bridge.hap_connections import ConnectionLimits, GuardedProtocol
+from hapbridge.bridge.pairing_attempts import ATTEMPTS_FILE, GLOBAL_BURST, MAX_FAILED, START_BURST
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.cli.main import main
 from hapbridge.simulator import SimulatorServer
@@ -42,13 +46,14 @@ from tests.bridge_helpers import (
     start_bridge,
     wait_for,
 )
-from tests.hap_session import RawHap, new_controller
+from tests.hap_session import LOOPBACK, RawHap, new_controller
 
 UNLOCK, LOCK = "/v3/lock/unlock", "/v3/lock/lock"
 WRONG_CODE = "975-31-864"
 FAST = ConnectionLimits(unverified_idle=0.3, unverified_lifetime=0.8, pairing_window=30.0,
                         verified_idle=30.0,
-                        max_unverified=6, max_unverified_per_address=4, fd_reserve=16)
+                        max_unverified=6, max_unverified_per_address=4, fd_reserve=16,
+                        unverified_requests=64)
 
 
 @pytest.fixture
@@ -179,10 +184,10 @@ async def test_writes_are_checked_against_permissions_and_formats(
         assert reply.json() == {"characteristics": [
             {"aid": entry["aid"], "iid": entry["iid"], "status": status}]}, entry
     mixed = await raw.put_json("/characteristics", {"characteristics": [
-        {"aid": aid, "iid": current, "ev": True}, {"aid": aid, "iid": current, "value": 0},
+        {"aid": aid, "iid": current, "ev": True, "value": 0},
         {"aid": aid, "iid": 9999, "ev": True}]})
     statuses = [c["status"] for c in mixed.json()["characteristics"]]
-    assert mixed.status == 207 and statuses == [-70404, -70409]  # one entry per aid.iid
+    assert mixed.status == 207 and statuses == [-70404, -70409]
     await asyncio.sleep(sim.config.command_seconds * 3)
     assert commands(sim) == before
     values = await owner.get_characteristics([(aid, current)])
@@ -431,3 +436,305 @@ async def test_after_100_wrong_codes_pair_setup_is_refused_until_reset_pairing(
         await pairing.close()
     finally:
         await server.stop()
+
+
+# -- attack trial 1: pairings and writes ------------------------------------------------
+
+UNKNOWN = b"\x01"
+
+
+def add_items(controller: dict[str, str], key: bytes, perms: bytes) -> list[tuple[int, bytes]]:
+    return [(TLV.kTLVType_State, TLV.M1), (TLV.kTLVType_Method, TLV.AddPairing),
+            (TLV.kTLVType_Identifier, controller["iOSPairingId"].encode()),
+            (TLV.kTLVType_PublicKey, key), (TLV.kTLVType_Permissions, perms)]
+
+
+def remove_items(identifier: bytes) -> list[tuple[int, bytes]]:
+    return [(TLV.kTLVType_State, TLV.M1), (TLV.kTLVType_Method, TLV.RemovePairing),
+            (TLV.kTLVType_Identifier, identifier)]
+
+
+def list_items() -> list[tuple[int, bytes]]:
+    return [(TLV.kTLVType_State, TLV.M1), (TLV.kTLVType_Method, TLV.ListPairings)]
+
+
+async def test_malformed_add_pairing_changes_nothing(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    admin = await session(bridge, owner.pairing_data)
+    assert bridge.driver is not None
+    state = bridge.driver.state
+    before = (dict(state.paired_clients), dict(state.client_properties))
+    for perms, key_len, ident in [(b"\x01\x01", 32, None), (b"", 32, None), (b"\x02", 32, None),
+                                  (b"\x00", 5, None), (b"\x00", 33, None),
+                                  (b"\x00", 32, b"\xff\xfe"), (b"\x00", 32, b"x" * 65),
+                                  (b"\x00", 32, b"not-a-uuid")]:
+        c = new_controller(owner.pairing_data)
+        items = add_items(c, bytes.fromhex(c["iOSDeviceLTPK"])[:key_len] + b"\x00" * (
+            key_len - 32 if key_len > 32 else 0), perms)
+        if ident is not None:
+            items[2] = (TLV.kTLVType_Identifier, ident)
+        reply = await admin.post_tlv("/pairings", items)
+        assert reply.status == 200 and reply.tlv()[TLV.kTLVType_Error] == UNKNOWN, (perms, ident)
+        refused = await RawHap(bridge.port).open()
+        with pytest.raises(Exception):  # noqa: B017 - unpaired: refused at pair-verify
+            await refused.verify(c)
+        await refused.close()
+    assert (dict(state.paired_clients), dict(state.client_properties)) == before
+    await admin.close()
+
+
+async def test_an_existing_id_with_another_key_is_refused_and_keeps_its_key(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    user = new_controller(owner.pairing_data)
+    await owner.add_pairing(user["iOSPairingId"], user["iOSDeviceLTPK"], "User")
+    admin = await session(bridge, owner.pairing_data)
+    other = bytes.fromhex(new_controller(owner.pairing_data)["iOSDeviceLTPK"])
+    reply = await admin.post_tlv("/pairings", add_items(user, other, b"\x01"))
+    assert reply.tlv()[TLV.kTLVType_Error] == UNKNOWN
+    assert bridge.driver is not None
+    cid = uuid.UUID(user["iOSPairingId"])
+    assert bridge.driver.state.paired_clients[cid] == bytes.fromhex(user["iOSDeviceLTPK"])
+    assert not bridge.driver.state.is_admin(cid)  # not promoted either
+    await admin.close()
+
+
+async def test_same_key_updates_permissions_and_a_downgrade_reaches_open_sessions(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    second = new_controller(owner.pairing_data)
+    await owner.add_pairing(second["iOSPairingId"], second["iOSDeviceLTPK"], "Admin")
+    its_session = await session(bridge, second)
+    listed = await its_session.post_tlv("/pairings", list_items())
+    assert TLV.kTLVType_Error not in listed.tlv()  # an admin may list
+    admin = await session(bridge, owner.pairing_data)
+    key = bytes.fromhex(second["iOSDeviceLTPK"])
+    reply = await admin.post_tlv("/pairings", add_items(second, key, b"\x00"))
+    assert reply.status == 200 and TLV.kTLVType_Error not in reply.tlv()
+    listed = await its_session.post_tlv("/pairings", list_items())  # the same connection
+    assert listed.tlv()[TLV.kTLVType_Error] == b"\x02"  # no longer an admin
+    await its_session.close()
+    await admin.close()
+
+
+async def test_removal_cuts_a_half_added_controller_off(
+        sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
+    """As HAP-python left it after a 2-byte Permissions item, or a state file holds it:
+    paired, no permissions entry."""
+    aid, _current, target = await lock_chars(owner, bridge)
+    assert bridge.driver is not None
+    state = bridge.driver.state
+    half = new_controller(owner.pairing_data)
+    cid = uuid.UUID(half["iOSPairingId"])
+    state.paired_clients[cid] = bytes.fromhex(half["iOSDeviceLTPK"])
+    its_session = await session(bridge, half)
+    assert (await its_session.request("GET", "/accessories")).status == 200
+    admin = await session(bridge, owner.pairing_data)
+    reply = await admin.post_tlv("/pairings", remove_items(half["iOSPairingId"].encode()))
+    assert reply.status == 200 and TLV.kTLVType_Error not in reply.tlv()
+    assert cid not in state.paired_clients and cid not in state.client_properties
+    before = commands(sim)
+    with pytest.raises((ConnectionError, OSError, asyncio.IncompleteReadError)):
+        await its_session.put_json("/characteristics", {"characteristics": [
+            {"aid": aid, "iid": target, "value": 0}]})
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert commands(sim) == before
+    assert (await admin.request("GET", "/accessories")).status == 200  # the owner stays
+    await its_session.close()
+    await admin.close()
+
+
+async def writing_session(sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing
+                          ) -> tuple[int, int, RawHap, int]:
+    """(aid, LockTargetState iid, the owner's raw session, lock commands so far)."""
+    aid, _current, target = await lock_chars(owner, bridge)
+    return aid, target, await session(bridge, owner.pairing_data), commands(sim)
+
+
+async def test_a_write_with_a_pid_that_names_no_live_prepare_executes_nothing(
+        sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
+    aid, target, raw, before = await writing_session(sim, bridge, owner)
+    write = [{"aid": aid, "iid": target, "value": 0}]
+    assert (await raw.put_json("/prepare", {"ttl": 1, "pid": 7})).json() == {"status": 0}
+    await asyncio.sleep(0.05)
+    for pid in (424242, 7, "x", True, None):  # unknown, expired, not an integer
+        reply = await raw.put_json("/characteristics", {"pid": pid, "characteristics": write})
+        assert reply.status == 207, pid
+        assert reply.json()["characteristics"][0]["status"] == -70410
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert commands(sim) == before
+    # A live prepare is honoured once.
+    assert (await raw.put_json("/prepare", {"ttl": 5000, "pid": 8})).json() == {"status": 0}
+    assert (await raw.put_json("/characteristics", {"pid": 8, "characteristics": write})
+            ).status == 204
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert sim.world.calls[UNLOCK] >= 1 and commands(sim) == before + 1
+    reply = await raw.put_json("/characteristics", {"pid": 8, "characteristics": write})
+    assert reply.status == 207  # used up
+    await raw.close()
+
+
+async def test_a_write_naming_one_characteristic_twice_is_refused_whole(
+        sim: SimulatorServer, bridge: BridgeServer, owner: IpPairing) -> None:
+    aid, target, raw, before = await writing_session(sim, bridge, owner)
+    reply = await raw.put_json("/characteristics", {"characteristics": [
+        {"aid": aid, "iid": target, "value": 0}, {"aid": aid, "iid": target, "value": 7}]})
+    assert reply.status == 400 and reply.json() == {"status": -70410}
+    await asyncio.sleep(sim.config.command_seconds * 4)
+    assert commands(sim) == before
+    await raw.close()
+
+
+async def test_an_oversized_header_arriving_whole_answers_431(bridge: BridgeServer) -> None:
+    raw = await RawHap(bridge.port).open()
+    await raw.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert (await raw.reply()).status == 431
+    assert await raw.closed_by_peer()
+    await raw.close()
+
+
+async def first_m1(port: int, source: str) -> dict[int, bytes]:
+    """One pair-setup start from ``source`` (a loopback address of its own)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    raw = RawHap(port, reader, writer)
+    try:
+        reply = await raw.post_tlv("/pair-setup", [(TLV.kTLVType_State, TLV.M1),
+                                                   (TLV.kTLVType_Method, b"\x00")])
+        return reply.tlv()
+    finally:
+        await raw.close()
+
+
+async def test_an_m1_flood_from_many_addresses_leaves_the_owner_a_start(
+        bridge: BridgeServer) -> None:
+    """Seven addresses, each within its own budget, spend the bridge's (attack trial 1): a
+    new address, the owner's phone, still starts and pairs with the right code."""
+    answers = [await first_m1(bridge.port, f"127.0.0.{host}")
+               for host in range(2, 9) for _ in range(START_BURST)]
+    assert bridge.identity is not None
+    pairing = await try_code(bridge, bridge.identity.pincode)  # from 127.0.0.1: new
+    await pairing.close()
+    # The budget is spent after six addresses; the seventh's first start is new (the
+    # reserve), its next four are Busy.
+    assert sum(TLV.kTLVType_Error in a for a in answers) == 7 * START_BURST - GLOBAL_BURST - 1
+
+
+# -- attack trial 1: work and buffers (pipelining that never reads) ----------------------
+
+FLOOD_LIMITS = dataclasses.replace(
+    FAST, unverified_idle=5.0, unverified_lifetime=10.0, unverified_requests=16,
+    requests_per_turn=8, write_buffer_high=64 * 1024, stalled_write=0.3, close_drain=0.3)
+GET_ROOT = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+BOUND = 1.0  # seconds: loose, the attack took the owner's read to 17 s
+
+
+def small_window_socket() -> socket.socket:
+    """A peer that reads nothing, with a small receive window (as the attacker's)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    return sock
+
+
+async def open_non_reader(port: int) -> RawHap:
+    sock = small_window_socket()
+    await asyncio.get_running_loop().sock_connect(sock, (LOOPBACK, port))
+    raw = RawHap(port)
+    raw.reader, raw.writer = await asyncio.open_connection(sock=sock)
+    return raw
+
+
+def flood_limits(bridge: BridgeServer) -> None:
+    """Small bounds, for the connections opened from now on."""
+    assert bridge.driver is not None
+    bridge.driver.http_server.limits = FLOOD_LIMITS
+
+
+def server_side(bridge: BridgeServer, raw: RawHap) -> GuardedProtocol:
+    assert bridge.driver is not None and raw.writer is not None
+    local = raw.writer.get_extra_info("sockname")
+    return bridge.driver.http_server.connections[local]
+
+
+async def timed_read(session: RawHap) -> float:
+    start = time.monotonic()
+    assert (await session.request("GET", "/accessories")).status == 200
+    return time.monotonic() - start
+
+
+async def test_unverified_pipelining_is_cut_off_and_the_owner_is_answered(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    flood_limits(bridge)
+    session = await (await RawHap(bridge.port).open()).verify(owner.pairing_data)
+    flooders = [await open_non_reader(bridge.port) for _ in range(4)]
+    for flooder in flooders:
+        assert flooder.writer is not None
+        flooder.writer.write(GET_ROOT * 20_000)  # 540 KB each, never a read
+    await asyncio.sleep(0.05)
+    assert await timed_read(session) < BOUND
+    for flooder in flooders:  # each got its budget of answers, then the connection went
+        assert flooder.reader is not None
+        received = b""
+        with contextlib.suppress(OSError):
+            while chunk := await asyncio.wait_for(flooder.reader.read(65536), 2.0):
+                received += chunk
+        assert received.count(b"HTTP/1.1 404") <= FLOOD_LIMITS.unverified_requests
+        await flooder.close()
+    assert bridge.driver is not None
+    server = bridge.driver.http_server
+    await wait_for(lambda: not server.closing and all(
+        c.verified for c in server.connections.values()), timeout=2.0)
+    assert await timed_read(session) < BOUND
+    await session.close()
+
+
+async def test_a_session_that_never_reads_is_paused_then_aborted(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    """A paired controller pipelining big reads without reading the answers: the bridge stops
+    reading it at the high-water mark, serves the owner meanwhile, and aborts it."""
+    flood_limits(bridge)
+    session = await (await RawHap(bridge.port).open()).verify(owner.pairing_data)
+    hog = await (await open_non_reader(bridge.port)).verify(owner.pairing_data)
+    protocol = server_side(bridge, hog)
+    request = b"GET /accessories HTTP/1.1\r\nHost: x\r\n\r\n"
+    sending = asyncio.ensure_future(hog.send_raw(request * 5_000))
+    try:
+        await wait_for(lambda: protocol.write_paused_at is not None or protocol.aborted,
+                       timeout=3.0)
+        assert await timed_read(session) < BOUND
+        assert protocol.requests < 5_000  # it was not answered in one go
+        await wait_for(lambda: protocol.aborted, timeout=3.0)
+        assert bridge.driver is not None
+        server = bridge.driver.http_server
+        await wait_for(lambda: protocol.transport is not None and protocol.transport.is_closing()
+                       and protocol not in server.closing
+                       and protocol not in server.connections.values(), timeout=2.0)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await sending
+        await hog.close()
+    assert await timed_read(session) < BOUND
+    await session.close()
+
+
+async def test_a_closed_connection_counts_until_its_answers_are_gone(
+        bridge: BridgeServer, owner: IpPairing) -> None:
+    """HAP-python's close waits for the peer to read: ours gives it close_drain, counts it
+    meanwhile against the caps, then aborts it."""
+    assert bridge.driver is not None
+    server = bridge.driver.http_server
+    server.limits = dataclasses.replace(FLOOD_LIMITS, stalled_write=30.0, close_drain=0.5)
+    hog = await (await open_non_reader(bridge.port)).verify(owner.pairing_data)
+    protocol = server_side(bridge, hog)
+    sending = asyncio.ensure_future(hog.send_raw(
+        b"GET /accessories HTTP/1.1\r\nHost: x\r\n\r\n" * 5_000))
+    try:
+        await wait_for(lambda: protocol.write_paused_at is not None, timeout=3.0)
+        protocol.close()  # as the idle sweep or a removal would
+        assert protocol in server.closing and protocol not in server.connections.values()
+        await wait_for(lambda: protocol.aborted and protocol not in server.closing,
+                       timeout=2.0)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await sending
+        await hog.close()

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from pyhap.accessory import Bridge
 from pyhap.accessory_driver import AccessoryDriver
+from pyhap.const import CLIENT_PROP_PERMS
 from pyhap.state import State
 
 from hapbridge.bridge.hap_connections import ConnectionLimits, GuardedHAPServer
@@ -78,9 +79,17 @@ class PrivateStateDriver(AccessoryDriver):
 
     def unpair(self, client_uuid: Any) -> None:
         """Also ends the sessions of every controller no longer paired (the removed one; all
-        of them with the last admin): a person removed from the Home loses the door now."""
-        super().unpair(client_uuid)
-        ended = self.http_server.end_removed_sessions()
+        of them with the last admin): a person removed from the Home loses the door now.
+
+        A controller paired without permissions (a state file written by HAP-python after a
+        malformed add-pairing) has none to remove: HAP-python's State would raise after
+        dropping its key, before the sessions are ended. It is given "user" first, and the
+        sessions are ended whatever the removal raises."""
+        self.state.client_properties.setdefault(client_uuid, {CLIENT_PROP_PERMS: 0})
+        try:
+            super().unpair(client_uuid)
+        finally:
+            ended = self.http_server.end_removed_sessions()
         _LOGGER.info("a HomeKit controller was removed from the bridge (%d left, %d open "
                      "sessions closed)", len(self.state.paired_clients), ended)
 

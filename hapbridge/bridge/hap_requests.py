@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,12 @@ from pyhap.hap_handler import (
 from pyhap.util import from_hap_json, to_hap_json
 
 from hapbridge.bridge import hap_values as hv
+from hapbridge.bridge.hap_pairings import (
+    TLV_ERROR_UNKNOWN,
+    BadPairing,
+    parse_add_pairing,
+    parse_controller,
+)
 from hapbridge.bridge.log_limit import RateLimitedLog
 
 if TYPE_CHECKING:
@@ -42,7 +49,13 @@ SECURE_PATHS = frozenset({"/accessories", "/characteristics", "/prepare", "/pair
                           "/resource"})
 TLV_PATHS = frozenset({"/pair-setup", "/pair-verify", "/pairings"})
 CONNECTION_AUTHORIZATION_REQUIRED = 470
+# A request line and headers beyond this answer 431 and close the connection (h11 limits
+# only a header still incomplete after a read: one that arrives whole passes any size).
+MAX_HEADER_BYTES = 8192
+REQUEST_HEADER_FIELDS_TOO_LARGE = 431
 MAX_IDS = 512  # characteristics in one read: more than a 149-lock bridge has
+_REASONS = {CONNECTION_AUTHORIZATION_REQUIRED: "Connection Authorization Required",
+            REQUEST_HEADER_FIELDS_TOO_LARGE: "Request Header Fields Too Large"}
 _OPTIONS = ("meta", "perms", "type", "ev")
 _META_KEYS = ("format", "unit", "minValue", "maxValue", "minStep", "maxLen", "valid-values")
 _PYHAP_LOGGERS = ("pyhap.hap_handler", "pyhap.hap_protocol")
@@ -114,6 +127,7 @@ class GuardedRequestHandler(HAPServerHandler):
         self._answered = False
         self._srp: Any = None  # this connection's pair-setup SRP session
         self.awaiting_code = False  # pair-setup M2 sent, M3 (the code's proof) not yet
+        self.hang_up = False  # the connection closes after this answer
 
     @property
     def host(self) -> str:
@@ -131,7 +145,13 @@ class GuardedRequestHandler(HAPServerHandler):
             self.path = request.target.decode("ascii")
             self.request_body = body or b""
             self.parsed_url = urlparse(self.path)
-            self._route(self.parsed_url.path)
+            if _header_bytes(request) > MAX_HEADER_BYTES:
+                self.hang_up = True
+                self._answer(REQUEST_HEADER_FIELDS_TOO_LARGE)
+                self.noise.log("header", logging.DEBUG, "HAP: answered 431 to a request of "
+                               "over %d header bytes from %s", MAX_HEADER_BYTES, self.host)
+            else:
+                self._route(self.parsed_url.path)
             if not self._answered:
                 raise BadRequest("no answer for this request")
         except Exception as err:  # network input: whatever it breaks is its own fault
@@ -171,9 +191,7 @@ class GuardedRequestHandler(HAPServerHandler):
         assert response is not None
         self._answered = True
         response.status_code = code
-        response.reason = ("Connection Authorization Required"
-                           if code == CONNECTION_AUTHORIZATION_REQUIRED
-                           else HTTPStatus(code).phrase)
+        response.reason = _REASONS.get(code) or HTTPStatus(code).phrase
         response.headers = []
         response.body = b""
         if body is None and status is not None:
@@ -269,14 +287,25 @@ class GuardedRequestHandler(HAPServerHandler):
             if not isinstance(entry, dict):
                 raise BadRequest("each characteristic is an object")
             key = (_int(entry.get("aid")), _int(entry.get("iid")))
-            status = self._write_status(entry)
-            statuses[key] = status
-            if status == hv.SUCCESS:
+            if key in statuses:
+                # One answer per id cannot tell of two writes: the whole request is refused
+                # (nothing executed), rather than one write run and the other reported.
+                raise BadRequest("an aid.iid repeats in one write")
+            statuses[key] = self._write_status(entry)
+        timed = self._timed_write_status(query)
+        for entry in entries:
+            key = (entry["aid"], entry["iid"])
+            if timed != hv.SUCCESS and statuses[key] == hv.SUCCESS:
+                statuses[key] = timed
+            if statuses[key] == hv.SUCCESS:
                 passed.append(entry)
         answered: dict[tuple[int, int], dict[str, Any]] = {}
         if passed:
+            # Without "pid": checked above, and HAP-python would take a pid it no longer
+            # finds as expired and write entries that carry no value.
+            plain = {name: item for name, item in query.items() if name != "pid"}
             result = self.accessory_handler.set_characteristics(
-                {**query, "characteristics": passed}, self.client_address)
+                {**plain, "characteristics": passed}, self.client_address)
             for item in (result or {}).get("characteristics", []):
                 answered[(item["aid"], item["iid"])] = item
         chars = []
@@ -287,6 +316,20 @@ class GuardedRequestHandler(HAPServerHandler):
             self._answer(HTTPStatus.NO_CONTENT)
         else:
             self._answer(HTTPStatus.MULTI_STATUS, body={"characteristics": chars})
+
+    def _timed_write_status(self, query: dict[str, Any]) -> int:
+        """HAP's timed write: a ``pid`` must name this connection's live ``/prepare`` (used
+        once); any other (unknown, expired, not an integer) executes nothing: -70410."""
+        if "pid" not in query:
+            return hv.SUCCESS
+        pid = query["pid"]
+        if type(pid) is not int:
+            return hv.INVALID_VALUE
+        prepared = self.accessory_handler.prepared_writes.get(self.client_address, {})
+        expires = prepared.pop(pid, None)
+        if expires is None or time.time() > expires:
+            return hv.INVALID_VALUE
+        return hv.SUCCESS
 
     def _write_status(self, entry: dict[str, Any]) -> int:
         found = self._find(entry["aid"], entry["iid"])
@@ -304,6 +347,41 @@ class GuardedRequestHandler(HAPServerHandler):
         if "ev" not in entry:
             return hv.INVALID_VALUE  # neither a value nor a subscription: nothing to do
         return hv.SUCCESS
+
+    # -- pairings (admin) ------------------------------------------------------------------
+
+    def _refuse_pairing(self, err: Exception) -> None:
+        self.noise.log("bad-pairing", logging.DEBUG, "HAP: refused a pairings request from "
+                       "%s (%s)", self.host, err)
+        self._send_tlv_pairing_response(_tlv_error(HAP_TLV_STATES.M2, TLV_ERROR_UNKNOWN))
+
+    def _handle_add_pairing(self, tlv_objects: dict[bytes, Any]) -> None:
+        """Checked whole before HAP-python's State stores anything; an identifier that is
+        paired with another key is refused (HAP: kTLVError_Unknown), the same key with other
+        permissions updates them (a downgraded admin's open sessions lose /pairings at once:
+        the permission is looked up on every request)."""
+        try:
+            request = parse_add_pairing(tlv_objects)
+        except BadPairing as err:
+            self._refuse_pairing(err)
+            return
+        stored = self.state.paired_clients.get(request.controller.uuid)
+        if stored is not None and stored != request.public_key:
+            self._refuse_pairing(BadPairing("that identifier is paired with another key"))
+            return
+        super()._handle_add_pairing({
+            HAP_TLV_TAGS.USERNAME: request.controller.identifier,
+            HAP_TLV_TAGS.PUBLIC_KEY: request.public_key,
+            HAP_TLV_TAGS.PERMISSIONS: request.permissions,
+        })
+
+    def _handle_remove_pairing(self, tlv_objects: dict[bytes, bytes]) -> None:
+        try:
+            controller = parse_controller(tlv_objects)
+        except BadPairing as err:
+            self._refuse_pairing(err)
+            return
+        super()._handle_remove_pairing({HAP_TLV_TAGS.USERNAME: controller.identifier})
 
     # -- pair-setup ------------------------------------------------------------------------
 
@@ -357,6 +435,11 @@ def _check_tlv(body: bytes) -> None:
         if position + 2 > len(body) or position + 2 + body[position + 1] > len(body):
             raise BadRequest("a truncated TLV item")
         position += 2 + body[position + 1]
+
+
+def _header_bytes(request: h11.Request) -> int:
+    return len(request.target) + sum(len(name) + len(value) + 4
+                                     for name, value in request.headers)
 
 
 def _parse_id(text: str) -> tuple[int, int]:

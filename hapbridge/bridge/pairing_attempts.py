@@ -13,8 +13,14 @@ waits ``BASE_BACKOFF`` seconds, doubling with each further wrong code up to
 phone included, pairs at once with the right code. A successful pairing clears it all.
 
 Starting a pair-setup (M1) costs the bridge a 3072-bit SRP key (~20 ms of the event loop on
-a small machine): one address may start ``START_BURST`` of them per ``START_WINDOW``
-seconds, the whole bridge ``GLOBAL_BURST``, beyond which the answer is Busy too.
+a small machine), so starts are rationed per ``START_WINDOW`` seconds: ``START_BURST`` per
+address, ``GLOBAL_BURST`` for all addresses together, beyond which the answer is Busy. A
+flood from many addresses must not lock the owner out with it: an address that has not
+started (nor failed) in the last ``FORGET_AFTER`` seconds, as the owner's phone, draws on a
+reserve of ``NEW_BURST`` more starts per window once the shared budget is spent. An address
+that started is no longer new for ``FORGET_AFTER``: keeping the reserve spent takes
+``NEW_BURST`` never-seen addresses every window (900 per quarter of an hour), and a refused
+start does not make the owner's address known.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ MAX_ADDRESSES = 1024  # addresses remembered at once (the oldest go first)
 START_WINDOW = 10.0
 START_BURST = 5  # pair-setup starts per address per window (an owner needs one or two)
 GLOBAL_BURST = 30  # per window, all addresses together: SRP keys cost ~6 % of a core
+NEW_BURST = 10  # per window, more for addresses not seen for FORGET_AFTER
 LOCKED_OUT = (
     "pair-setup is refused: {count} wrong setup codes were tried (HomeKit allows "
     f"{MAX_FAILED}); stop the bridge and run 'hapbridge reset-pairing' to allow pairing again"
@@ -105,6 +112,7 @@ class PairingAttempts:
         self.total = read_failed(storage)
         self._addresses: OrderedDict[str, _Address] = OrderedDict()
         self._starts: deque[float] = deque(maxlen=GLOBAL_BURST)
+        self._new_starts: deque[float] = deque(maxlen=NEW_BURST)
         self._log = RateLimitedLog(_LOGGER)
 
     @property
@@ -123,7 +131,7 @@ class PairingAttempts:
             self._log.log("max-tries", logging.ERROR, LOCKED_OUT.format(count=self.total))
             return Refusal.MAX_TRIES
         now = self._clock()
-        entry = self._entry(address, create=starting)
+        entry = self._entry(address, create=False)
         if entry is not None and now < entry.blocked_until:
             self._log.log("busy", logging.WARNING,
                           "pair-setup from %s refused for a few seconds after %d wrong "
@@ -131,14 +139,26 @@ class PairingAttempts:
             return Refusal.BUSY
         if not starting:
             return None
-        assert entry is not None
-        if _over(entry.starts, now) or _over(self._starts, now):
+        budget = self._budget(entry, now)
+        if budget is None:
             self._log.log("starts", logging.WARNING,
                           "pair-setup from %s refused for a few seconds: too many started "
                           "at once", address)
             return Refusal.BUSY
+        budget.append(now)
+        entry = self._entry(address, create=True)
+        assert entry is not None
         entry.starts.append(now)
-        self._starts.append(now)
+        return None
+
+    def _budget(self, entry: _Address | None, now: float) -> deque[float] | None:
+        """The window a start from this address is counted in, None when all are full."""
+        if entry is not None and _over(entry.starts, now):
+            return None
+        if not _over(self._starts, now):
+            return self._starts
+        if entry is None and not _over(self._new_starts, now):
+            return self._new_starts  # a new address: the reserve
         return None
 
     def failed(self, address: str) -> None:
