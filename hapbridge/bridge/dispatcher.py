@@ -13,7 +13,9 @@ both the carrier it started on and the lock's current one busy.
 A command's retries are the mailbox's business, not the client's: a newer wish ends them
 (the older command is awaited while it is on the wire, never sent twice, and not retried
 once a newer wish waits). The command lane is used by the bridge; the admin CLI uses the
-same dispatcher for its state queries.
+same dispatcher for its state queries. A passage-mode change is a command of its own kind
+in the same lane (``passage``: newest wins among passage wishes, never replacing a lock
+wish), sent and settled by its own pair of callables, with the same retries.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ Job = Callable[[], Awaitable[None]]
 # None when it landed, else the last error (the mailbox tells whether a newer wish waits).
 Send = Callable[["Mailbox", int], Awaitable[None]]
 Settled = Callable[["Mailbox", int, BaseException | None], None]
+SendPassage = Callable[["Mailbox", bool], Awaitable[None]]
+SettledPassage = Callable[["Mailbox", bool, BaseException | None], None]
 CarrierOf = Callable[[int], Carrier | None]  # None: not dispatchable yet (no route known)
 
 
@@ -64,13 +68,21 @@ class Mailbox:
     in_flight: int | None = None  # the command on its way (or between its retries)
     poll: Job | None = None  # a state query waiting
     polling: bool = False
+    passage: bool | None = None  # the newest passage-mode wish waiting
+    passage_in_flight: bool | None = None
     _wish_done: asyncio.Future[bool] | None = field(default=None, repr=False)
+    _passage_done: asyncio.Future[bool] | None = field(default=None, repr=False)
     _poll_done: asyncio.Future[bool] | None = field(default=None, repr=False)
     _newer: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def busy(self) -> bool:
-        return self.in_flight is not None or self.polling
+        return self.in_flight is not None or self.passage_in_flight is not None or self.polling
+
+    @property
+    def passage_target(self) -> bool | None:
+        """The passage-mode wish HomeKit should show: the waiting one, else in flight."""
+        return self.passage if self.passage is not None else self.passage_in_flight
 
     @property
     def has_command(self) -> bool:
@@ -94,10 +106,14 @@ class Dispatcher:
         send: Send | None = None,
         settled: Settled | None = None,
         retry: RetryPolicy | None = None,
+        send_passage: SendPassage | None = None,
+        settled_passage: SettledPassage | None = None,
     ) -> None:
         self._carrier_of = carrier_of
         self._send = send
         self._settled = settled
+        self._send_passage = send_passage
+        self._settled_passage = settled_passage
         self._retry = retry or RetryPolicy()
         self._waiting: dict[Lane, OrderedDict[Mailbox, None]] = {
             lane: OrderedDict() for lane in Lane}
@@ -121,6 +137,19 @@ class Dispatcher:
         self.pump()
         return done
 
+    def wish_passage(self, box: Mailbox, on: bool) -> asyncio.Future[bool]:
+        """HomeKit wants passage mode ``on``: as :meth:`wish`, among passage wishes."""
+        if self._closed or self._send_passage is None:
+            return _resolved(False)
+        _finish(box._passage_done, False)
+        box.passage = on
+        box._passage_done = done = asyncio.get_running_loop().create_future()
+        if box.passage_in_flight is not None:
+            box._newer.set()
+        self._waiting[Lane.COMMAND].setdefault(box)
+        self.pump()
+        return done
+
     def poll(self, box: Mailbox, job: Job) -> asyncio.Future[bool]:
         """Queue a state query; dropped (False) while a command or a query waits."""
         if self._closed or box.has_command or box.poll is not None:
@@ -135,8 +164,9 @@ class Dispatcher:
         """The lock is gone: its waiting work is dropped, its job in flight cancelled."""
         self._drop_poll(box)
         self._waiting[Lane.COMMAND].pop(box, None)
-        box.wish = None
+        box.wish = box.passage = None
         _finish(box._wish_done, False)
+        _finish(box._passage_done, False)
         if (running := self._running.get(box)) is not None:
             running[1].cancel()
 
@@ -189,14 +219,21 @@ class Dispatcher:
         _finish(done, True)
 
     async def _command(self, box: Mailbox) -> None:
+        if box.wish is None:
+            await self._passage_command(box)
+            return
         target, done = box.wish, box._wish_done
-        if target is None or self._send is None:
+        if self._send is None:
             return
         box.wish, box._wish_done, box.in_flight = None, None, target
+        if box.passage is not None:  # its turn comes next, in the same lane
+            self._waiting[Lane.COMMAND].setdefault(box)
         box._newer.clear()
         error: BaseException | None = None
+        send = self._send
         try:
-            error = await self._attempts(box, target)
+            error = await self._attempts(box, lambda: send(box, target),
+                                         lambda: box.wish is not None)
         except asyncio.CancelledError:
             _finish(done, False)
             raise
@@ -212,16 +249,43 @@ class Dispatcher:
             _LOGGER.exception("result of the command for lock %s was lost", box.lock_id)
         _finish(done, error is None)
 
-    async def _attempts(self, box: Mailbox, target: int) -> BaseException | None:
+    async def _passage_command(self, box: Mailbox) -> None:
+        on, done, send = box.passage, box._passage_done, self._send_passage
+        if on is None or send is None:
+            return
+        box.passage, box._passage_done, box.passage_in_flight = None, None, on
+        box._newer.clear()
+        error: BaseException | None = None
+        try:
+            error = await self._attempts(box, lambda: send(box, on),
+                                         lambda: box.passage is not None)
+        except asyncio.CancelledError:
+            _finish(done, False)
+            raise
+        except Exception as err:
+            _LOGGER.exception("passage-mode change for lock %s failed unexpectedly",
+                              box.lock_id)
+            error = err
+        finally:
+            box.passage_in_flight = None
+        try:
+            if self._settled_passage is not None:
+                self._settled_passage(box, on, error)
+        except Exception:
+            _LOGGER.exception("result of the passage-mode change for lock %s was lost",
+                              box.lock_id)
+        _finish(done, error is None)
+
+    async def _attempts(self, box: Mailbox, send: Job,
+                        newer: Callable[[], bool]) -> BaseException | None:
         """Send until it lands, fails for good, or a newer wish waits (then the older one
         is not tried again: the newer decides)."""
-        assert self._send is not None
         retries = 0
         while True:
             try:
-                await self._send(box, target)
+                await send()
             except Exception as err:
-                if (not getattr(err, "retryable", False) or box.wish is not None
+                if (not getattr(err, "retryable", False) or newer()
                         or retries >= self._retry.max_retries):
                     return err
                 delay = self._retry.delay(retries)
@@ -230,7 +294,7 @@ class Dispatcher:
                              self._retry.max_retries, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(box._newer.wait(), delay)
-                if box.wish is not None:
+                if newer():
                     return err  # a newer wish arrived during the backoff
                 continue
             return None
@@ -239,7 +303,8 @@ class Dispatcher:
 
     def cut_off(self) -> list[Mailbox]:
         """Mailboxes whose command is in flight or waits (what a stop cuts off)."""
-        boxes = {box for box in self._running if box.in_flight is not None}
+        boxes = {box for box in self._running
+                 if box.in_flight is not None or box.passage_in_flight is not None}
         boxes.update(self._waiting[Lane.COMMAND])
         return sorted(boxes, key=lambda box: box.lock_id)
 
