@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from hapbridge.ttlock.models import Gateway, GatewayLock, LockDetail, LockListing, LockState
+from hapbridge.ttlock.passage import PassageMode
 from hapbridge.ttlock.retry import RetryPolicy
 
 
@@ -40,3 +41,8 @@ class CloudApi(Protocol):
 
     async def query_open_state(self, lock_id: int, *, retries: int | None = None
                                ) -> LockState: ...
+
+    async def passage_mode(self, lock_id: int) -> PassageMode: ...
+
+    async def set_passage_mode(self, lock_id: int, mode: PassageMode, *,
+                               retries: int | None = None) -> None: ...

@@ -28,6 +28,7 @@ from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.bridge.lock_jobs import LockJobs
 from hapbridge.bridge.log_text import describe, plural, verb
+from hapbridge.bridge.passage_jobs import PassageJobs
 from hapbridge.bridge.poll_plan import PollPlan
 from hapbridge.bridge.registry import MAX_LOCKS, LockRegistry
 from hapbridge.bridge.scheduler import MAP_RETRIES, Scheduler
@@ -90,16 +91,22 @@ class LockHub:
         self.registry = LockRegistry(
             storage=storage, identity=identity, platform=platform, driver=driver,
             bridge=bridge, discard=lambda box: self.dispatcher.discard(box),
-            on_target=self.request, cloud_up=lambda: self.health.up, max_locks=max_locks)
+            on_target=self.request, cloud_up=lambda: self.health.up, max_locks=max_locks,
+            on_passage=lambda lock_id, on: self.passage.request(lock_id, on))
         self.auto_lock = AutoLockModel(self.registry)
+        self.passage = PassageJobs(client, self.health, self.registry)
         self.routes = GatewayRoutes(client, self.health, self.registry,
                                     lambda: self.dispatcher.pump())
         self.scheduler = Scheduler(
             client=client, health=self.health, registry=self.registry, routes=self.routes,
-            platform=platform, backoff=backoff, spawn=self._spawn, poll=self.poll)
+            platform=platform, backoff=backoff, spawn=self._spawn, poll=self.poll,
+            passage=self.passage.refresh)
         self.jobs = LockJobs(client, self.health, self.registry, self.scheduler.retry_poll)
         self.dispatcher = Dispatcher(self._carrier_of, send=self.jobs.send,
-                                     settled=self.jobs.settled, retry=client.retry)
+                                     settled=self.jobs.settled, retry=client.retry,
+                                     send_passage=self.passage.send,
+                                     settled_passage=self.passage.settled)
+        self.passage.dispatcher = self.dispatcher
 
     # -- what the server and the tests see --------------------------------------------
 

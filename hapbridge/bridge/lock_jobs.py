@@ -17,6 +17,7 @@ from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import CloudHealth
 from hapbridge.bridge.dispatcher import Mailbox
+from hapbridge.bridge.door_state import polled as door_polled
 from hapbridge.bridge.log_text import advice, verb
 from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
@@ -107,6 +108,7 @@ class LockJobs:
         registry.set_cause(lock_id, None)
         registry.report(lock_id, Report(Fact.LOCK, OPEN_STATE_TO_HOMEKIT[state.state],
                                         Source.POLL, since=sent))
+        door_polled(registry, lock_id, state, sent)
 
     def _unreachable(self, lock_id: int, err: TTLockError) -> None:
         cause = CAUSE_BY_ERRCODE.get(err.errcode or 0, Cause.LOCK_SILENT)

@@ -21,6 +21,8 @@ from typing import Any
 
 from pyhap.accessory import Bridge
 
+from accessories.lock_services import Wanted, add_lock_services
+from accessories.passage_switch import PassageWish
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
 from hapbridge.bridge.cache_writer import CacheWriter
 from hapbridge.bridge.dispatcher import Mailbox
@@ -58,6 +60,7 @@ class LockRegistry:
         on_target: Callable[[int, int], None],
         cloud_up: Callable[[], bool],
         max_locks: int = MAX_LOCKS,
+        on_passage: PassageWish = lambda _lock_id, _on: None,
     ) -> None:
         self.storage = storage
         self.identity = identity
@@ -71,6 +74,7 @@ class LockRegistry:
         self.announce = False  # the driver runs: layout changes are told to HomeKit
         self.published = False
         self._on_target = on_target
+        self._on_passage = on_passage  # the passage-mode switch's wishes (passage_jobs)
         self._cloud_up = cloud_up
         self._cached: dict[int, KnownLock] = {}  # locks.json, until the first list
         self._writer = CacheWriter(storage)
@@ -96,7 +100,8 @@ class LockRegistry:
         before = record.state
         if not record.accept(report):
             return False
-        in_doubt, record.doubt = record.doubt, False
+        in_doubt = record.doubt and report.fact is Fact.LOCK  # only the bolt's own news
+        record.doubt = record.doubt and not in_doubt
         changed = record.state != before or in_doubt
         if changed and not in_doubt:
             # On disk before HomeKit sees it, as a restart may rely on it.
@@ -250,18 +255,21 @@ class LockRegistry:
         aids = self._assign_aids(new)
         added = [lock.lock_id for lock in new
                  if lock.lock_id in aids and self._add(lock, aids[lock.lock_id])]
+        relaid = 0
         for lock_id, record in self.records.items():
             if lock_id not in added:
                 record.listing = wanted[lock_id]
                 record.accessory.set_info(name=record.listing.alias)
+                record.services.rename(record.accessory.display_name)
+                relaid += self._relayout(record)
             if missing is not None:
                 record.missing = missing.get(lock_id, 0)
             if record.missing:
                 record.cause = record.cause or Cause.NOT_LISTED  # keep a cause it had
             record.render(self._cloud_up())
         self.published = True
-        if added or removed:
-            self._announce(len(added), len(removed))
+        if added or removed or relaid:
+            self._announce(len(added), len(removed), relaid)
         return added
 
     def _assign_aids(self, new: list[KnownLock]) -> dict[int, int]:
@@ -275,21 +283,47 @@ class LockRegistry:
                           "saved (%s); trying again at the next lock list", len(new), err)
             return {}
 
-    def _add(self, lock: KnownLock, aid: int) -> bool:
+    def _wanted(self, lock: KnownLock) -> Wanted:
+        return Wanted.of(lock.lock_id, lock.alias, lock.feature_value, self.platform)
+
+    def _build(self, lock: KnownLock, aid: int) -> TrackedLock:
+        """The lock's accessory with the extra services its features and the config ask
+        for (appended after the lock's own, in fixed IID slots), in a new record."""
         accessory = TTLockLock(
             self.driver, lock_id=lock.lock_id, name=lock.alias, aid=aid, serial=lock.mac,
             model=lock.model, firmware=lock.firmware, on_target=self._on_target,
             low_battery_threshold=self.platform.low_battery_threshold,
         )
+        wanted = self._wanted(lock)
+        services = add_lock_services(
+            accessory, lock_id=lock.lock_id, door_sensor=wanted.door_sensor,
+            passage_switch=wanted.passage_switch, on_passage=self._on_passage)
         accessory.set_battery(lock.battery)
+        return TrackedLock(lock, accessory, Mailbox(lock.lock_id), services=services)
+
+    def _add(self, lock: KnownLock, aid: int) -> bool:
+        record = self._build(lock, aid)
         try:
-            self.bridge.add_accessory(accessory)
+            self.bridge.add_accessory(record.accessory)
         except ValueError as err:  # HAP-python refuses a duplicate AID (a damaged bridge.json)
             _LOGGER.error("cannot publish %s (%s) as HomeKit accessory %d (%s); restore "
                           "bridge.json from a backup", lock.alias, lock.lock_id, aid, err)
             return False
-        self.records[lock.lock_id] = TrackedLock(lock, accessory, Mailbox(lock.lock_id))
+        self.records[lock.lock_id] = record
         return True
+
+    def _relayout(self, record: TrackedLock) -> int:
+        """A lock whose services changed (a start from an older locks.json, a sensor bound
+        later) gets its accessory rebuilt under the same AID: the IIDs of what it had stay
+        (fixed slots); 1 when rebuilt."""
+        if self._wanted(record.listing) == record.services.wanted:
+            return 0
+        aid = record.accessory.aid
+        fresh = self._build(record.listing, aid)
+        self.bridge.accessories[aid] = fresh.accessory
+        record.accessory, record.services = fresh.accessory, fresh.services
+        _LOGGER.info("%s: HomeKit services now %s", record.name, record.services.wanted)
+        return 1
 
     def drop(self, lock_id: int, why: str) -> None:
         """The lock is gone for good (the cloud says it no longer exists): out at once."""
@@ -307,10 +341,11 @@ class LockRegistry:
         _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
                      record.accessory.display_name, lock_id)
 
-    def _announce(self, added: int, removed: int) -> None:
+    def _announce(self, added: int, removed: int, relaid: int = 0) -> None:
         if not self.announce:
             return
-        _LOGGER.info("locks changed: %d added, %d removed", added, removed)
+        _LOGGER.info("locks changed: %d added, %d removed%s", added, removed,
+                     f", {relaid} with new services" if relaid else "")
         try:
             self.driver.config_changed()  # new layout: persist it, tell the controllers
         except Exception as err:
