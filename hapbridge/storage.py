@@ -9,6 +9,8 @@ path and the fix, never raw ``OSError`` tracebacks.
 from __future__ import annotations
 
 import contextlib
+import errno
+import getpass
 import json
 import logging
 import os
@@ -42,11 +44,49 @@ class InUseError(StorageError):
     exit_code = 2
 
 
+class AccessError(StorageError):
+    """A file or directory this user may not open: a set-up to change, not a failure a
+    retry (or a service manager's restart) can mend."""
+
+    exit_code = 2
+
+
+PERMISSION_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a passwd entry (containers)
+        return f"uid {os.getuid()}"
+
+
+def access_error(err: OSError, path: Path | str | None = None, *,
+                 doing: str = "use") -> StorageError:
+    """The one wording of an OSError on the storage or config: the path, the reason, and
+    for a permission problem the user it was refused to (the fix depends on who runs it).
+
+    The CLI's entry point sends every OSError that names a file through here.
+    """
+    where = Path(path if path is not None else (err.filename or "?"))
+    reason = err.strerror or str(err)
+    if err.errno in PERMISSION_ERRNOS:
+        user = _user()
+        return AccessError(
+            f"cannot {doing} {where}: {reason} for user {user}; run as the user who owns it, "
+            f"or give {user} access (chown/chmod), or choose another storage directory "
+            "with -U (and config with -c)")
+    if err.errno == errno.ENOENT:
+        return AccessError(f"cannot {doing} {where}: {reason}; check the path, or choose "
+                           "another storage directory with -U (and config with -c)")
+    if err.errno == errno.ENOSPC:
+        return StorageError(f"cannot {doing} {where}: {reason}; free some disk space, or choose "
+                            "another storage directory with -U")
+    return AccessError(f"cannot {doing} {where}: {reason}")
+
+
 def _write_fix(path: Path, err: OSError) -> StorageError:
-    return StorageError(
-        f"cannot write {path}: {err.strerror or err}; free some disk space and make sure "
-        f"{path.parent} is writable by this user (or choose another storage directory with -U)"
-    )
+    return access_error(err, path, doing="write")
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -54,10 +94,22 @@ def ensure_private_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     except OSError as err:
-        raise StorageError(
-            f"cannot create storage directory {path}: {err.strerror}; choose another with -U"
-        ) from None
+        raise access_error(err, path, doing="create storage directory") from None
     return path
+
+
+def check_writable_dir(path: Path) -> None:
+    """Make ``path`` if needed and prove a file can be written there, before work that
+    would be lost otherwise (init's login): a read-only or special file system (/proc)
+    says so only when written to."""
+    ensure_private_dir(path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hapbridge-write-test.", dir=path)
+    except OSError as err:
+        raise access_error(err, path, doing="write in") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def tighten_dir(path: Path) -> None:
@@ -122,9 +174,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomically and durably replace ``path`` with ``data``, readable by the owner only."""
-    ensure_private_dir(path.parent)
+def write_private(path: Path, data: bytes, *, make_dir: bool = True) -> None:
+    """Atomically and durably replace ``path`` with ``data``, readable by the owner only.
+
+    ``make_dir`` False: a file the user named (an image), whose directory is theirs to
+    choose: a missing one is an error, never made."""
+    if make_dir:
+        ensure_private_dir(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except OSError as err:
@@ -172,9 +228,10 @@ class Storage:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-            raise StorageError(f"cannot read {path}: {reason}") from None
+        except OSError as err:
+            raise access_error(err, path, doing="read") from None
+        except UnicodeDecodeError:
+            raise StorageError(f"cannot read {path}: not UTF-8 text") from None
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:

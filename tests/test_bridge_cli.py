@@ -39,16 +39,23 @@ def lo_has_multicast() -> bool:
     return bool(flags & 0x1000)  # IFF_MULTICAST
 
 
-def test_pair_info_prints_code_and_qr_and_writes_svg(tmp_path: Path, capsys) -> None:
+def test_pair_info_prints_code_and_qr_and_writes_svg(tmp_path: Path, capsys,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # a storage no bridge has used (a mistyped -U) gets no brand-new setup code
     assert main(["-U", str(tmp_path), "pair-info"]) == 2
     assert "no bridge has run with the storage" in capsys.readouterr().err
     assert not (tmp_path / "bridge.json").exists()
     Identity.load(Storage(tmp_path), BridgeConfig())  # as the first 'run' does
     svg = tmp_path / "qr.svg"
+    assert main(["-U", str(tmp_path), "pair-info"]) == 0
+    piped = capsys.readouterr().out
+    identity = json.loads((tmp_path / "bridge.json").read_text())
+    # not a terminal (a pipe, journald): the code and payload, no lines of escape codes
+    assert identity["pincode"] in piped and "X-HM://" in piped
+    assert "\x1b[" not in piped and len(piped.splitlines()) <= 3
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     assert main(["-U", str(tmp_path), "pair-info", "--svg", str(svg)]) == 0
     out = capsys.readouterr().out
-    identity = json.loads((tmp_path / "bridge.json").read_text())
     assert identity["pincode"] in out and "X-HM://" in out
     assert "\u2588" in out or "\x1b[" in out  # the terminal QR code
     assert svg.read_text().lstrip().startswith("<?xml")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ from hapbridge.simulator import SimulatorServer
 
 from . import test_cli_admin as admin
 from .test_cli_admin import (
+    BERLIN,
     Run,
     json_failure,
     later,
     lock_named,
+    machine_zone,
+    ms,
 )
 
 # the CLI fixtures of test_cli_admin: the same simulated world and config
@@ -44,8 +48,9 @@ async def test_ekey_send_list_delete(hb: Run, sim: SimulatorServer) -> None:
 
     listed = await hb("ekeys", "list", "Front Door")
     assert listed.code == 0, listed.err
-    assert listed.out.splitlines()[0].split() == ["ID", "ACCOUNT", "NAME", "VALID", "FROM",
-                                                  "VALID", "UNTIL", "STATUS"]
+    assert listed.out.splitlines()[0].split() == [
+        "ID", "ACCOUNT", "NAME", "VALID", "FROM", "(UTC+01:00)", "VALID", "UNTIL",
+        "(UTC+01:00)", "STATUS"]
     assert "cleaner@example.com" in listed.out and "normal" in listed.out
 
     # one eKey per account and lock: sending again replaces it
@@ -83,6 +88,47 @@ async def test_ekey_receivers_follow_the_platform_rules(hb: Run, sim: SimulatorS
         bad = await hb("ekeys", "send", "Garage", *argv)
         assert bad.code == 2 and message in bad.err, bad.err
     assert sim.world.calls["/v3/key/send"] == 3
+
+
+async def test_a_typed_time_is_the_same_instant_for_passcode_ekey_and_qr_code(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    """On a UTC machine, for a lock in UTC+01:00: --start 15:00 is 15:00 at the door for all
+    three, and every listing shows it as 15:00 under a header naming the zone."""
+    room = lock_named(sim, "Room 101")
+    start, end = "2030-12-24T15:00", "2030-12-27T11:00"
+    window = ["--start", start, "--end", end]
+    with machine_zone("UTC"):
+        added = await hb("passcodes", "add", "Room 101", "--code", "4711042", *window)
+        sent = await hb("ekeys", "send", "Room 101", "cleaner@example.com", *window)
+        qr = await hb("qrcodes", "add", "Room 101", *window)
+        for result in (added, sent, qr):
+            assert result.code == 0, result.err
+            assert "from 2030-12-24 15:00 to 2030-12-27 11:00" in result.out, result.out
+            assert "times in the lock's time zone (UTC+01:00)" in result.out, result.out
+        listings = [await hb(*argv) for argv in (["passcodes", "list", "Room 101"],
+                                                 ["ekeys", "list", "Room 101"],
+                                                 ["qrcodes", "list", "Room 101"])]
+    expected = ms(datetime.fromisoformat(start).replace(tzinfo=BERLIN))
+    (passcode,) = [p for p in sim.world.passcodes[room.lock_id].values()
+                   if p.code == "4711042"]
+    (key,) = [k for k in sim.world.ekeys.values() if k.lock_id == room.lock_id]
+    (code,) = sim.world.qr_codes[room.lock_id].values()
+    assert passcode.start_date == key.start_date == code.start_date == expected
+    for listing in listings:
+        header, *rows = listing.out.splitlines()
+        assert "VALID FROM (UTC+01:00)" in header and "VALID UNTIL (UTC+01:00)" in header
+        assert any("2030-12-24 15:00" in row for row in rows), listing.out
+
+
+async def test_end_alone_starts_now_for_every_new_access(hb: Run, sim: SimulatorServer) -> None:
+    end = later(days=2)
+    for argv in (["passcodes", "add", "Garage"], ["ekeys", "send", "Garage", "guest@example.com"],
+                 ["qrcodes", "add", "Garage"]):
+        result = await hb(*argv, "--end", end, "--json")
+        assert result.code == 0, result.err
+        data = result.json()
+        assert data.get("end") or data["results"][0]["end"], data
 
 
 # -- QR codes -----------------------------------------------------------------------------
@@ -127,18 +173,24 @@ async def test_qr_code_in_a_terminal_and_its_content(
     assert code.content not in str(data)  # the lock's content is drawn, never printed
 
 
-async def test_qr_codes_only_for_locks_with_a_camera(hb: Run, sim: SimulatorServer) -> None:
+async def test_qr_codes_only_for_locks_with_a_camera(hb: Run, sim: SimulatorServer,
+                                                     tmp_path: Path) -> None:
     result = await hb("qrcodes", "add", "Back Door", "--json")
     assert result.code == 2 and result.out == ""
     assert "does not read QR codes" in result.err
-    assert sim.world.calls["/v3/qrCode/add"] == 0
+    listed = await hb("qrcodes", "list", "Back Door")
+    assert listed.code == 2 and "does not read QR codes" in listed.err
+    missing = tmp_path / "nonexistent"
     for argv, message in [
         (["--start", "now"], "--start needs --end"),
-        (["--end", later(days=1)], "go together"),
         (["--png", "x.svg"], "ending in .png"),
+        (["--png", str(missing / "x.png")], f"--png: there is no directory {missing}"),
+        (["--svg", "/proc/foo/x.svg"], "--svg: there is no directory /proc/foo"),
     ]:
         bad = await hb("qrcodes", "add", "Garage", *argv)
-        assert bad.code == 2 and message in bad.err
+        assert bad.code == 2 and message in bad.err, bad.err
+    assert not missing.exists()  # never created
+    assert sim.world.calls["/v3/qrCode/add"] == 0  # refused before any cloud call
 
 
 async def test_qr_code_delete(hb: Run, sim: SimulatorServer) -> None:
@@ -193,7 +245,18 @@ async def test_cards(hb: Run, sim: SimulatorServer) -> None:
     assert "Cleaner card" in row and card.number not in listed.out
     missing = await hb("cards", "delete", "Back Door", "1")
     assert missing.code == 2 and "no card 1 on Back Door" in missing.err
+    # the hint is the list command with this LOCK and this run's -U/-c
+    assert "; the IDs: hapbridge -U " in missing.err
+    assert missing.err.rstrip().endswith("cards list 'Back Door'")
     renamed = await hb("cards", "rename", "Back Door", "1", "X", "--json")
-    assert json_failure(renamed)["errcode"] == -1021
+    assert renamed.code == 2 and renamed.out == "" and "no card 1" in renamed.err
     deleted = await hb("cards", "delete", "Back Door", str(card.credential_id))
     assert deleted.code == 0, deleted.err and not sim.world.cards[back.lock_id]
+
+
+async def test_ekey_receiver_matches_without_regard_to_case(hb: Run,
+                                                            sim: SimulatorServer) -> None:
+    sent = await hb("ekeys", "send", "Garage", "CLEANER@EXAMPLE.COM", "--json")
+    assert sent.code == 0, sent.err
+    (key,) = sim.world.ekeys.values()
+    assert key.username == "cleaner@example.com"  # the account as it is spelt

@@ -722,7 +722,7 @@ async def test_add_duplicate_code(hb: Run, sim: SimulatorServer) -> None:
         (["--code", "12a4"], "digits only", True),
         (["--code", "123"], "4 to 9 digits", True),
         (["--code", "1234567890"], "4 to 9 digits", True),
-        (["--start", "+1"], "go together", True),
+        (["--start", "+1"], "--start needs --end", True),
         (["--start", "24/12/2030", "--end", "+2"], "not a time", True),
         # past in every time zone, or wrong in any: refused before the first call
         (["--start", "2020-01-01T10:00", "--end", "2020-01-02T10:00"], "in the past", True),
@@ -778,6 +778,16 @@ async def test_random_codes(hb: Run, sim: SimulatorServer) -> None:
     assert "daily" in daily.out
     assert any(p.type == 6 for p in sim.world.passcodes[garage.lock_id].values())
 
+    # a cleaner's code valid from today, whatever the hour now: its hours repeat daily
+    today = datetime.now(BERLIN).strftime("%Y-%m-%d")
+    from_today = await hb("passcodes", "random", "Garage", "--type", "daily",
+                          "--start", f"{today}T00:00", "--end", f"{last}T18:00")
+    assert from_today.code == 0, from_today.err
+    yesterday = (datetime.now(BERLIN) - timedelta(days=1)).strftime("%Y-%m-%d")
+    before = await hb("passcodes", "random", "Garage", "--type", "daily",
+                      "--start", f"{yesterday}T08:00", "--end", f"{last}T18:00")
+    assert before.code == 2 and "is before today" in before.err, before.err
+
     # an offline gateway does not matter: the code comes from the cloud
     sim.world.gateways[garage.gateway_id or 0].online = False
     weekend = await hb("passcodes", "random", "Garage", "--type", "weekend",
@@ -814,7 +824,8 @@ async def test_change_passcode(hb: Run, sim: SimulatorServer, utc_machine: None)
     nothing = await hb("passcodes", "change", "Garage", str(code.passcode_id))
     assert nothing.code == 2 and "nothing to change" in nothing.err
     unknown = await hb("passcodes", "change", "Garage", "999", "--name", "x")
-    assert unknown.code == 1 and "no such passcode" in unknown.err
+    assert unknown.code == 2 and "no passcode 999 on Garage" in unknown.err
+    assert "passcodes list Garage" in unknown.err
     bad = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--code", "12")
     assert bad.code == 2 and "4 to 9 digits" in bad.err
 
@@ -826,16 +837,15 @@ async def test_delete_passcode(hb: Run, sim: SimulatorServer) -> None:
     assert result.code == 0, result.err
     assert code.passcode_id not in sim.world.passcodes[garage.lock_id]
     again = await hb("passcodes", "delete", "Garage", str(code.passcode_id))
-    assert again.code == 1 and "no such passcode" in again.err
+    assert again.code == 2 and f"no passcode {code.passcode_id} on Garage" in again.err
 
 
 async def test_delete_passcode_json_failure(hb: Run, sim: SimulatorServer) -> None:
     garage = lock_named(sim, "Garage")
     code = sim.world.add_passcode(garage.lock_id, "5829")
-    data = json_failure(await hb("passcodes", "delete", "Garage", "999", "--json"))
-    assert data == {"lock_id": garage.lock_id, "alias": "Garage", "passcode_id": 999,
-                    "deleted": False, "ok": False, "errcode": -2009,
-                    "error": "no such passcode on this lock (TTLock error -2009)"}
+    # an unknown ID is a typing mistake, as for every other ID: the line alone, exit 2
+    unknown = await hb("passcodes", "delete", "Garage", "999", "--json")
+    assert unknown.code == 2 and unknown.out == "" and "no passcode 999" in unknown.err
 
     sim.world.gateways[garage.gateway_id or 0].online = False
     offline = json_failure(
@@ -854,10 +864,14 @@ async def test_delete_passcode_json_failure(hb: Run, sim: SimulatorServer) -> No
 async def test_change_passcode_json_failure(hb: Run, sim: SimulatorServer) -> None:
     garage = lock_named(sim, "Garage")
     end = later(days=3)
-    data = json_failure(await hb("passcodes", "change", "Garage", "999", "--name", "x",
-                                 "--start", "now", "--end", end, "--json"))
-    assert data["errcode"] == -2009 and "no such passcode" in data["error"]
-    assert data["changed"] == [] and data["passcode_id"] == 999
+    unknown = await hb("passcodes", "change", "Garage", "999", "--name", "x",
+                       "--start", "now", "--end", end, "--json")
+    assert unknown.code == 2 and unknown.out == "" and "no passcode 999" in unknown.err
+    code = sim.world.add_passcode(garage.lock_id, "5829")
+    sim.world.gateways[garage.gateway_id or 0].online = False
+    data = json_failure(await hb("passcodes", "change", "Garage", str(code.passcode_id),
+                                 "--name", "x", "--start", "now", "--end", end, "--json"))
+    assert data["changed"] == [] and data["passcode_id"] == code.passcode_id
     assert data["end"] == datetime.fromisoformat(end).replace(tzinfo=BERLIN).astimezone(
     ).isoformat()
     assert set(data) == {"lock_id", "alias", "passcode_id", "changed", "ok", "start", "end",
@@ -974,13 +988,15 @@ async def test_records(hb: Run, sim: SimulatorServer) -> None:
     table = await hb("records", "Garage")
     assert table.code == 0, table.err
     lines = table.out.splitlines()
-    assert lines[0].split() == ["TIME", "EVENT", "BY", "PASSCODE", "OK"]
+    assert lines[0].split() == ["TIME", "(UTC+01:00)", "EVENT", "BY", "PASSCODE", "OK"]
     assert "unlock by app" in lines[1] and "anna" in lines[1]  # newest first
     assert "unlock by passcode" in table.out and "482915" in table.out
     assert "auto-lock" in table.out and "unlock by fingerprint" in table.out
 
     data = (await hb("records", "Garage", "--limit", "2", "--json")).json()
     assert [row["record_type"] for row in data] == [1, 45]
+    assert data[0]["username"] == "anna" and data[0]["passcode"] is None  # null, not ""
+    assert data[1]["username"] is None
     since = (await hb("records", "Garage", "--since", "4h", "--json")).json()
     assert [row["event"] for row in since] == ["unlock by app", "auto-lock",
                                                "unlock by passcode"]
@@ -1036,6 +1052,21 @@ async def test_check_all_well(hb: Run, sim: SimulatorServer) -> None:
     assert topics[:6] == ["config", "network", "credentials", "region", "clock", "account"]
 
 
+async def test_a_config_others_can_read_is_a_warning_line_and_in_check(
+    hb: Run, config_file: Path
+) -> None:
+    config_file.chmod(0o644)
+    listed = await hb("locks")
+    assert listed.code == 0, listed.err
+    assert listed.err.splitlines() == [
+        f"hapbridge: warning: {config_file} holds your TTLock secrets and is readable by "
+        f"other users: chmod 600 {config_file}"]
+    checked = await hb("check", "--json")
+    warned = [c for c in checked.json()["checks"] if c["status"] == "warn"]
+    assert any("readable by other users" in c["detail"] for c in warned), warned
+    assert "hapbridge: warning" not in checked.err  # listed once, in its place
+
+
 async def test_check_skips_locks_left_out_of_homekit(
     hb: Run, sim: SimulatorServer, tmp_path: Path
 ) -> None:
@@ -1062,8 +1093,15 @@ async def test_check_bad_password(hb: Run, sim: SimulatorServer, tmp_path: Path)
     bad = write_config(tmp_path / "bad.json", sim, password="wrong")
     result = await hb("check", config=bad)
     assert result.code == 1
-    assert "FAIL  credentials: wrong TTLock account or password" in result.out
-    assert "wrong" not in result.out.replace("wrong TTLock", "")  # the password is not echoed
+    # init's words (the README's troubleshooting table), for the config's cloud
+    from hapbridge.cli.setup.troubleshoot import Where, explain
+    from hapbridge.ttlock.errors import CredentialsError
+
+    expected = explain(CredentialsError("x", errcode=10007), Where(sim.url, None, True))
+    assert f"FAIL  credentials: {expected}" in result.out, result.out
+    assert "does not know this account with this password" in result.out
+    assert 'check "baseUrl" in the config' in result.out
+    assert "wrong" not in result.out  # the password is not echoed
 
 
 async def test_check_network_failure_is_not_a_password_verdict(

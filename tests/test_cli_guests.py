@@ -49,7 +49,12 @@ async def test_change_end_alone_keeps_the_start(hb: Run, sim: SimulatorServer) -
 
     late = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--start",
                     later(days=5))
-    assert late.code == 2 and "would not be before its end" in late.err
+    assert late.code == 2, late.err
+    assert "--start (" in late.err and "is not before the code's end (" in late.err
+    assert "give --end too" in late.err
+    early = await hb("passcodes", "change", "Garage", str(code.passcode_id), "--end",
+                     later(hours=1.5))  # future, but before the start (2 h, lock's clock)
+    assert early.code == 2 and "is not after the code's start" in early.err, early.err
     permanent = sim.world.add_passcode(garage.lock_id, "77441", name="Family")
     open_ended = await hb("passcodes", "change", "Garage", str(permanent.passcode_id),
                           "--start", later(hours=1))
@@ -97,7 +102,7 @@ async def test_records_of_several_locks_and_all(hb: Run, sim: SimulatorServer) -
     both = await hb("records", "Garage", "Office")
     assert both.code == 0, both.err
     lines = both.out.splitlines()
-    assert lines[0].split() == ["TIME", "LOCK", "EVENT", "BY", "PASSCODE", "OK"]
+    assert lines[0].split() == ["TIME", "(UTC+01:00)", "LOCK", "EVENT", "BY", "PASSCODE", "OK"]
     assert ["Garage" in lines[1], "Office" in lines[2], "Garage" in lines[3]] == [True] * 3
 
     every = (await hb("records", "--json", "--limit", "2")).json()
@@ -142,3 +147,58 @@ async def test_cleanup_csv_keeps_the_summary_off_stdout(hb: Run, sim: SimulatorS
     rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [row["action"] for row in rows] == ["would delete"]
     assert "Would delete 1 passcode" in result.err
+
+
+def csv_header(out: str) -> list[str]:
+    return next(csv.reader(io.StringIO(out)))
+
+
+async def test_csv_headers_are_fixed_per_command(hb: Run, sim: SimulatorServer) -> None:
+    """A script reads CSV columns by position: the header is the same with no rows as with
+    some, and for one lock as for several."""
+    empty = await hb("ekeys", "list", "Front Door", "--csv")
+    assert empty.code == 0, empty.err
+    sent = await hb("ekeys", "send", "Front Door", "cleaner@example.com")
+    assert sent.code == 0, sent.err
+    full = await hb("ekeys", "list", "Front Door", "--csv")
+    assert csv_header(empty.out) == csv_header(full.out)
+    assert len(full.out.splitlines()) == 2
+
+    garage = lock_named(sim, "Garage")
+    sim.world.add_record(garage.lock_id, 1, username="anna")
+    one = await hb("records", "Garage", "--csv")
+    two = await hb("records", "Garage", "Office", "--csv")
+    nothing = await hb("records", "Office", "--csv")
+    assert csv_header(one.out) == csv_header(two.out) == csv_header(nothing.out)
+    for argv in (["qrcodes", "list", "Garage"], ["cards", "list", "Garage"],
+                 ["fingerprints", "list", "Garage"], ["passcodes", "list", "Garage"],
+                 ["passcodes", "cleanup", "Garage"]):
+        result = await hb(*argv, "--csv")
+        assert result.code == 0, result.err
+        assert csv_header(result.out), argv  # a header even for no rows
+
+
+async def test_cleanup_shows_ends_in_the_locks_zone_named_in_the_header(
+    hb: Run, sim: SimulatorServer
+) -> None:
+    """cleanup shows a code's end as 'passcodes list' does: same clock, zone in the header."""
+    garage = lock_named(sim, "Garage")
+    end = datetime(2026, 1, 2, 23, 30, tzinfo=BERLIN)
+    sim.world.add_passcode(garage.lock_id, "7310", type=3, start_date=ms(end) - HOUR_MS,
+                           end_date=ms(end))
+    swept = await hb("passcodes", "cleanup", "Garage", "--dry-run")
+    listed = await hb("passcodes", "list", "Garage")
+    assert swept.code == 0, swept.err
+    assert "ENDED (UTC+01:00)" in swept.out.splitlines()[0]
+    assert "2026-01-02 23:30" in swept.out and "2026-01-02 23:30" in listed.out
+
+
+async def test_now_is_shown_on_the_locks_clock_with_its_zone(hb: Run) -> None:
+    with admin.machine_zone("UTC"):
+        result = await hb("passcodes", "random", "Garage", "--type", "one-time",
+                          "--start", "now")
+    assert result.code == 0, result.err
+    assert "times in the lock's time zone (UTC+01:00)" in result.out, result.out
+    before = datetime.now(BERLIN) - timedelta(minutes=2)
+    hours = {(before + timedelta(minutes=m)).strftime("%Y-%m-%d %H") for m in (0, 4)}
+    assert any(f"from {hour}:" in result.out for hour in hours), result.out  # the lock's hour

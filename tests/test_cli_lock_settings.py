@@ -97,9 +97,11 @@ async def test_autolock(hb: Run, sim: SimulatorServer) -> None:
                      "auto_lock_seconds": 120, "ok": True}
     off = await hb("autolock", "Front Door", "off")
     assert off.code == 0 and front.auto_lock_time == -1 and "turned off" in off.out
-    for bad, message in [("901", "1 to 900 seconds"), ("soon", "not a duration")]:
+    for bad, message in [("901", "1 to 900 seconds"), ("soon", "not a time the lock takes"),
+                         ("abc", "give 1 to 900 seconds (30, 30s, 2m, 15m)")]:
         result = await hb("autolock", "Front Door", bad)
         assert result.code == 2 and message in result.err
+        assert "24h" not in result.err and "2w" not in result.err  # not the lock's range
     assert sim.world.calls["/v3/lock/setAutoLockTime"] == 2
 
 

@@ -194,13 +194,14 @@ def test_validate_code_refuses(code: str, reason: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "code", ["1234", "1111", "000000", "987654", "890123", "121212", "123123", "4321"]
+    "code", ["1234", "1111", "000000", "987654", "890123", "121212", "123123", "4321",
+             "2580", "0852", "147258", "258369", "112233", "998877", "11223344"]
 )
 def test_trivial_codes(code: str) -> None:
     assert is_trivial(code)
 
 
-@pytest.mark.parametrize("code", ["482915", "1357", "902184"])
+@pytest.mark.parametrize("code", ["482915", "1357", "902184", "1122", "582914"])
 def test_non_trivial_codes(code: str) -> None:
     assert not is_trivial(code)
 
@@ -442,3 +443,20 @@ def test_single_error_keeps_bugs_whole() -> None:
     assert single_error(nested) is user
     mixed = ExceptionGroup("mixed", [user, KeyError("bug")])
     assert single_error(mixed) is mixed
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["locks", "--bogus"], "hapbridge: error: locks: unrecognized arguments: --bogus; see "
+                           "'hapbridge locks --help'"),
+    (["passcodes", "add", "X", "--bogus"], "hapbridge: error: passcodes add: unrecognized "
+     "arguments: --bogus; see 'hapbridge passcodes add --help'"),
+])
+def test_an_unknown_option_points_to_its_commands_help(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    from hapbridge.cli.main import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [expected]

@@ -225,8 +225,12 @@ async def test_connection_refused_becomes_transport_error(tmp_path: Path) -> Non
         retry=RetryPolicy(max_retries=0),
     )
     async with client:
-        with pytest.raises(TransportError, match="cannot reach the TTLock cloud"):
+        with pytest.raises(TransportError) as caught:
             await client.list_locks()
+    message = str(caught.value)
+    assert message.startswith("cannot connect to the TTLock cloud at http://127.0.0.1:9; ")
+    assert "ConnectError" not in message and "curl -sI http://127.0.0.1:9" in message
+    assert "answers only while it runs: start it again (make demo)" in message
 
 
 # -- error kinds -------------------------------------------------------------------------
@@ -770,7 +774,7 @@ async def test_closed_port_costs_one_plus_retries_attempts_and_no_api_calls(
         return await forward(request)
 
     client = tapped(count, retries=3, base_url=f"http://127.0.0.1:{closed_port()}")
-    with pytest.raises(TransportError, match="cannot reach"):
+    with pytest.raises(TransportError, match="cannot connect to the TTLock cloud at"):
         await client.list_locks()
     assert attempts == ["/oauth2/token"] * 4
     assert client.usage.session == {}  # nothing reached a server: nothing against the limit

@@ -185,6 +185,10 @@ async def test_register_uses_the_existing_config(hb, sim: SimulatorServer,
     assert result.code == 0, result.err
     assert json.loads(result.out) == {"username": f"{sim.config.user_prefix}_guest2",
                                       "requested": "guest2"}
+    told = await hb("register", "guest3", "--yes", "--password-stdin", stdin="pw3\n")
+    # init would refuse to replace the config without --force: the hint says so
+    assert told.out.rstrip().endswith(
+        f"init --username {sim.config.user_prefix}_guest3 --force"), told.out
 
 
 async def test_the_simulated_register_follows_the_docs(sim: SimulatorServer) -> None:
@@ -322,14 +326,17 @@ async def test_init_asks_and_offers_to_register(
     monkeypatch.delenv("TTLOCK_CLIENT_SECRET")
     hidden = iter([sim.config.client_secret, "new-pass", "new-pass"])
     monkeypatch.setattr(asking.getpass, "getpass", lambda prompt: next(hidden))
-    # client id, "have an account?" no, the new account's name (--base-url: no region)
-    monkeypatch.setattr(sys, "stdin", Terminal(f"{sim.config.client_id}\nn\nfrontdesk\n"))
+    # client id, "have an account?" no, a name the cloud would refuse (asked again, not
+    # the end of init), the new account's name (--base-url: no region)
+    monkeypatch.setattr(sys, "stdin",
+                        Terminal(f"{sim.config.client_id}\nn\nfront.desk\nfrontdesk\n"))
     storage = tmp_path / "storage"
     code = await asyncio.to_thread(main, ["-U", str(storage), "init", "--base-url", sim.url])
     out, err = capsys.readouterr()
     assert code == 0, err
     prefixed = f"{sim.config.user_prefix}_frontdesk"
     assert "not the developer-portal login" in err  # the introduction
+    assert "'front.desk' cannot be registered" in err
     assert f"the account's name is {prefixed} from now on" in err
     assert f"Logged in as {prefixed}: 0 locks." in out
     config = load_config(storage / "config.json", env={})
@@ -362,3 +369,126 @@ async def test_init_refuses_an_unusable_base_url_before_any_call(hb) -> None:
                       "--password-stdin", "--base-url", "ftp://example", stdin="pw\n")
     assert result.code == 2
     assert "--base-url 'ftp://example' is not usable: give an http(s) URL" in result.err
+
+
+def _read_terminal(controller: int, until: bytes, timeout: float) -> bytes:
+    """What a child wrote to its terminal until ``until`` appears, it closed, or timeout."""
+    import select
+    import time
+
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while until not in seen and time.monotonic() < deadline:
+        if select.select([controller], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child has gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_ctrl_c_at_an_init_prompt_ends_it_at_once(tmp_path: Path) -> None:
+    """Asked on a terminal, Ctrl-C at the first question: exit 130 with one line, nothing
+    written, and the prompt does not go on reading (no further line is typed)."""
+    import pty
+    import signal
+    import subprocess
+    import time
+
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTLOCK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hapbridge", "-U", str(tmp_path / "st"), "init"],
+        stdin=terminal, stdout=subprocess.DEVNULL, stderr=terminal, env=env,
+        cwd=Path(__file__).resolve().parent.parent)
+    os.close(terminal)
+    try:
+        asked = _read_terminal(controller, b"TTLock client id: ", 20)
+        assert b"TTLock client id: " in asked, asked
+        time.sleep(0.2)  # at the prompt, reading
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        said = _read_terminal(controller, b"interrupted", 5).decode()
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, said
+    assert said.strip().splitlines()[-1] == "hapbridge: interrupted", said
+    assert "Traceback" not in said and "Logging in" not in said
+    assert not (tmp_path / "st" / "config.json").exists()
+
+
+async def test_service_status_compares_with_the_installed_user(
+    hb, configured: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed --run-as nobody: status is up to date without --run-as (it reads User=),
+    rather than sending the user to an install that would switch to another account."""
+    from hapbridge.cli.setup import service
+
+    monkeypatch.setattr(service, "_user_may", lambda *_args: True)  # tested on its own
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    units = tmp_path / "units"
+    common = ["--platform", "linux", "--unit-dir", str(units)]
+    assert (await hb("service", "install", *common, "--run-as", "nobody")).code == 0
+    assert "User=nobody" in (units / "hapbridge.service").read_text().splitlines()
+    status = await hb("service", "status", *common)
+    assert status.code == 0, status.err
+    assert "up to date with this storage and config" in status.out, status.out
+    assert "runs as    nobody" in status.out
+
+
+@pytest.mark.parametrize("name", ["my bridge", "-x", "a/b", ".hidden", "", "x" * 65, "é"])
+async def test_service_names_are_unit_names(hb, configured: None, tmp_path: Path,
+                                            name: str) -> None:
+    result = await hb("service", "install", "--dry-run", "--platform", "linux",
+                      "--unit-dir", str(tmp_path / "u"), f"--name={name}")
+    assert result.code == 2 and "a service name is letters, digits and - _ . @" in result.err
+
+
+async def test_service_storage_under_tmp_goes_without_private_tmp(
+    hb, configured: None, tmp_path: Path
+) -> None:
+    """PrivateTmp=yes would give the service an empty /tmp: a new bridge at every start."""
+    result = await hb("service", "install", "--dry-run", "--platform", "linux",
+                      "--unit-dir", str(tmp_path / "u"), "--run-as",
+                      os.environ.get("USER") or "root")
+    assert result.code == 0, result.err
+    assert str(tmp_path).startswith("/tmp/")
+    assert "PrivateTmp" not in result.out and "ProtectSystem=full" in result.out
+    assert "the unit goes without PrivateTmp" in result.err
+
+
+async def test_service_launchd_says_it_restarts_after_exit_2_too(
+    hb, configured: None, tmp_path: Path
+) -> None:
+    result = await hb("service", "install", "--user", "--platform", "macos",
+                      "--unit-dir", str(tmp_path / "agents"))
+    assert result.code == 0, result.err
+    assert "not after exit code 2" not in result.out
+    assert "also after exit code 2" in result.out
+
+
+async def test_init_refuses_an_unwritable_config_before_logging_in(
+    hb, sim: SimulatorServer, tmp_path: Path
+) -> None:
+    logins = sim.world.calls["/oauth2/token"]
+    result = await hb("-c", "/proc/x.json", *init_flags(sim), stdin=f"{sim.config.password}\n",
+                      storage=None)
+    assert result.code == 2, result.err
+    [line] = result.err.splitlines()
+    assert line.startswith("hapbridge: error: cannot write in /proc: ")
+    assert "disk space" not in line
+    assert sim.world.calls["/oauth2/token"] == logins  # nothing asked of the cloud
+
+
+async def test_init_yes_without_a_secret_names_the_safe_way(hb, sim: SimulatorServer,
+                                                            monkeypatch) -> None:
+    monkeypatch.delenv("TTLOCK_CLIENT_SECRET")
+    result = await hb(*init_flags(sim), stdin=f"{sim.config.password}\n")
+    assert result.code == 2
+    assert "pass TTLOCK_CLIENT_SECRET (or --client-secret)" in result.err

@@ -290,6 +290,14 @@ async def test_unlock_through_the_gateway_changes_state_and_writes_a_record(api:
     assert api.server.world.calls["/v3/lock/unlock"] == 1
 
 
+async def test_a_wifi_lock_records_its_remote_unlock_as_by_app(api: Api) -> None:
+    """A Wi-Fi lock has no gateway: its remote unlock is an app unlock (type 1)."""
+    lock_id = wifi_lock(api.server)
+    assert (await api.post("/v3/lock/unlock", lockId=lock_id))["errcode"] == 0
+    records = await api.get("/v3/lockRecord/list", lockId=lock_id, pageNo=1, pageSize=1)
+    assert records["list"][0]["recordType"] == 1
+
+
 async def test_one_command_at_a_time_per_gateway(api: Api) -> None:
     api.config.command_seconds = 0.3
     first, same, other = bt_lock(api.server, 0), bt_lock(api.server, 0), bt_lock(api.server, 1)
@@ -560,3 +568,23 @@ def test_simulator_command_stops_on_sigint_even_when_started_with_it_ignored() -
             proc.wait()
     assert proc.returncode == 0, output
     assert "Stopping the simulated cloud" in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--port", "99999"], "--port: 99999 is out of range: 0 to 65535"),
+    (["--locks", "-1"], "--locks: -1 is out of range"),
+    (["--busy-rate", "2"], "--busy-rate: 2 is out of range: 0 to 1"),
+    (["--latency", "x"], "--latency: 'x' is not a number"),
+])
+def test_simulator_command_refuses_numbers_out_of_range(argv: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "hapbridge", "simulator", *argv],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert message in line and "Traceback" not in done.stderr
+    shown = subprocess.run([sys.executable, "-m", "hapbridge", "simulator", "--help"],
+                           capture_output=True, text=True, timeout=30, check=False)
+    assert "(default: 8080)" in shown.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import sys
 from pathlib import Path
 
 import base36
@@ -22,14 +23,26 @@ def setup_uri(pincode: str, setup_id: str, category: int = CATEGORY_BRIDGE) -> s
     return "X-HM://" + base36.dumps(payload).upper().rjust(9, "0") + setup_id
 
 
-def setup_text(name: str, pincode: str, setup_id: str, *, paired: bool) -> str:
-    """What the terminal shows: the QR code (while unpaired) and the code to type."""
+def setup_text(name: str, pincode: str, setup_id: str, *, paired: bool,
+               terminal: bool | None = None) -> str:
+    """What stdout shows: the QR code (while unpaired, and only on a terminal: a log such
+    as journald would get lines of escape codes) and the code to type.
+
+    ``terminal`` None: whether stdout is one."""
     if paired:
         return (
             f"{name} is paired with a Home. To add it to another Home, remove it from the "
             f"first one or run 'hapbridge reset-pairing'. Setup code: {pincode}"
         )
     uri = setup_uri(pincode, setup_id)
+    if terminal is None:
+        terminal = sys.stdout.isatty()
+    if not terminal:
+        return (
+            f"To pair {name}, enter the setup code {pincode} in the Home app (Add Accessory, "
+            f"More options), or scan the QR code that 'hapbridge pair-info' draws in a "
+            f"terminal ('--svg FILE' writes it)\n(setup payload {uri})"
+        )
     qr = pyqrcode.create(uri, error="L").terminal(quiet_zone=2)
     return (
         f"Scan this code with the Home app (Add Accessory) to pair {name}:\n{qr}\n"

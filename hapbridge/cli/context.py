@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import shlex
 import stat
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,23 +15,26 @@ from hapbridge.errors import ConfigError
 from hapbridge.storage import Storage
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
 
-_LOGGER = logging.getLogger(__name__)
-
 DEFAULT_STORAGE = Path("~/.hapbridge")
 CONFIG_NAME = "config.json"
 
 
-def warn_if_shared(path: Path) -> None:
-    """The config holds the client secret and password: say so when others can read it."""
+def shared_warning(path: Path) -> str | None:
+    """The config holds the client secret and password: what to say when others can read
+    it (None when they cannot). ``check`` lists it; every command prints it."""
     try:
         mode = path.stat().st_mode
     except OSError:
-        return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        _LOGGER.warning(
-            "%s holds your TTLock secrets and is readable by other users: chmod 600 %s",
-            path, path,
-        )
+        return None
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    return (f"{path} holds your TTLock secrets and is readable by other users: "
+            f"chmod 600 {shlex.quote(str(path))}")
+
+
+def warn_if_shared(path: Path) -> None:
+    if warning := shared_warning(path):
+        print(f"hapbridge: warning: {warning}", file=sys.stderr)
 
 
 def example_config_path() -> Path:
@@ -65,14 +68,17 @@ class Context:
             options += ["-c", str(self.config_path)]
         return shlex.join(["hapbridge", *options, *words])
 
-    def load_config(self, *, require_credentials: bool = True) -> AppConfig:
+    def load_config(self, *, require_credentials: bool = True,
+                    warn_shared: bool = True) -> AppConfig:
+        """``warn_shared`` False: the caller reports :func:`shared_warning` itself."""
         if not self.config_path.exists() and not self.config_path.is_symlink():
             raise ConfigError(
                 f"no config file {self.config_path}: create it with '{self.command('init')}' "
                 f"(it asks for your TTLock credentials and tests them), start from the example "
                 f"{example_config_path()}, or pass -c FILE")
         config = load_config(self.config_path, require_credentials=require_credentials)
-        warn_if_shared(self.config_path)
+        if warn_shared:
+            warn_if_shared(self.config_path)
         return config
 
     def client_for(self, platform: PlatformConfig) -> TTLockClient:

@@ -21,6 +21,7 @@ from typing import NoReturn
 from hapbridge import __version__
 from hapbridge.cli.context import Context
 from hapbridge.errors import HapbridgeError
+from hapbridge.storage import access_error
 
 # Modules that each add their commands with ``register(subparsers)``.
 COMMAND_MODULES = (
@@ -124,6 +125,15 @@ def misplaced_globals(argv: Sequence[str]) -> str | None:
     return shlex.join(["hapbridge", *argv[:command], *moved, *rest, *argv[i:]])
 
 
+def _command_words(args: argparse.Namespace) -> list[str]:
+    """The command and subcommand chosen (``passcodes add``): each subparser's ``dest`` is
+    ``command``, ``action`` or ``NAME_command``."""
+    words = [args.command] if args.command else []
+    words += [value for key, value in vars(args).items()
+              if (key == "action" or key.endswith("_command")) and isinstance(value, str)]
+    return words
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="hapbridge",
@@ -163,20 +173,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hapbridge: error: global options go before the command: {corrected}",
               file=sys.stderr)
         return 2
-    args = parser.parse_args(args_list)
-    if args.command is None:
-        args = parser.parse_args([*args_list, "run"])
+    args, unknown = parser.parse_known_args(args_list)
+    if args.command is None and not unknown:
+        args, unknown = parser.parse_known_args([*args_list, "run"])
+    if unknown:
+        # argparse leaves them to the top parser, whose help is not the one to read
+        words = _command_words(args)
+        prog = shlex.join(["hapbridge", *words])
+        where = f"{' '.join(words)}: " if words else ""
+        parser.exit(2, f"hapbridge: error: {where}unrecognized arguments: "
+                       f"{' '.join(unknown)}; see '{prog} --help'\n")
     setup_logging(args.debug, chatty=args.command in CHATTY_COMMANDS)
     ctx = Context.from_args(args)
     try:
-        result = args.handler(args, ctx)
-        if inspect.iscoroutine(result):
-            result = asyncio.run(result)
-        return int(result or 0)
+        try:
+            result = args.handler(args, ctx)
+            if inspect.iscoroutine(result):
+                result = asyncio.run(result)
+            return int(result or 0)
+        except OSError as err:
+            if err.filename is None or isinstance(err, BrokenPipeError):
+                raise
+            # A file of the storage or config that this user cannot open (or that is not
+            # there): one line naming it, exit 2, so a service manager does not restart
+            # a bridge that cannot start.
+            raise access_error(err) from None
     except HapbridgeError as err:
         print(f"hapbridge: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        # At a prompt or mid-command: one line, not a traceback; 130 as a shell reports it.
+        print("\nhapbridge: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error worth a traceback.

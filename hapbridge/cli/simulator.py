@@ -16,6 +16,7 @@ def register(subparsers: Any) -> None:
         help="serve a simulated TTLock cloud on 127.0.0.1",
         description="Serve a simulated TTLock cloud on 127.0.0.1 and print the credentials "
         "it accepts; point a config's baseUrl at it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sim_cli.add_arguments(parser)
     parser.set_defaults(handler=_run)

@@ -3,11 +3,13 @@ LaunchAgent (starts at login).
 
 KeepAlive restarts the bridge when it fails (not when it was stopped cleanly), at most every
 ThrottleInterval seconds; its output goes to a log under Library/Logs, where Console.app
-shows it.
+shows it. launchd, unlike systemd, cannot spare one exit code: after exit code 2 (a mistake
+in the config) it restarts too, at that pace, and the log says what to fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import plistlib
 from pathlib import Path
 
@@ -30,6 +32,8 @@ def log_path(spec: ServiceSpec) -> Path:
 
 class Launchd:
     kind = "launchd"
+    restarts = (f"restarts on failure, at most every {THROTTLE_SECONDS} s (also after exit "
+                "code 2, a mistake in the config: launchd cannot spare one code; see the log)")
 
     def default_dir(self, system: bool, home: Path) -> Path:
         return SYSTEM_DIR if system else home / USER_DIR
@@ -77,6 +81,13 @@ class Launchd:
 
     def enabled(self, spec: ServiceSpec, unit_dir: Path) -> bool | None:
         return None  # only launchctl knows, and asking it is the user's call
+
+    def installed_user(self, text: str) -> str | None:
+        """The account an installed job runs as (its ``UserName``), None for none."""
+        with contextlib.suppress(plistlib.InvalidFileException, ValueError):
+            user = plistlib.loads(text.encode("utf-8")).get("UserName")
+            return str(user) if user else None
+        return None
 
     def status_command(self, spec: ServiceSpec) -> list[str] | None:
         return None

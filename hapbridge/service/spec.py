@@ -31,6 +31,7 @@ class Manager(Protocol):
     """A service manager: systemd or launchd."""
 
     kind: str  # "systemd" or "launchd", for messages
+    restarts: str  # what it does when the bridge exits, as install reports it
 
     def default_dir(self, system: bool, home: Path) -> Path: ...
 
@@ -45,6 +46,8 @@ class Manager(Protocol):
     def stop_steps(self, spec: ServiceSpec, path: Path, as_root: bool) -> list[str]: ...
 
     def removed_steps(self, spec: ServiceSpec, as_root: bool) -> list[str]: ...
+
+    def installed_user(self, text: str) -> str | None: ...
 
     def enabled(self, spec: ServiceSpec, unit_dir: Path) -> bool | None: ...
 

@@ -27,8 +27,20 @@ def exec_word(word: str) -> str:
     return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+TMP_DIRS = ("/tmp/", "/var/tmp/")
+USER_LINE = re.compile(r"^User=(.+)$", re.MULTILINE)
+
+
+def uses_tmp(spec: ServiceSpec) -> bool:
+    """Whether the storage or config lies under /tmp or /var/tmp, which PrivateTmp=yes
+    would replace with an empty directory of the service's own (a new bridge identity at
+    every start, the pairings lost)."""
+    return any(word.startswith(TMP_DIRS) for word in spec.argv)
+
+
 class Systemd:
     kind = "systemd"
+    restarts = "restarts on failure (not after exit code 2: a mistake to fix in the config)"
 
     def default_dir(self, system: bool, home: Path) -> Path:
         return SYSTEM_DIR if system else home / USER_DIR
@@ -51,7 +63,8 @@ class Systemd:
             "Environment=PYTHONUNBUFFERED=1",
             "NoNewPrivileges=yes",
             # Sandboxing a user manager may not be allowed to set up: system units only.
-            *(["PrivateTmp=yes", "ProtectSystem=full"] if spec.system else []),
+            *(["PrivateTmp=yes"] if spec.system and not uses_tmp(spec) else []),
+            *(["ProtectSystem=full"] if spec.system else []),
         ]
         lines = [
             f"# {marker_line()}",
@@ -95,6 +108,11 @@ class Systemd:
     def enabled(self, spec: ServiceSpec, unit_dir: Path) -> bool | None:
         wants = unit_dir / f"{self._target(spec)}.wants" / self.file_name(spec.name)
         return wants.is_symlink() or wants.exists()
+
+    def installed_user(self, text: str) -> str | None:
+        """The account an installed unit runs as (its ``User=``), None for none."""
+        found = USER_LINE.search(text)
+        return found.group(1).strip() if found else None
 
     def status_command(self, spec: ServiceSpec) -> list[str] | None:
         return ["systemctl", *([] if spec.system else ["--user"]), "is-active", spec.name]

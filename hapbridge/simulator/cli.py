@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -20,27 +20,48 @@ if TYPE_CHECKING:
     from hapbridge.simulator.server import SimulatorServer
 
 HOST = "127.0.0.1"  # a development tool: never reachable from the network
+MAX_LOCKS = 1000  # of each kind: more is a typo, not a test
+
+
+def ranged(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number from ``low`` to ``high``, else a one-line usage error."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {low:g} to {high:g}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = SimConfig()
-    parser.add_argument("--port", type=int, default=8080,
-                        help="port on 127.0.0.1 (default: 8080; 0 = any free port)")
-    parser.add_argument("--locks", type=int, default=defaults.locks,
+    parser.add_argument("--port", type=ranged(int, 0, 65535), default=8080,
+                        help="port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--locks", type=ranged(int, 0, MAX_LOCKS), default=defaults.locks,
                         help="Bluetooth locks behind gateways")
-    parser.add_argument("--gateways", type=int, default=defaults.gateways)
-    parser.add_argument("--wifi-locks", type=int, default=defaults.wifi_locks)
-    parser.add_argument("--orphan-locks", type=int, default=defaults.orphan_locks,
+    parser.add_argument("--gateways", type=ranged(int, 0, MAX_LOCKS),
+                        default=defaults.gateways, help="gateways the locks share")
+    parser.add_argument("--wifi-locks", type=ranged(int, 0, MAX_LOCKS),
+                        default=defaults.wifi_locks, help="Wi-Fi locks (no gateway needed)")
+    parser.add_argument("--orphan-locks", type=ranged(int, 0, MAX_LOCKS),
+                        default=defaults.orphan_locks,
                         help="locks without a gateway (remote commands answer -2012)")
     parser.add_argument("--seed", type=int, default=defaults.seed,
                         help="seed for names, MACs, battery, records and faults")
-    parser.add_argument("--command-seconds", type=float, default=defaults.command_seconds,
+    parser.add_argument("--command-seconds", type=ranged(float, 0, 60),
+                        default=defaults.command_seconds,
                         help="how long one gateway command takes")
-    parser.add_argument("--latency", type=float, default=defaults.latency,
+    parser.add_argument("--latency", type=ranged(float, 0, 60), default=defaults.latency,
                         help="seconds added to every request")
-    parser.add_argument("--busy-rate", type=float, default=defaults.busy_rate,
+    parser.add_argument("--busy-rate", type=ranged(float, 0, 1), default=defaults.busy_rate,
                         help="probability (0-1) that an idle gateway still answers -3003")
-    parser.add_argument("--error-rate", type=float, default=defaults.error_5xx_rate,
+    parser.add_argument("--error-rate", type=ranged(float, 0, 1),
+                        default=defaults.error_5xx_rate,
                         help="probability (0-1) of an HTTP 500 answer")
     parser.add_argument("--callback-url", metavar="URL", default=None,
                         help="push each new record of a gateway or Wi-Fi lock to URL, as the "

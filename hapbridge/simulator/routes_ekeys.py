@@ -50,11 +50,16 @@ async def send(call: Call) -> dict[str, Any]:
     start, end = params.int("startDate"), params.int("endDate")
     if (start or end) and not (start and end and start < end):
         raise ApiError(-3, "startDate must be before endDate (both 0 for a permanent eKey)")
-    if receiver == call.config.username:
+    if receiver.casefold() == call.config.username.casefold():
         raise ApiError(-2019)
     root = call.physics.world  # the application's: seeded app accounts, registered users
-    known = receiver in call.world.accounts or receiver in root.accounts \
-        or receiver in root.users
+    # account names match without regard to case, as e-mail addresses do: the key goes to
+    # the account as it is spelt there
+    folded = receiver.casefold()
+    spelt = next((name for names in (call.world.accounts, root.accounts, root.users)
+                  for name in names if name.casefold() == folded), None)
+    known = spelt is not None
+    receiver = spelt or receiver
     creatable = (params.int("createUser", 2) == CREATE_USER
                  and PHONE_OR_EMAIL.fullmatch(receiver) is not None)
     if not known and not creatable:

@@ -10,6 +10,7 @@ from hapbridge.simulator.api import OK, READ, WRITE, Call, Route
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.params import paginate
 from hapbridge.simulator.world import SimLock, SimRecord
+from hapbridge.ttlock.record_types import APP_UNLOCK, GATEWAY_UNLOCK
 
 LOCK_PAGE_MAX = 1000
 RECORD_PAGE_MAX = 200
@@ -82,7 +83,9 @@ async def detail(call: Call) -> dict[str, Any]:
 async def unlock(call: Call) -> dict[str, Any]:
     lock = call.lock()
     await call.physics.remote(lock, unlock=True)
-    call.physics.unlocked(lock, call.config.username)
+    # A Wi-Fi lock takes the command itself: an app unlock, not one by a gateway it lacks.
+    call.physics.unlocked(lock, call.config.username,
+                          APP_UNLOCK if lock.wifi else GATEWAY_UNLOCK)
     return OK
 
 

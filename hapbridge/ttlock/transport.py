@@ -40,6 +40,22 @@ MIN_SECRET_LENGTH = 4  # passcodes have 4 digits or more; shorter values are not
 MAX_CLOUD_TEXT = 200
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def unreachable_text(base_url: object, err: BaseException) -> str:
+    """One line for a cloud that cannot be reached: which URL, what happened (in words,
+    not an exception's class name), what to check."""
+    url = str(base_url).rstrip("/")
+    what = ("cannot connect to" if isinstance(err, httpx.ConnectError)
+            else "lost the connection to")
+    text = f"{what} the TTLock cloud at {url}; check the network (try: curl -sI {url})"
+    if httpx.URL(url).host in LOOPBACK_HOSTS:
+        text += ("; a local cloud (the demo's, a simulator) answers only while it runs: "
+                 "start it again (make demo) or fix baseUrl in the config")
+    return text
+
+
 def bad_url_error(base_url: object, err: BaseException, path: str | None = None) -> TTLockError:
     """One line for a base URL httpx cannot use (nothing was sent)."""
     return ConfigurationError(
@@ -76,9 +92,7 @@ async def _request(
     except httpx.HTTPError as err:
         unsent = isinstance(err, httpx.ConnectError)
         failure = TransportError(
-            f"cannot reach the TTLock cloud ({type(err).__name__}); check the network",
-            path=path,
-            not_executed=unsent,
+            unreachable_text(http.base_url, err), path=path, not_executed=unsent,
             reached_server=not unsent,
         )
     except ExceptionGroup as group:
@@ -87,10 +101,7 @@ async def _request(
             failure = bad_url_error(http.base_url, group.exceptions[0], path)
         else:
             failure = TransportError(
-                f"cannot reach the TTLock cloud ({type(other.exceptions[0]).__name__}); "
-                "check the network",
-                path=path,
-            )
+                unreachable_text(http.base_url, other.exceptions[0]), path=path)
     raise failure
 
 

@@ -30,8 +30,9 @@ import httpx
 from hapbridge.cli.admin.common import add_parser
 from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import gateway_reach
-from hapbridge.cli.context import Context
-from hapbridge.config import Level
+from hapbridge.cli.context import Context, shared_warning
+from hapbridge.cli.setup.troubleshoot import explain, where_configured
+from hapbridge.config import Level, PlatformConfig
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.errors import (
@@ -118,16 +119,18 @@ def _pair_setup_attempts(checker: Checker, ctx: Context) -> None:
 
 async def _run(checker: Checker, ctx: Context) -> None:
     try:
-        config = ctx.load_config()
+        config = ctx.load_config(warn_shared=False)
     except HapbridgeError as err:
         raise checker.fail("config", str(err)) from None
     platform = config.platform
     checker.add("ok", "config", f"{ctx.config_path} (account {platform.username})")
+    if shared := shared_warning(ctx.config_path):
+        checker.add("warn", "config", shared)
     for note in config.notes:  # what `run` logs, misspelt keys included
         checker.add("warn" if note.level >= Level.WARNING else "ok", "config", note.text)
     skew = await _clock_skew(checker, platform.api_url)
     async with ctx.client_for(platform) as client:
-        await _login(checker, client, platform.username)
+        await _login(checker, client, platform)
         locks, reach = await _inventory(checker, client, platform.api_url, skew)
         threshold = platform.low_battery_threshold
         for lock in locks:
@@ -161,18 +164,16 @@ async def _clock_skew(checker: Checker, url: str) -> float | None:
     return (before + after) / 2 - server
 
 
-async def _login(checker: Checker, client: TTLockClient, username: str) -> None:
+async def _login(checker: Checker, client: TTLockClient, platform: PlatformConfig) -> None:
     try:
         await client.tokens.login()
     except CredentialsError as err:
-        fix = None
-        if err.errcode == 10007:
-            fix = ("if account and password are right, the account may belong to the other "
-                   "region: switch \"region\" between \"eu\" and \"cn\"")
-        raise checker.fail("credentials", str(err), fix) from None
+        # the same words as init's and the README's troubleshooting table: one source
+        where = where_configured(platform.region, platform.base_url, platform.api_url)
+        raise checker.fail("credentials", explain(err, where)) from None
     except TTLockError as err:
         raise _classified(checker, "credentials", err) from None
-    checker.add("ok", "credentials", f"logged in as {username}")
+    checker.add("ok", "credentials", f"logged in as {platform.username}")
 
 
 def _classified(checker: Checker, topic: str, err: TTLockError) -> Stop:

@@ -15,21 +15,37 @@ from hapbridge.cli.admin.common import LOCK_HELP, add_parser, with_client
 from hapbridge.cli.admin.errors import PartialFailure
 from hapbridge.cli.admin.lock_ref import match_locks
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note, print_json
-from hapbridge.cli.admin.timeparse import format_duration, format_time, now, parse_duration
+from hapbridge.cli.admin.timeparse import (
+    Zone,
+    format_duration,
+    format_time,
+    now,
+    parse_duration,
+)
+from hapbridge.cli.admin.validity import shown_zone, time_column
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Lock
 
 DEFAULT_EXPIRED_FOR = "24h"
-COLUMNS = [
-    Column("lock_id", "LOCK", right=True),
-    Column("alias", "ALIAS"),
-    Column("passcode_id", "ID", right=True),
-    Column("code", "CODE"),
-    Column("name", "NAME"),
-    Column("end", "ENDED"),
-    Column("result", "RESULT"),
-]
+
+
+def columns(zone: Zone) -> list[Column]:
+    """The sweep's columns (the CSV's too); the end in the locks' zone, as 'list' shows it."""
+    return [
+        Column("lock_id", "LOCK", right=True),
+        Column("alias", "ALIAS"),
+        Column("passcode_id", "ID", right=True),
+        Column("code", "CODE"),
+        Column("name", "NAME"),
+        time_column("end", "ENDED", zone),
+        Column("result", "RESULT"),
+        Column("type", "TYPE", table=False),
+        Column("action", "ACTION", table=False),
+        Column("error", "ERROR", table=False),
+    ]
+
+
 
 
 def register(sub: Any) -> None:
@@ -57,6 +73,7 @@ async def run_cleanup(args: argparse.Namespace, client: TTLockClient) -> int:
     all_locks = await client.list_locks()
     locks = match_locks(all_locks, args.locks) if args.locks else all_locks
     cutoff = now() - grace
+    zone = await shown_zone(client, locks)
     rows: list[dict[str, Any]] = []
     for lock in locks:
         rows.extend(await _sweep(client, lock, cutoff, dry_run=args.dry_run))
@@ -67,10 +84,11 @@ async def run_cleanup(args: argparse.Namespace, client: TTLockClient) -> int:
     else:
         verb = "would delete" if args.dry_run else "deleted"
         if rows or args.csv:
-            emit(args, COLUMNS, rows)
+            emit(args, columns(zone), rows, zone=zone)
         done = sum(1 for row in rows if row["action"] in ("deleted", "would delete"))
         summary = (f"{verb} {done} passcode{'' if done == 1 else 's'} that ended before "
-                   f"{format_time(cutoff)} ({format_duration(grace)} ago) on "
+                   f"{format_time(cutoff, zone)} ({zone.name}; {format_duration(grace)} ago) "
+                   "on "
                    f"{len(locks)} lock{'' if len(locks) == 1 else 's'}")
         summary = summary[0].upper() + summary[1:] + (" (dry run: nothing deleted)"
                                                       if args.dry_run else "")

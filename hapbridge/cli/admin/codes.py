@@ -53,11 +53,21 @@ def validate_code(code: str, *, option: str = "--code") -> str:
     return code
 
 
+# Straight lines down a phone keypad's columns (1-4-7, 2-5-8-0, 3-6-9), one column after
+# another, either way: codes that look random on paper but are a swipe of the finger.
+KEYPAD_WALKS = ("147258369", "963852741", "741852963", "369258147", "2580", "0852")
+
+
 def is_trivial(code: str) -> bool:
-    """All one digit, a run up or down (wrapping 9->0), or a repeated block (1212, 123123)."""
+    """All one digit, a run up or down (wrapping 9->0), a repeated block (1212, 123123), a
+    keypad column walk (2580, 147258), or one of these with every digit doubled (112233)."""
     steps = {(int(b) - int(a)) % 10 for a, b in itertools.pairwise(code)}
     if steps in ({0}, {1}, {9}):
         return True
+    if any(code in walk for walk in KEYPAD_WALKS):
+        return True
+    if len(code) % 2 == 0 and code[::2] == code[1::2] and len(code) >= 6:
+        return is_trivial(code[::2])
     return any(
         len(code) % size == 0 and code == code[:size] * (len(code) // size)
         for size in range(1, len(code) // 2 + 1)

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar, overload
 
+from hapbridge.cli.admin.errors import NoSuchItemError
 from hapbridge.cli.context import Context
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
@@ -34,8 +35,12 @@ def with_client(func: ClientHandler) -> Handler:
     usage counter, closing it (and saving the counter) afterwards."""
 
     async def handler(args: argparse.Namespace, ctx: Context) -> int:
-        async with ctx.open_client() as client:
-            return int(await func(args, client) or 0)
+        try:
+            async with ctx.open_client() as client:
+                return int(await func(args, client) or 0)
+        except NoSuchItemError as err:
+            err.command = ctx.command  # the list command with this run's -U and -c
+            raise
 
     handler.__doc__ = func.__doc__
     return handler

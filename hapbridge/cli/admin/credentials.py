@@ -12,8 +12,14 @@ import argparse
 from typing import Any
 
 from hapbridge.cli.admin.codes import validate_name
-from hapbridge.cli.admin.common import JSON_FAILURE_HELP, LOCK_HELP, add_parser, with_client
-from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.common import (
+    JSON_FAILURE_HELP,
+    LOCK_HELP,
+    add_parser,
+    together,
+    with_client,
+)
+from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError
 from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
@@ -23,19 +29,27 @@ from hapbridge.cli.admin.output import (
     json_on_failure,
     print_json,
 )
-from hapbridge.cli.admin.timeparse import now
+from hapbridge.cli.admin.timeparse import Zone, now
+from hapbridge.cli.admin.validity import ZONE_FIELD, shown_zone, validity_columns
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import CARD, FINGERPRINT, Credential, CredentialKind
 from hapbridge.ttlock.models import Lock
 
-COLUMNS = [
-    Column("id", "ID", right=True),
-    Column("name", "NAME"),
-    Column("type", "TYPE"),
-    Column("start", "VALID FROM"),
-    Column("end", "VALID UNTIL"),
-    Column("status", "STATUS"),
-]
+
+def list_columns(zone: Zone) -> list[Column]:
+    """The listing's columns (the CSV's too, in this order); times in the lock's zone."""
+    return [
+        Column("id", "ID", right=True),
+        Column("name", "NAME"),
+        Column("type", "TYPE"),
+        *validity_columns(zone),
+        Column("lock_id", "LOCK", table=False),
+        Column("created", "CREATED", table=False),
+        Column("sender", "SENDER", table=False),
+        ZONE_FIELD,
+    ]
+
+
 COMMANDS = {"fingerprints": FINGERPRINT, "cards": CARD}
 
 
@@ -99,8 +113,11 @@ def credential_row(item: Credential) -> dict[str, Any]:
 async def _list(args: argparse.Namespace, client: TTLockClient) -> int:
     kind: CredentialKind = args.kind
     lock = await resolve_lock(client, args.lock)
-    items = await client.list_credentials(kind, lock.lock_id, search=args.search)
-    emit(args, COLUMNS, [credential_row(item) for item in items],
+    zone, items = await together(
+        shown_zone(client, [lock]),
+        client.list_credentials(kind, lock.lock_id, search=args.search))
+    emit(args, list_columns(zone),
+         [{**credential_row(item), "time_zone": zone.name} for item in items], zone=zone,
          empty=f"no {kind.noun}s on {lock.alias} ({lock.lock_id})"
          + (f" named like {args.search!r}" if args.search else ""))
     return 0
@@ -111,8 +128,8 @@ async def _check_exists(client: TTLockClient, kind: CredentialKind, lock: Lock,
     for item in await client.list_credentials(kind, lock.lock_id):
         if item.credential_id == credential_id:
             return item
-    raise AdminUsageError(f"no {kind.noun} {credential_id} on {lock.alias} ({lock.lock_id}); "
-                          f"'hapbridge {kind.noun}s list' shows the IDs")
+    raise NoSuchItemError(kind.noun, credential_id, lock.alias, lock.lock_id,
+                          f"{kind.noun}s list")
 
 
 async def _rename(args: argparse.Namespace, client: TTLockClient) -> int:
@@ -124,6 +141,7 @@ async def _rename(args: argparse.Namespace, client: TTLockClient) -> int:
     fields = {"lock_id": lock.lock_id, "alias": lock.alias, "id": args.credential_id,
               "name": name, "ok": False}
     with json_on_failure(args, fields):
+        await _check_exists(client, kind, lock, args.credential_id)  # else the cloud's -1023
         await client.rename_credential(kind, lock.lock_id, args.credential_id, name)
     if args.json:
         print_json({**fields, "ok": True})

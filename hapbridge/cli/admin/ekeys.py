@@ -18,9 +18,10 @@ from hapbridge.cli.admin.common import (
     LOCK_HELP,
     TIME_HELP,
     add_parser,
+    together,
     with_client,
 )
-from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError
 from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
@@ -31,20 +32,36 @@ from hapbridge.cli.admin.output import (
     note,
     print_json,
 )
-from hapbridge.cli.admin.timeparse import now
-from hapbridge.cli.admin.validity import read_validity, validity_text
+from hapbridge.cli.admin.timeparse import Zone, now
+from hapbridge.cli.admin.validity import (
+    ZONE_FIELD,
+    check_new_validity,
+    lock_windows,
+    shown_zone,
+    typed_validity,
+    validity_columns,
+)
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import EKey
 
 RECEIVER_MAX = 100
-COLUMNS = [
-    Column("key_id", "ID", right=True),
-    Column("username", "ACCOUNT"),
-    Column("name", "NAME"),
-    Column("start", "VALID FROM"),
-    Column("end", "VALID UNTIL"),
-    Column("status", "STATUS"),
-]
+
+
+def list_columns(zone: Zone) -> list[Column]:
+    """The listing's columns (the CSV's too, in this order); times in the lock's zone."""
+    return [
+        Column("key_id", "ID", right=True),
+        Column("username", "ACCOUNT"),
+        Column("name", "NAME"),
+        *validity_columns(zone),
+        Column("lock_id", "LOCK", table=False),
+        Column("remote_unlock", "REMOTE UNLOCK", table=False),
+        Column("sender", "SENDER", table=False),
+        Column("sent", "SENT", table=False),
+        ZONE_FIELD,
+    ]
+
+
 EPILOG = """\
 examples:
   hapbridge ekeys send 'Front Door' cleaner@example.com --name Cleaner
@@ -63,7 +80,8 @@ def register(subparsers: Any) -> None:
     cmd = add_parser(
         sub, "send", help="give an app account access to a lock",
         description="Send an eKey for LOCK to the TTLock app account RECEIVER: permanent "
-        "without dates, valid between --start and --end (local time) with them. "
+        "without dates, valid between --start and --end (read in the lock's time zone, as for "
+        "passcodes; --end alone: from now) with them. "
         + JSON_FAILURE_HELP,
         epilog="example:\n  hapbridge ekeys send 'Front Door' cleaner@example.com "
         "--name Cleaner --start now --end 2026-12-31T18:00",
@@ -118,18 +136,24 @@ def ekey_row(key: EKey) -> dict[str, Any]:
 async def send_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
     receiver = validate_receiver(args.receiver)
     name = validate_name(args.name) or receiver
-    start, end = read_validity(args, end_alone=True)
+    start, end = typed_validity(args, future_start=False)
+    check_new_validity(start, end)
     lock = await resolve_lock(client, args.lock)
     fields: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias, "key_id": None,
-                              "receiver": receiver, "name": name, "start": start, "end": end}
+                              "receiver": receiver, "name": name, "start": None, "end": None,
+                              "time_zone": None}
     with json_on_failure(args, fields):
-        key_id = await client.send_ekey(lock.lock_id, receiver, name=name, start=start,
-                                        end=end, create_user=args.create_account)
+        (window,) = await lock_windows(client, [lock], start, end, future_start=False,
+                                       end_alone_starts_now=True)
+        fields.update(start=window.start, end=window.end, time_zone=window.time_zone)
+        key_id = await client.send_ekey(lock.lock_id, receiver, name=name,
+                                        start=window.start, end=window.end,
+                                        create_user=args.create_account)
     if args.json:
         print_json({**fields, "key_id": key_id, "ok": True})
         return 0
     print(f"eKey {key_id} for {lock.alias} ({lock.lock_id}) sent to {receiver} "
-          f"('{name}'), {validity_text(start, end)}")
+          f"('{name}'), {window.text()}")
     note("They find the lock in their TTLock app; an older eKey of theirs for this lock, if "
          "any, is replaced.")
     if args.create_account:
@@ -140,8 +164,10 @@ async def send_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
 
 async def list_ekeys(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    keys = await client.list_ekeys(lock.lock_id, search=args.search)
-    emit(args, COLUMNS, [ekey_row(key) for key in keys],
+    zone, keys = await together(shown_zone(client, [lock]),
+                                client.list_ekeys(lock.lock_id, search=args.search))
+    emit(args, list_columns(zone), [{**ekey_row(key), "time_zone": zone.name} for key in keys],
+         zone=zone,
          empty=f"no eKeys on {lock.alias} ({lock.lock_id})"
          + (f" named like {args.search!r}" if args.search else ""))
     return 0
@@ -154,9 +180,7 @@ async def delete_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
     with json_on_failure(args, fields):
         # key/delete takes the key alone: check it is this lock's, or it could be another's
         if all(key.key_id != args.key_id for key in await client.list_ekeys(lock.lock_id)):
-            raise AdminUsageError(
-                f"no eKey {args.key_id} on {lock.alias} ({lock.lock_id}); 'hapbridge ekeys "
-                "list' shows the IDs")
+            raise NoSuchItemError("eKey", args.key_id, lock.alias, lock.lock_id, "ekeys list")
         await client.delete_ekey(args.key_id)
     if args.json:
         print_json({**fields, "deleted": True})

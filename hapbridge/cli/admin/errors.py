@@ -6,6 +6,9 @@ a LOCK that names no lock or several); 1 is for everything that went wrong after
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Callable
+
 from hapbridge.errors import HapbridgeError
 
 
@@ -27,6 +30,23 @@ class AmbiguousError(HapbridgeError):
     and nothing was sent."""
 
     exit_code = 2
+
+
+class NoSuchItemError(AdminUsageError):
+    """An ID (passcode, eKey, QR code, card, fingerprint) that is not on the lock: a typed
+    mistake (exit 2), with the list command that shows the IDs. The command is completed
+    with this run's -U/-c where the client is made (``with_client``)."""
+
+    def __init__(self, what: str, item_id: int, alias: str, lock_id: int,
+                 list_command: str) -> None:
+        super().__init__(what)
+        self.what, self.item_id, self.alias, self.lock_id = what, item_id, alias, lock_id
+        self.list_words = (*list_command.split(), alias)
+        self.command: Callable[..., str] = lambda *words: shlex.join(["hapbridge", *words])
+
+    def __str__(self) -> str:
+        return (f"no {self.what} {self.item_id} on {self.alias} ({self.lock_id}); the IDs: "
+                f"{self.command(*self.list_words)}")
 
 
 # Mistakes in the command line: no --json failure object, only the stderr line (exit 2).

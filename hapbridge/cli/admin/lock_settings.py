@@ -91,14 +91,14 @@ def register(subparsers: Any) -> None:
         subparsers, "autolock", help="show or set a lock's auto-lock time (or turn it off)",
         description="Without SECONDS, the lock's auto-lock time (from the cloud). With it, "
         "the lock locks itself that long after it was opened (1 to 900 seconds; 30, 30s and "
-        "2m are read alike), through the gateway; 'off' turns auto-lock off. "
+        "2m are read alike), through the gateway; 'off' (or 0) turns auto-lock off. "
         + JSON_FAILURE_HELP,
         epilog="examples:\n  hapbridge autolock 'Front Door'\n"
         "  hapbridge autolock 'Front Door' 30\n  hapbridge autolock 'Front Door' off",
     )
     cmd.add_argument("lock", metavar="LOCK", help=LOCK_HELP)
     cmd.add_argument("seconds", metavar="SECONDS|off", nargs="?",
-                     help="seconds (or 2m), or 'off'")
+                     help="1 to 900 seconds (or 2m), or 'off' (or 0)")
     add_json_flag(cmd)
     cmd.set_defaults(handler=with_client(autolock))
 
@@ -198,8 +198,13 @@ def parse_auto_lock(text: str) -> int:
     value = text.strip().lower()
     if value in ("off", "0"):
         return 0
-    seconds = (int(value) if value.isascii() and value.isdigit()
-               else int(parse_duration(value, option="SECONDS").total_seconds()))
+    try:
+        seconds = (int(value) if value.isascii() and value.isdigit()
+                   else int(parse_duration(value, option="SECONDS").total_seconds()))
+    except AdminUsageError:  # its examples (24h, 2w) are beyond what a lock takes
+        raise AdminUsageError(
+            f"SECONDS: {text!r} is not a time the lock takes; give 1 to {AUTO_LOCK_MAX} "
+            "seconds (30, 30s, 2m, 15m), or 'off' (or 0)") from None
     if not 1 <= seconds <= AUTO_LOCK_MAX:
         raise AdminUsageError(
             f"SECONDS: {text!r} is out of range; the lock takes 1 to {AUTO_LOCK_MAX} "

@@ -30,11 +30,15 @@ Row = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: ``key`` of the row, shown under ``header``; numbers align right."""
+    """A column: ``key`` of the row, shown under ``header``; numbers align right.
+
+    A command's columns are its CSV header too, fixed whatever the rows hold; ``table``
+    False is a CSV (and JSON) column the terminal table leaves out for width."""
 
     key: str
     header: str
     right: bool = False
+    table: bool = True
 
 
 def add_json_flag(parser: argparse.ArgumentParser, *, nested: bool = False) -> None:
@@ -94,6 +98,7 @@ def pad(text: str, width: int, *, right: bool = False) -> str:
 
 def render_table(columns: Sequence[Column], rows: Sequence[Row], zone: Zone = LOCAL) -> str:
     """Left-aligned text, right-aligned numbers, two spaces between columns."""
+    columns = [col for col in columns if col.table]
     cells = [[cell(row.get(col.key), zone) for col in columns] for row in rows]
     widths = [
         max([display_width(col.header), *(display_width(line[i]) for line in cells)])
@@ -152,10 +157,9 @@ def csv_value(value: Any) -> str:
 
 
 def print_csv(columns: Sequence[Column], rows: Sequence[Row]) -> None:
-    """Every key of the rows (as in JSON), the table's columns first."""
+    """The declared columns, table or not: the same header for no rows as for many, so a
+    script can read it by position."""
     keys = [col.key for col in columns]
-    for row in rows:
-        keys.extend(key for key in row if key not in keys)
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(keys)
     for row in rows:

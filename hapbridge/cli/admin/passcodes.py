@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,15 +13,12 @@ from hapbridge.cli.admin.codes import (
     NEEDS_END,
     RANDOM_TYPES,
     check_daily_window,
-    check_pair,
-    precheck_window,
     random_code,
     status,
     trivial_warning,
     type_name,
     validate_code,
     validate_name,
-    validate_window,
 )
 from hapbridge.cli.admin.common import (
     JSON_FAILURE_HELP,
@@ -32,7 +28,7 @@ from hapbridge.cli.admin.common import (
     together,
     with_client,
 )
-from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
+from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError, PartialFailure
 from hapbridge.cli.admin.lock_ref import resolve_lock, resolve_locks
 from hapbridge.cli.admin.output import (
     Column,
@@ -45,16 +41,22 @@ from hapbridge.cli.admin.output import (
 )
 from hapbridge.cli.admin.timeparse import (
     LOCAL,
-    TypedTime,
     Zone,
     format_time,
     lock_zone,
     now,
-    read_time,
-    typed_zone,
+)
+from hapbridge.cli.admin.validity import (
+    ZONE_FIELD,
+    Window,
+    check_new_validity,
+    lock_windows,
+    typed_validity,
+    validity_columns,
 )
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
+from hapbridge.ttlock.errors import PasscodeError
 from hapbridge.ttlock.models import Lock, Passcode, PasscodeType
 
 
@@ -65,9 +67,11 @@ def list_columns(zone: Zone) -> list[Column]:
         Column("code", "CODE"),
         Column("name", "NAME"),
         Column("type", "TYPE"),
-        Column("start", f"VALID FROM ({zone.name})"),
-        Column("end", f"VALID UNTIL ({zone.name})"),
-        Column("status", "STATUS"),
+        *validity_columns(zone),
+        Column("lock_id", "LOCK", table=False),
+        Column("expired", "EXPIRED", table=False),
+        Column("created", "CREATED", table=False),
+        ZONE_FIELD,
     ]
 
 
@@ -78,6 +82,7 @@ ADD_COLUMNS = [
     Column("result", "RESULT"),
 ]
 ZONE_COLUMN = Column("time_zone", "TIME ZONE")
+NO_SUCH_PASSCODE = -2009  # the cloud's errcode for a passcode id not on the lock
 
 DESCRIPTION = """\
 Passcodes (keypad codes) of a lock. 'add' and 'change' and 'delete' go through the
@@ -215,83 +220,17 @@ async def list_passcodes(args: argparse.Namespace, client: TTLockClient) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class Window:
-    """A validity for one lock: the typed times placed in that lock's zone. ``zone`` is None
-    when no typed time needed one (none given, 'now', or explicit offsets)."""
-
-    start: datetime | None
-    end: datetime | None
-    zone: Zone | None
-
-    def span(self) -> str:
-        """``from 2026-12-24 15:00 to 2026-12-27 11:00``, in the zone the times were typed."""
-        zone = self.zone or LOCAL
-        until = f" to {format_time(self.end, zone)}" if self.end else ""
-        return f"from {format_time(self.start, zone)}{until}"
-
-    def zone_note(self) -> str:
-        return f", times in {self.zone.label}" if self.zone else ""
-
-    @property
-    def time_zone(self) -> str | None:
-        """For JSON and the TIME ZONE column: ``UTC+01:00``, ``local``, or None (unused)."""
-        return self.zone.name if self.zone else None
-
-
-def _typed(
-    args: argparse.Namespace, *, future_start: bool
-) -> tuple[TypedTime | None, TypedTime | None]:
-    """--start and --end checked as text and in every time zone, before any cloud call."""
-    start = read_time(args.start, option="--start") if args.start else None
-    end = read_time(args.end, option="--end") if args.end else None
-    precheck_window(start, end, now=now(), future_start=future_start)
-    return start, end
-
-
-async def _windows(
-    client: TTLockClient,
-    locks: Sequence[Lock],
-    start: TypedTime | None,
-    end: TypedTime | None,
-    *,
-    future_start: bool,
-    pair: bool = True,
-) -> list[Window]:
-    """Each lock's validity, read in the lock's time zone and checked (one ``lock/detail``
-    per lock, none when no typed time lacks an offset), before any gateway command."""
-    if any(typed is not None and typed.needs_zone for typed in (start, end)):
-        details = await together(*(client.lock_detail(lock.lock_id) for lock in locks))
-        zones: list[Zone | None] = [lock_zone(d.timezone_offset_ms) for d in details]
-    else:
-        zones = [typed_zone(start, end)] * len(locks)
-    windows = [
-        Window(start.at(zone or LOCAL) if start else None,
-               end.at(zone or LOCAL) if end else None, zone)
-        for zone in zones
-    ]
-    several = len(set(zones)) > 1
-    for lock, window in zip(locks, windows, strict=True):
-        try:
-            validate_window(window.start, window.end, now=now(), future_start=future_start,
-                            pair=pair, zone=window.zone or LOCAL)
-        except AdminUsageError as err:
-            if not several:
-                raise
-            raise AdminUsageError(f"{lock.alias} ({lock.lock_id}): {err}") from None
-    return windows
-
-
 async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     # Everything the user typed is checked before the first (slow, gateway) call.
     code = validate_code(args.code) if args.code is not None else random_code()
     name = validate_name(args.name)
-    start, end = _typed(args, future_start=True)
-    check_pair(start, end)
+    start, end = typed_validity(args, future_start=True)
+    check_new_validity(start, end)
     if args.code is not None and (warning := trivial_warning(code)):
         note(warning)
     locks = await resolve_locks(client, args.locks)
-    windows = await _windows(client, locks, start, end, future_start=True)
+    windows = await lock_windows(client, locks, start, end, future_start=True,
+                                 end_alone_starts_now=True)
 
     rows: list[dict[str, Any]] = []
     for lock, window in zip(locks, windows, strict=True):
@@ -310,7 +249,7 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         row["result"] = "added" if row["ok"] else f"failed: {row['error']}"
         rows.append(row)
 
-    kind = "period" if start else "permanent"
+    kind = "period" if end else "permanent"
     same = len({(w.start, w.end, w.zone) for w in windows}) == 1
     if args.json:
         print_json({"code": code, "name": name, "type": kind,
@@ -321,7 +260,7 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
         chosen = " (chosen at random)" if args.code is None else ""
         label = f" '{name}'" if name else ""
         first = windows[0]
-        validity = "permanent" if not start else f"valid {first.span()}" + (
+        validity = "permanent" if not end else f"valid {first.span()}" + (
             first.zone_note() if same else ", times in each lock's own time zone")
         print(f"Passcode {code}{chosen}{label}, {validity}")
         columns = ADD_COLUMNS if same else [*ADD_COLUMNS[:2], ZONE_COLUMN, *ADD_COLUMNS[2:]]
@@ -338,7 +277,10 @@ async def add_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
 async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     kind = RANDOM_TYPES[args.type]
     name = validate_name(args.name)
-    start, end = _typed(args, future_start=True)  # --start is required by the parser
+    # A repeating code's --start gives its daily hours too: a cleaner's 08:00-18:00 code
+    # valid from today must be typeable at 10:00, so its start may be earlier today.
+    repeating = kind in NEEDS_END and kind is not PasscodeType.PERIOD
+    start, end = typed_validity(args, future_start=not repeating)  # --start: required
     if kind in NEEDS_END and end is None:
         raise AdminUsageError(f"--type {args.type} needs --end")
     if kind not in NEEDS_END and end is not None:
@@ -352,10 +294,12 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
                                "passcode_id": None, "code": None, "type": args.type,
                                "name": name, "start": None, "end": None, "time_zone": None}
     with json_on_failure(args, failure):
-        (window,) = await _windows(client, [lock], start, end, future_start=True, pair=False)
+        (window,) = await lock_windows(client, [lock], start, end,
+                                       future_start=not repeating, pair=False)
         assert window.start is not None
-        if kind in NEEDS_END and kind is not PasscodeType.PERIOD:
+        if repeating:
             assert window.end is not None
+            check_start_today(window.start, window.zone or LOCAL)
             check_daily_window(args.type, window.start, window.end, window.zone or LOCAL)
         failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
         generated = await client.generate_passcode(lock.lock_id, kind, start=window.start,
@@ -376,6 +320,15 @@ async def random_passcode(args: argparse.Namespace, client: TTLockClient) -> int
     return 0
 
 
+def check_start_today(start: datetime, zone: Zone) -> None:
+    """A repeating code may start earlier today (its hours repeat daily), not before."""
+    today = now().astimezone(zone.tz).date()
+    if start.astimezone(zone.tz).date() < today:
+        raise AdminUsageError(
+            f"--start ({format_time(start, zone)}) is before today: a repeating code starts "
+            "today or later, at the hour it opens each day")
+
+
 def on_the_hour(when: datetime) -> bool:
     """Whether the cloud keeps ``when`` (to the minute): it counts whole hours of UTC, so
     10:00 in a half-hour zone (+05:30) becomes 09:30 there."""
@@ -387,7 +340,7 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
         raise AdminUsageError("nothing to change: give --name, --code or --start/--end")
     code = validate_code(args.code) if args.code is not None else None
     name = validate_name(args.name)
-    start, end = _typed(args, future_start=False)
+    start, end = typed_validity(args, future_start=False)
     if code is not None and (warning := trivial_warning(code)):
         note(warning)
     lock = await resolve_lock(client, args.lock)
@@ -395,12 +348,13 @@ async def change_passcode(args: argparse.Namespace, client: TTLockClient) -> int
                                "passcode_id": args.passcode_id, "changed": [], "start": None,
                                "end": None, "time_zone": None}
     with json_on_failure(args, failure):
-        (window,) = await _windows(client, [lock], start, end, future_start=False, pair=False)
+        (window,) = await lock_windows(client, [lock], start, end, future_start=False, pair=False)
         if (window.start is None) != (window.end is None):
             window = await _kept_end(client, lock, args.passcode_id, window)
         failure.update(start=window.start, end=window.end, time_zone=window.time_zone)
-        await client.change_passcode(lock.lock_id, args.passcode_id, name=name, code=code,
-                                     start=window.start, end=window.end)
+        with _known(lock, args.passcode_id):
+            await client.change_passcode(lock.lock_id, args.passcode_id, name=name,
+                                         code=code, start=window.start, end=window.end)
     changed = [what for what, value in (("name", name), ("code", code),
                                         ("validity", window.start)) if value is not None]
     if args.json:
@@ -425,9 +379,8 @@ async def _kept_end(
     current = next((p for p in await client.list_passcodes(lock.lock_id)
                     if p.passcode_id == passcode_id), None)
     if current is None:
-        raise AdminUsageError(
-            f"no passcode {passcode_id} on {lock.alias} ({lock.lock_id}); see: "
-            f"hapbridge passcodes list {shlex.quote(lock.alias)}")
+        raise NoSuchItemError("passcode", passcode_id, lock.alias, lock.lock_id,
+                              "passcodes list")
     start = window.start or current.start or now()
     end = window.end or current.end
     if end is None:
@@ -435,17 +388,34 @@ async def _kept_end(
             f"passcode {passcode_id} is permanent: give --end too, to make it a period code")
     zone = window.zone or LOCAL
     if end <= start:
-        kept = "start" if window.start is None else "end"
+        if window.start is None:  # --end alone, the start kept
+            raise AdminUsageError(
+                f"--end ({format_time(end, zone)}) is not after the code's start "
+                f"({format_time(start, zone)}): give a later --end, or --start too")
         raise AdminUsageError(
-            f"the code's {kept} ({format_time(start if kept == 'start' else end, zone)}) "
-            f"would not be before its end: give --start and --end together")
+            f"--start ({format_time(start, zone)}) is not before the code's end "
+            f"({format_time(end, zone)}): give --end too, after the new start")
     return Window(start, end, window.zone)
+
+
+@contextlib.contextmanager
+def _known(lock: Lock, passcode_id: int) -> Iterator[None]:
+    """The cloud's "no such passcode" (-2009) is an ID typed wrong: exit 2 with the list
+    command, as for every other unknown ID (asking first would cost a listing each time)."""
+    try:
+        yield
+    except PasscodeError as err:
+        if err.errcode != NO_SUCH_PASSCODE:
+            raise
+        raise NoSuchItemError("passcode", passcode_id, lock.alias, lock.lock_id,
+                              "passcodes list") from None
 
 
 async def delete_passcode(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    with json_on_failure(args, {"lock_id": lock.lock_id, "alias": lock.alias,
-                                "passcode_id": args.passcode_id, "deleted": False}):
+    fields = {"lock_id": lock.lock_id, "alias": lock.alias, "passcode_id": args.passcode_id,
+              "deleted": False}
+    with json_on_failure(args, fields), _known(lock, args.passcode_id):
         await client.delete_passcode(lock.lock_id, args.passcode_id)
     if args.json:
         print_json({"lock_id": lock.lock_id, "alias": lock.alias,

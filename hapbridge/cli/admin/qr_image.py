@@ -64,4 +64,4 @@ def png_bytes(data: str, scale: int = PNG_SCALE) -> bytes:
 def write_image(path: Path, data: str) -> None:
     """``path`` as SVG or PNG by its suffix, readable by the owner only."""
     image = png_bytes(data) if path.suffix.lower() == ".png" else svg_bytes(data)
-    write_private(path, image)
+    write_private(path, image, make_dir=False)

@@ -11,6 +11,7 @@ for use at the door right away (until it refreshes).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ from hapbridge.cli.admin.common import (
     LOCK_HELP,
     TIME_HELP,
     add_parser,
+    together,
     with_client,
 )
-from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError
 from hapbridge.cli.admin.lock_ref import resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
@@ -35,20 +37,37 @@ from hapbridge.cli.admin.output import (
     print_json,
 )
 from hapbridge.cli.admin.qr_image import terminal_text, write_image
-from hapbridge.cli.admin.validity import read_validity, validity_text
+from hapbridge.cli.admin.timeparse import Zone
+from hapbridge.cli.admin.validity import (
+    ZONE_FIELD,
+    Window,
+    check_new_validity,
+    lock_windows,
+    shown_zone,
+    typed_validity,
+    validity_columns,
+)
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.access_models import QrCode
 from hapbridge.ttlock.models import Feature, Lock, has_feature
 
-COLUMNS = [
-    Column("qr_code_id", "ID", right=True),
-    Column("name", "NAME"),
-    Column("type", "TYPE"),
-    Column("start", "VALID FROM"),
-    Column("end", "VALID UNTIL"),
-    Column("status", "STATUS"),
-    Column("link", "LINK"),
-]
+
+def list_columns(zone: Zone) -> list[Column]:
+    """The listing's columns (the CSV's too, in this order); times in the lock's zone."""
+    return [
+        Column("qr_code_id", "ID", right=True),
+        Column("name", "NAME"),
+        Column("type", "TYPE"),
+        *validity_columns(zone),
+        Column("link", "LINK"),
+        Column("lock_id", "LOCK", table=False),
+        Column("number", "NUMBER", table=False),
+        Column("creator", "CREATOR", table=False),
+        Column("created", "CREATED", table=False),
+        ZONE_FIELD,
+    ]
+
+
 EPILOG = """\
 examples:
   hapbridge qrcodes add 'Room 12' --name Smith --start 2026-12-24T15:00 \\
@@ -134,6 +153,13 @@ def _image_paths(args: argparse.Namespace) -> list[Path]:
             raise AdminUsageError(f"--{option}: give a file name ending in {suffix}")
         if path.is_dir():
             raise AdminUsageError(f"--{option}: {path} is a directory; give a file name")
+        folder = path.parent
+        if not folder.is_dir():
+            raise AdminUsageError(f"--{option}: there is no directory {folder}; give a file "
+                                  "in an existing directory (it is not created)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise AdminUsageError(f"--{option}: cannot write in {folder} (permission "
+                                  "denied); give a file in a directory of yours")
         paths.append(path)
     return paths
 
@@ -163,21 +189,26 @@ def _present(args: argparse.Namespace, data: str | None, paths: list[Path]) -> l
 
 async def add_qr_code(args: argparse.Namespace, client: TTLockClient) -> int:
     name = validate_name(args.name)
-    start, end = read_validity(args, end_alone=False)
+    start, end = typed_validity(args, future_start=False)
+    check_new_validity(start, end)
     paths = _image_paths(args)
     lock = await resolve_lock(client, args.lock)
     _supports_qr(lock)
     fields: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias,
-                              "qr_code_id": None, "name": name, "start": start, "end": end,
-                              "link": None, "files": []}
+                              "qr_code_id": None, "name": name, "start": None, "end": None,
+                              "time_zone": None, "link": None, "files": []}
     with json_on_failure(args, fields):
-        created = await client.add_qr_code(lock.lock_id, name=name, start=start, end=end)
+        (window,) = await lock_windows(client, [lock], start, end, future_start=False,
+                                       end_alone_starts_now=True)
+        fields.update(start=window.start, end=window.end, time_zone=window.time_zone)
+        created = await client.add_qr_code(lock.lock_id, name=name, start=window.start,
+                                           end=window.end)
         fields.update(qr_code_id=created.qr_code_id, link=created.link)
         data = await _encoded(args, client, created.qr_code_id, created.link)
     label = f" '{name}'" if name else ""
     if not args.json:
         print(f"QR code {created.qr_code_id}{label} for {lock.alias} ({lock.lock_id}), "
-              f"{validity_text(start, end)}")
+              f"{window.text()}")
         print(f"Link for the guest: {created.link}")
     return _finish(args, fields, data, paths)
 
@@ -199,12 +230,14 @@ async def show_qr_code(args: argparse.Namespace, client: TTLockClient) -> int:
     fields: dict[str, Any] = {"lock_id": lock.lock_id, "alias": lock.alias,
                               "qr_code_id": args.qr_code_id, "link": None, "files": []}
     with json_on_failure(args, fields):
-        code = await _find(client, lock, args.qr_code_id)
+        zone, code = await together(shown_zone(client, [lock]),
+                                    _find(client, lock, args.qr_code_id))
         fields["link"] = code.link
         data = await _encoded(args, client, code.qr_code_id, code.link)
     if not args.json:
-        print(f"QR code {code.qr_code_id} '{code.name}' for {lock.alias}: {code.status}, "
-              f"{validity_text(code.start, code.end)}")
+        label = f" '{code.name}'" if code.name else ""
+        validity = Window(code.start, code.end, zone if code.end else None).text()
+        print(f"QR code {code.qr_code_id}{label} for {lock.alias}: {code.status}, {validity}")
         print(f"Link for the guest: {code.link}")
     return _finish(args, fields, data, paths)
 
@@ -213,8 +246,7 @@ async def _find(client: TTLockClient, lock: Lock, qr_code_id: int) -> QrCode:
     for code in await client.list_qr_codes(lock.lock_id):
         if code.qr_code_id == qr_code_id:
             return code
-    raise AdminUsageError(f"no QR code {qr_code_id} on {lock.alias} ({lock.lock_id}); "
-                          "'hapbridge qrcodes list' shows the IDs")
+    raise NoSuchItemError("QR code", qr_code_id, lock.alias, lock.lock_id, "qrcodes list")
 
 
 def qr_row(code: QrCode) -> dict[str, Any]:
@@ -226,8 +258,10 @@ def qr_row(code: QrCode) -> dict[str, Any]:
 
 async def list_qr_codes(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    codes = await client.list_qr_codes(lock.lock_id)
-    emit(args, COLUMNS, [qr_row(code) for code in codes],
+    _supports_qr(lock)
+    zone, codes = await together(shown_zone(client, [lock]), client.list_qr_codes(lock.lock_id))
+    emit(args, list_columns(zone), [{**qr_row(code), "time_zone": zone.name} for code in codes],
+         zone=zone,
          empty=f"no QR codes on {lock.alias} ({lock.lock_id})")
     return 0
 

@@ -9,20 +9,31 @@ from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_cli
 from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
 from hapbridge.cli.admin.lock_ref import match_locks
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note
-from hapbridge.cli.admin.timeparse import parse_since
+from hapbridge.cli.admin.timeparse import Zone, parse_since
+from hapbridge.cli.admin.validity import shown_zone, time_column
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Lock, LockRecord
 
 DEFAULT_LIMIT = 50
-COLUMNS = [
-    Column("time", "TIME"),
-    Column("event", "EVENT"),
-    Column("username", "BY"),
-    Column("passcode", "PASSCODE"),
-    Column("success", "OK"),
-]
-LOCK_COLUMN = Column("alias", "LOCK")
+
+
+def columns(zone: Zone, *, single: bool) -> list[Column]:
+    """The listing's columns, the CSV's in this same order for one lock or many (the LOCK
+    column is left out of a one-lock table only)."""
+    return [
+        time_column("time", "TIME", zone),
+        Column("alias", "LOCK", table=not single),
+        Column("event", "EVENT"),
+        Column("username", "BY"),
+        Column("passcode", "PASSCODE"),
+        Column("success", "OK"),
+        Column("record_id", "RECORD", table=False),
+        Column("lock_id", "LOCK ID", table=False),
+        Column("server_time", "SERVER TIME", table=False),
+        Column("record_type", "RECORD TYPE", table=False),
+    ]
+
 
 
 def register(subparsers: Any) -> None:
@@ -57,8 +68,9 @@ def record_row(lock: Lock, rec: LockRecord) -> dict[str, Any]:
         "server_time": rec.server_date,
         "record_type": rec.record_type,
         "event": rec.description,
-        "username": rec.username,
-        "passcode": rec.passcode,
+        # the cloud sends "" for none: null in JSON, empty in CSV, "-" in a table
+        "username": rec.username or None,
+        "passcode": rec.passcode or None,
         "success": rec.success,
     }
 
@@ -80,7 +92,9 @@ async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     since = parse_since(args.since) if args.since else None
     all_locks = await client.list_locks()
     locks = match_locks(all_locks, args.locks) if args.locks else all_locks
-    results = await together(*(_records_of(client, lock, args, since) for lock in locks))
+    zone, results = await together(
+        shown_zone(client, locks),
+        together(*(_records_of(client, lock, args, since) for lock in locks)))
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
     for lock, result in zip(locks, results, strict=True):
@@ -93,9 +107,9 @@ async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
               reverse=True)
     rows = rows[:args.limit]
     single = len(locks) == 1
-    columns = COLUMNS if single else [COLUMNS[0], LOCK_COLUMN, *COLUMNS[1:]]
     where = f"{locks[0].alias} ({locks[0].lock_id})" if single else f"{len(locks)} locks"
-    emit(args, columns, rows, empty=f"no records for {where}")
+    emit(args, columns(zone, single=single), rows, zone=zone,
+         empty=f"no records for {where}")
     if failed:
         raise PartialFailure(f"the records of {len(failed)} of {len(locks)} locks could not "
                              f"be read: {', '.join(failed)}")

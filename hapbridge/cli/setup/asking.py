@@ -99,7 +99,9 @@ class Asker:
         if given:
             return given
         if not self.interactive:
-            raise self._missing(label, flag)
+            # the safe ways first: a secret on the command line is visible to other users
+            way = instead if flag in instead else f"{instead} (or {flag})"
+            raise self._missing(label, way)
         for _ in range(3):
             answer = getpass.getpass(f"{label} (not shown): ")
             if not answer:

@@ -10,6 +10,7 @@ An existing config is never replaced without --force, and then kept as ``config.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from typing import Any
 
@@ -21,9 +22,10 @@ from hapbridge.cli.setup.troubleshoot import PORTAL, LoginFailed, explain
 from hapbridge.config import PlatformConfig, apply_env
 from hapbridge.config_writer import NewConfig, write_config
 from hapbridge.errors import ConfigError
-from hapbridge.storage import write_private
+from hapbridge.storage import check_writable_dir, write_private
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
 from hapbridge.ttlock.errors import TTLockError
+from hapbridge.ttlock.register import check_username
 
 INTRO = f"""\
 hapbridge needs two things from TTLock:
@@ -56,24 +58,28 @@ def register(subparsers: Any) -> None:
     cmd.set_defaults(handler=run_init)
 
 
-async def run_init(args: argparse.Namespace, ctx: Context) -> int:
+def run_init(args: argparse.Namespace, ctx: Context) -> int:
+    """Synchronous on purpose: questions are asked outside any event loop, so a Ctrl-C at a
+    prompt ends the command at once; only the cloud calls run under ``asyncio.run``."""
     path = ctx.config_path
     if (path.exists() or path.is_symlink()) and not args.force:
         raise ConfigError(
             f"{path} exists already: '{ctx.command('check')}' tests it; to replace it, "
             f"run init again with --force (the old file is kept as {path.name}.bak)")
+    for directory in {ctx.storage_dir, path.parent}:  # before any question or login
+        check_writable_dir(directory)
     warn_secret_flags(args)
     asker = Asker(args)
     if asker.interactive:
         asker.say(INTRO)
     app = app_from(args, asker, ctx, new_config=True)
     known = apply_env(PlatformConfig(), os.environ)
-    username, password = await _account(args, asker, app, ctx, known)
+    username, password = _account(args, asker, app, ctx, known)
     new = NewConfig(app.client_id, app.client_secret, username, password,
                     region=app.where.region or PlatformConfig.region,
                     base_url=None if app.where.region else app.where.url)
     asker.say(f"Logging in to {app.where.url} as {username} ...")
-    locks = await _login(new, app, ctx)
+    locks = asyncio.run(_login(new, app, ctx))
     if path.exists():
         write_private(path.with_name(f"{path.name}.bak"), path.read_bytes())
     write_config(path, new, private_dir=path.parent == ctx.storage_dir)
@@ -81,7 +87,7 @@ async def run_init(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-async def _account(args: argparse.Namespace, asker: Asker, app: App, ctx: Context,
+def _account(args: argparse.Namespace, asker: Asker, app: App, ctx: Context,
                    known: PlatformConfig) -> tuple[str, str]:
     """The app account and password: given, or asked, or a new one registered here."""
     given = args.username or known.username
@@ -90,8 +96,8 @@ async def _account(args: argparse.Namespace, asker: Asker, app: App, ctx: Contex
         asker.say("hapbridge can create one under your developer application (TTLock's "
                   "user/register); the cloud puts the application's prefix before its name.")
         wanted = asker.value(None, "Name for the new account (letters and digits)",
-                             "--username")
-        prefixed, password = await create_account(asker, app, wanted, ctx.storage)
+                             "--username", check=_new_name)
+        prefixed, password = create_account(asker, app, wanted, ctx.storage)
         asker.say(f"Registered: the account's name is {prefixed} from now on; sign in with "
                   "it in the TTLock app to add your locks.")
         return prefixed, password
@@ -101,6 +107,14 @@ async def _account(args: argparse.Namespace, asker: Asker, app: App, ctx: Contex
                             "Password of the TTLock app account", "--password-stdin",
                             instead="--password-stdin or TTLOCK_PASSWORD", from_stdin=True)
     return username, password
+
+
+def _new_name(answer: str) -> str:
+    """A name the cloud would refuse is asked again, like any other bad answer."""
+    try:
+        return check_username(answer)
+    except TTLockError as err:
+        raise ConfigError(str(err)) from None
 
 
 async def _login(new: NewConfig, app: App, ctx: Context) -> int:

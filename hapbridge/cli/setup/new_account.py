@@ -9,6 +9,7 @@ the output says it plainly.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,17 +56,22 @@ class App:
     where: Where
 
 
-async def create_account(asker: Asker, app: App, username: str, storage: Storage,
-                         password: str | None = None) -> tuple[str, str]:
+def create_account(asker: Asker, app: App, username: str, storage: Storage,
+                   password: str | None = None) -> tuple[str, str]:
     """Register ``username`` (asking for its password unless given) and return the prefixed
-    name and the password."""
+    name and the password.
+
+    Questions are asked outside any event loop (only the cloud call runs in one): a Ctrl-C
+    at a prompt then ends the command at once, where under ``asyncio.run`` it would only
+    cancel the task and leave the prompt reading.
+    """
     check_username(username)
     password = asker.secret(password, f"Password for the new account {username}",
                             "--password-stdin", instead="--password-stdin", from_stdin=True,
                             confirm=True)
     try:
-        prefixed = await register_user(app.where.url, app.client_id, app.client_secret,
-                                       username, password, storage=storage)
+        prefixed = asyncio.run(register_user(app.where.url, app.client_id, app.client_secret,
+                                             username, password, storage=storage))
     except TTLockError as err:
         raise LoginFailed(explain(err, app.where), err.exit_code) from None
     return prefixed, password
@@ -120,18 +126,21 @@ def _configured(ctx: Context) -> PlatformConfig:
         return PlatformConfig()
 
 
-async def run_register(args: argparse.Namespace, ctx: Context) -> int:
+def run_register(args: argparse.Namespace, ctx: Context) -> int:
     warn_secret_flags(args)
     check_username(args.username)
     asker = Asker(args)
     app = app_from(args, asker, ctx)
-    prefixed, _password = await create_account(asker, app, args.username, ctx.storage,
-                                               args.password)
+    prefixed, _password = create_account(asker, app, args.username, ctx.storage,
+                                         args.password)
     if args.json:
         print_json({"username": prefixed, "requested": args.username})
         return 0
     print(f"Registered {prefixed} under your developer application.")
+    init = ["init", "--username", prefixed]
+    if ctx.config_path.exists():  # init refuses to replace a config without --force
+        init.append("--force")
     print(f"From now on the account's name is {prefixed} (not {args.username}): sign in with "
           "it and its password in the TTLock app to add your locks (or transfer them to it), "
-          f"then: {ctx.command('init', '--username', prefixed)}")
+          f"then: {ctx.command(*init)}")
     return 0

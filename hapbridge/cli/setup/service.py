@@ -9,9 +9,11 @@ write elsewhere or for the other system (tests, packaging); ``--dry-run`` writes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +25,10 @@ from hapbridge.cli.context import CONFIG_NAME, DEFAULT_STORAGE, Context
 from hapbridge.errors import ConfigError, HapbridgeError
 from hapbridge.service import MANAGERS, Manager, ServiceSpec, manager_for
 from hapbridge.service.spec import MARKER
+from hapbridge.service.systemd import uses_tmp
 from hapbridge.storage import write_private
 
+SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # a unit and a launchd label
 UNIT_MODE = 0o644  # read by the service manager; it holds paths, no secret
 STATUS_TIMEOUT = 5.0
 
@@ -78,8 +82,10 @@ class Target:
 
     def __init__(self, args: argparse.Namespace, ctx: Context) -> None:
         self.manager: Manager = manager_for(args.platform)
-        if not args.name or "/" in args.name or args.name.startswith("."):
-            raise ConfigError(f"--name {args.name!r}: a plain name like 'hapbridge'")
+        if not SERVICE_NAME.fullmatch(args.name or ""):
+            raise ConfigError(
+                f"--name {args.name!r}: a service name is letters, digits and - _ . @, "
+                "starting with a letter or digit (no spaces), like 'hapbridge-2'")
         self.as_root = os.geteuid() == 0
         system = not args.user
         if args.user and self.as_root and os.environ.get("SUDO_USER"):
@@ -151,9 +157,14 @@ def _install(args: argparse.Namespace, ctx: Context) -> int:
         target.ctx.load_config()  # a service that cannot start helps nobody
     except HapbridgeError as err:
         raise ConfigError(f"the service would not start: {err}") from None
+    _check_run_as_can_read(target)
     if target.spec.system and target.spec.run_as == "root":
         print("note: the bridge would run as root; pass --run-as USER for an account of "
               "its own", file=sys.stderr)
+    if target.spec.system and uses_tmp(target.spec) and target.manager.kind == "systemd":
+        print(f"note: the storage or config is under /tmp: the unit goes without PrivateTmp "
+              f"(which would hide them), and /tmp may be emptied at boot; a storage such as "
+              f"~{target.spec.run_as}/.hapbridge lasts", file=sys.stderr)
     text = target.manager.render(target.spec)
     current = target.existing()
     if current is not None and MARKER not in current and not args.force:
@@ -173,10 +184,46 @@ def _install(args: argparse.Namespace, ctx: Context) -> int:
     print(f"  runs     {' '.join(target.spec.argv)}")
     if target.spec.system:
         print(f"  as       {target.spec.run_as}, from boot")
-    print("  restarts on failure (not after exit code 2: a mistake to fix in the config)")
+    print(f"  {target.manager.restarts}")
     print(f"  logs     {target.manager.logs(target.spec)}")
     _print_next(target)
     return 0
+
+
+def _check_run_as_can_read(target: Target) -> None:
+    """A service whose user cannot open its storage or config would fail at every start:
+    refuse it now, naming the fix (asked of the kernel as that user, so ACLs count)."""
+    if not target.as_root or target.spec.run_as == getpass.getuser():
+        return
+    storage = target.ctx.storage_dir.expanduser().absolute()
+    config = target.ctx.config_path.expanduser().absolute()
+    needs = ((storage, os.R_OK | os.W_OK | os.X_OK, "read and write"), (config, os.R_OK, "read"))
+    for path, mode, what in needs:
+        if not _user_may(target.spec.run_as, path, mode):
+            user = target.spec.run_as
+            raise ConfigError(
+                f"--run-as {user}: {user} cannot {what} {path}, so the service would not "
+                f"start; give it to {user} (sudo chown -R {user} {storage}), or pass "
+                "--run-as with the user who owns it")
+
+
+def _user_may(user: str, path: Path, mode: int) -> bool:
+    """Whether ``user`` may access ``path`` with ``mode``, asked of the kernel by a child
+    that takes on the user's ids (so ACLs count; only root gets here). The child makes
+    system calls only: safe after a fork, even from a process with threads."""
+    entry = pwd.getpwnam(user)
+    groups = os.getgrouplist(user, entry.pw_gid)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgroups(groups)
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os._exit(0 if os.access(path, mode) else 1)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) != 1
 
 
 def _write(target: Target, text: str) -> None:
@@ -240,9 +287,18 @@ def _status(args: argparse.Namespace, ctx: Context) -> int:
     if MARKER not in current:
         print("  installed  a file not written by hapbridge")
         return 1
-    fresh = current == target.manager.render(target.spec)
+    spec = target.spec
+    installed_user = target.manager.installed_user(current)
+    if spec.system and args.run_as is None and installed_user and installed_user != spec.run_as:
+        # compare with what install would write for the account it was installed for
+        spec = dataclasses.replace(spec, run_as=installed_user, home=_home_of(installed_user))
+    fresh = current == target.manager.render(spec)
+    again = ("service install" if spec.run_as == target.spec.run_as
+             else f"service install --run-as {spec.run_as}")
     print("  installed  yes, " + ("up to date with this storage and config" if fresh else
-          "but it differs from what 'service install' would write now: run it again"))
+          f"but it differs from what '{again}' would write now: run it again"))
+    if spec.system and spec.run_as:
+        print(f"  runs as    {spec.run_as}")
     enabled = target.manager.enabled(target.spec, target.unit_dir)
     if enabled is not None:
         print(f"  enabled    {'yes' if enabled else 'no'}")

@@ -19,12 +19,15 @@ class Where:
 
     url: str
     region: str | None  # None: a --base-url
+    in_config: bool = False  # read from config.json (check), not typed as flags (init)
 
     @property
     def switch(self) -> str:
         if self.region is None:
-            return "check --base-url"
+            return 'check "baseUrl" in the config' if self.in_config else "check --base-url"
         others = [name for name in REGIONS if name != self.region]
+        if self.in_config:
+            return " or ".join(f'set "region" to "{name}" in the config' for name in others)
         return " or ".join(f"--region {name}" for name in others)
 
 
@@ -59,6 +62,11 @@ def _clock(where: Where) -> str:
 
 
 TABLE = {10007: _account, 10000: _client, 10001: _client, 30008: _region, 80000: _clock}
+
+
+def where_configured(region: str, base_url: str | None, api_url: str) -> Where:
+    """The cloud a config points at (``check`` explains with the same table as init)."""
+    return Where(api_url, None if base_url else region, in_config=True)
 
 
 def explain(err: TTLockError, where: Where) -> str:
