@@ -10,6 +10,7 @@ each start (a free port), and the credentials are the simulator's own, nobody's 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shlex
 import sys
@@ -20,6 +21,9 @@ from pathlib import Path
 from hapbridge.config import AppConfig, BridgeConfig, PlatformConfig
 from hapbridge.config_writer import NewConfig, write_config
 from hapbridge.simulator import SimConfig, SimulatorServer
+from hapbridge.simulator.commands import DOOR_CLOSED_SENSOR
+from hapbridge.simulator.world import SimLock, feature_value
+from hapbridge.ttlock.record_types import DOOR_CLOSED, DOOR_OPEN
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None) ->
     the demo would advertise the real bridge's HomeKit id."""
     sim_config = sim.config
     platform = PlatformConfig(
+        passage_switch=True,  # a demo: its passage-mode switches open no real door
         name="TTLock demo",
         client_id=sim_config.client_id,
         client_secret=sim_config.client_secret,
@@ -69,6 +74,17 @@ def write_admin_config(path: Path, sim: SimulatorServer) -> None:
     _LOGGER.info("demo: they use %s, written for this run's simulated cloud", path)
 
 
+def show_door(sim: SimulatorServer, lock: SimLock) -> None:
+    """The first lock gets a door sensor, and the log says how to open its door."""
+    lock.feature_value = feature_value(wifi=lock.wifi, door_sensor=True)
+    if lock.sensor_state is None:
+        lock.sensor_state = DOOR_CLOSED_SENSOR
+    event = json.dumps({"lockId": lock.lock_id, "recordType": DOOR_OPEN})
+    _LOGGER.info("demo: open %s's door (its door sensor in Home): curl -X POST -H "
+                 "'Content-Type: application/json' %s/sim/event -d '%s' (recordType %d "
+                 "closes it)", lock.alias, sim.url, event, DOOR_CLOSED)
+
+
 @asynccontextmanager
 async def demo_cloud() -> AsyncIterator[SimulatorServer]:
     """A running simulated cloud on 127.0.0.1 (a random port), stopped on exit."""
@@ -82,6 +98,8 @@ async def demo_cloud() -> AsyncIterator[SimulatorServer]:
         "after %d s)", sim.url, len(locks), len(sim.world.gateways),
         locks[1].alias if len(locks) > 1 else "none", DEMO_AUTO_LOCK_SECONDS,
     )
+    if locks:
+        show_door(sim, locks[0])
     try:
         yield sim
     finally:
