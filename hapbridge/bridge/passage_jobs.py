@@ -24,13 +24,13 @@ from collections.abc import Iterable
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import CloudHealth
 from hapbridge.bridge.dispatcher import Dispatcher, Mailbox
-from hapbridge.bridge.log_text import advice
+from hapbridge.bridge.lock_jobs import command_failed
 from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
-from hapbridge.ttlock.errors import LockNotFoundError, TTLockError, UnreachableError
+from hapbridge.ttlock.errors import TTLockError
 from hapbridge.ttlock.models import Feature, has_feature
 from hapbridge.ttlock.passage import PassageMode
-from hapbridge.ttlock.reach import CAUSE_BY_ERRCODE, Cause
+from hapbridge.ttlock.reach import Cause
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,20 +87,8 @@ class PassageJobs:
             self._learnt(record, mode, Source.COMMAND, time.monotonic())
             _LOGGER.info("%s: passage mode %s", record.name, _on_off(on))
             return
-        if isinstance(error, LockNotFoundError):
-            registry.drop(lock_id, "no longer exists on the account (the cloud answers -1003)")
-            return
-        if isinstance(error, UnreachableError):
-            cause = CAUSE_BY_ERRCODE.get(error.errcode or 0, Cause.LOCK_SILENT)
-            registry.set_cause(lock_id, cause, str(error))
-        newer = "; a newer wish replaces it" if box.passage is not None else ""
-        if isinstance(error, TTLockError):
-            _LOGGER.error("%s: passage mode %s failed: %s (%s)%s", record.name, _on_off(on),
-                          error, advice(error), newer)
-        else:
-            _LOGGER.error("%s: passage mode %s failed unexpectedly%s", record.name,
-                          _on_off(on), newer)
-        registry.render(lock_id)  # the switch goes back to what the lock has
+        command_failed(registry, record, f"passage mode {_on_off(on)}", error,
+                       newer=box.passage is not None)
 
     # -- the cloud's configuration --------------------------------------------------------
 
