@@ -322,7 +322,11 @@ class LockRegistry:
         fresh = self._build(record.listing, aid)
         self.bridge.accessories[aid] = fresh.accessory
         record.accessory, record.services = fresh.accessory, fresh.services
-        _LOGGER.info("%s: HomeKit services now %s", record.name, record.services.wanted)
+        shown = [name for name, on in (("door sensor", record.services.door_sensor),
+                                       ("passage-mode switch", record.services.passage_switch))
+                 if on is not None]
+        _LOGGER.info("%s: shown in HomeKit with %s", record.name,
+                     " and ".join(shown) or "no extra services")
         return 1
 
     def drop(self, lock_id: int, why: str) -> None:
