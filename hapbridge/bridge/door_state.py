@@ -12,6 +12,8 @@ from __future__ import annotations
 from accessories.door_sensor import CLOSED, OPEN
 from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.tracked_lock import Fact, Report, Source
+from hapbridge.push.door_alerts import tampered_after
+from hapbridge.push.ordering import Judgement
 from hapbridge.ttlock.models import LockState
 from hapbridge.ttlock.record_types import DoorChange
 
@@ -23,3 +25,22 @@ def polled(registry: LockRegistry, lock_id: int, state: LockState, sent: float) 
     if state.door is not None:
         registry.report(lock_id, Report(Fact.DOOR, CONTACT[state.door], Source.POLL,
                                         since=sent))
+
+
+def pushed(registry: LockRegistry, lock_id: int, judgement: Judgement, since: float) -> None:
+    """A judged pushed record's door change and tamper flag (``since``: when the lock's
+    clock says it happened, in loop time). "Door not closed" (64) reads as open: it never
+    closes the sensor. The push intake calls this for every judged record."""
+    record = registry.get(lock_id)
+    if record is None:
+        return
+    tampered = tampered_after(judgement, record.tampered)
+    flag_changed, record.tampered = tampered != record.tampered, tampered
+    taken = False
+    if judgement.door is not None:
+        pushed_record = judgement.record
+        taken = registry.report(lock_id, Report(
+            Fact.DOOR, CONTACT[judgement.door], Source.PUSH, since=since,
+            lock_date=pushed_record.lock_date))
+    if flag_changed and not taken:  # a report taken has rendered it already
+        registry.render(lock_id)
