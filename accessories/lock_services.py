@@ -30,10 +30,12 @@ _ATTACHED = "_hapbridge_lock_services"
 @dataclass(frozen=True)
 class ServicesView:
     """What the extra services show: the door (None: not known yet, shown closed), the
-    tamper flag, passage mode (the wish on its way, else the cloud's; None: not read)."""
+    tamper flag, a wireless sensor's low battery, passage mode (the wish on its way, else
+    the cloud's; None: not read)."""
 
     door_open: bool | None = None
     tampered: bool = False
+    sensor_battery_low: bool = False  # a wireless sensor's own battery
     passage_on: bool | None = None
 
 
@@ -56,6 +58,7 @@ class LockServices:
                 self.door_sensor.show_door(DoorChange.OPEN if view.door_open
                                            else DoorChange.CLOSED)
             self.door_sensor.set_tampered(view.tampered)
+            self.door_sensor.set_low_battery(view.sensor_battery_low)
         if self.passage_switch is not None and view.passage_on is not None:
             self.passage_switch.show(view.passage_on)
 

@@ -25,7 +25,8 @@ from aiohomekit.uuid import normalize_uuid
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.bridge.tracked_lock import Fact, Source
 from hapbridge.simulator import SimulatorServer
-from hapbridge.simulator.world import PassagePeriod, SimLock, feature_value
+from hapbridge.simulator.world import PassagePeriod, SimDoorSensor, SimLock, feature_value
+from hapbridge.ttlock.models import Feature, has_feature
 from hapbridge.ttlock.record_types import DOOR_CLOSED, DOOR_OPEN
 from tests.bridge_helpers import (
     CURRENT,
@@ -260,3 +261,31 @@ async def test_a_bridge_paired_before_keeps_every_aid_and_iid(
         new = [iid for key, iid in after.items() if key[0] == aid and key not in before]
         assert new and min(new) > max(iid for key, iid in locks.items() if key[0] == aid)
         assert (aid, normalize_uuid("80"), "") in after and (aid, normalize_uuid("49"), "") in after
+
+
+async def test_a_wireless_sensors_low_battery_shows_on_the_door_sensor(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    lock = first_lock(sim)
+    lock.feature_value = feature_value(wifi=False, door_sensor=False, wireless_sensor=True)
+    lock.sensor_state = 1
+    lock.door_sensor = SimDoorSensor(sensor_id=7, mac="AA:BB:CC:00:00:07", battery=9)
+    bridge = await start_bridge(sim, tmp_path / "storage")
+    pairing = await pair(bridge)
+    try:
+        assert bridge.hub is not None and bridge.identity is not None
+        await wait_for(lambda: bridge.hub is not None
+                       and bridge.hub.record(lock.lock_id).sensor_battery_low, 5)
+        aid = bridge.identity.aids[lock.lock_id]
+        accs = await accessories(pairing)
+        sensor = next(s for a in accs if a["aid"] == aid for s in a["services"]
+                      if normalize_uuid(s["type"]) == normalize_uuid("80"))
+        low = next(c for c in sensor["characteristics"]
+                   if normalize_uuid(c["type"]) == CharacteristicsTypes.STATUS_LO_BATT)
+        assert low["value"] == 1
+        wireless = [lk for lk in sim.world.locks.values()
+                    if has_feature(lk.feature_value, Feature.WIRELESS_DOOR_SENSOR)]
+        assert sim.world.calls["/v3/doorSensor/query"] == len(wireless)  # only those
+    finally:
+        await pairing.close()
+        await bridge.stop()

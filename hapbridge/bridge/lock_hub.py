@@ -19,6 +19,7 @@ from typing import Any
 from pyhap.accessory import Bridge
 
 from accessories.ttlock_lock import TTLockLock
+from hapbridge.bridge import door_state
 from hapbridge.bridge.auto_lock import AutoLockModel
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import FATAL_ERRORS, CloudHealth
@@ -100,7 +101,7 @@ class LockHub:
         self.scheduler = Scheduler(
             client=client, health=self.health, registry=self.registry, routes=self.routes,
             platform=platform, backoff=backoff, spawn=self._spawn, poll=self.poll,
-            passage=self.passage.refresh)
+            after_details=self._read_services)
         self.jobs = LockJobs(client, self.health, self.registry, self.scheduler.retry_poll)
         self.dispatcher = Dispatcher(self._carrier_of, send=self.jobs.send,
                                      settled=self.jobs.settled, retry=client.retry,
@@ -261,6 +262,13 @@ class LockHub:
         complete = await self.routes.refresh()
         self.scheduler.refresh_plan()
         return complete
+
+    async def _read_services(self, lock_ids: Iterable[int] | None) -> None:
+        """What the door sensors and passage switches need from the cloud (no gateway)."""
+        chosen = None if lock_ids is None else list(lock_ids)
+        await asyncio.gather(self.passage.refresh(chosen),
+                             door_state.read_sensors(self.client, self.health, self.registry,
+                                                     chosen))
 
     def _carrier_of(self, lock_id: int) -> Carrier | None:
         """The lock's carrier now; None (wait) while the first gateway map is awaited, so

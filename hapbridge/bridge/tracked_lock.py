@@ -77,6 +77,7 @@ class TrackedLock:
     services: LockServices = field(default_factory=LockServices)  # door sensor, passage
     passage: PassageMode | None = None  # the cloud's passage-mode configuration, once read
     tampered: bool = False  # the tamper alarm, until the door is used as usual
+    sensor_battery_low: bool = False  # a wireless door sensor's battery (doorSensor/query)
     auto_lock: asyncio.TimerHandle | None = None
     auto_unlock: asyncio.TimerHandle | None = None  # passage mode's auto-unlock at a window
     poll_retry: asyncio.TimerHandle | None = None
@@ -127,6 +128,7 @@ class TrackedLock:
         door, passage = self.shown.get(Fact.DOOR), self.shown.get(Fact.PASSAGE)
         return ServicesView(
             door_open=None if door is None else bool(door.value), tampered=self.tampered,
+            sensor_battery_low=self.sensor_battery_low,
             passage_on=wish if (wish := self.mailbox.passage_target) is not None else (
                 None if passage is None else bool(passage.value)))
 
