@@ -36,6 +36,7 @@ test: $(TEST_STAMP) lint
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_bridge.py
 	$(BIN)/python benchmarks/bench_push.py
+	$(BIN)/python benchmarks/bench_push_state.py
 
 # Newest releases within pyproject's ranges, in a scratch venv; rewrite constraints.txt only
 # when the suite passes on them.

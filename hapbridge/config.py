@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hapbridge.config_schema import (
+    Block,
     ConfigWarning,
     Invalid,
     Level,
@@ -54,6 +55,7 @@ from hapbridge.config_values import (
     trivial_reason,
 )
 from hapbridge.errors import ConfigError
+from hapbridge.push.settings import CallbackSettings
 
 __all__ = [
     "DEFAULT_PORT", "REGIONS", "AppConfig", "BridgeConfig", "ConfigWarning", "Level", "Note",
@@ -114,6 +116,8 @@ class PlatformConfig:
     hide_door_sensor: tuple[str, ...] = key("hideDoorSensor", LOCK_NAMES, ())
     passage_switch: bool = key("passageSwitch", BOOLEAN, False)
     hide_passage_switch: tuple[str, ...] = key("hidePassageSwitch", LOCK_NAMES, ())
+    # The push receiver (docs/push.md); None: no receiver, polling as before.
+    callback: CallbackSettings | None = key("callback", Block(CallbackSettings), None)
 
     def excludes(self, lock_id: int, alias: str) -> bool:
         """Whether ``exclude`` names this lock, by id or by alias (case-insensitive)."""

@@ -1,4 +1,5 @@
-"""A record sink like the bridge's: one RecordOrder per lock, state as the records say."""
+"""A record sink like the bridge's: one RecordOrder per lock (the gate), the bolt ordered by
+the record's rule (``Report.newer_than``), state as the records say."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hapbridge.bridge.tracked_lock import Fact, Report, Source
 from hapbridge.push.ordering import Judgement, RecordOrder
 from hapbridge.push.records import Push
 from hapbridge.ttlock.record_types import DoorChange, LockChange
@@ -21,6 +23,7 @@ class LockView:
     lock: LockChange | None = None
     door: DoorChange | None = None
     battery: int | None = None
+    shown: Report | None = None
     judged: list[Judgement] = field(default_factory=list)
 
 
@@ -43,7 +46,10 @@ class StateSink:
         for judgement in self.orders[push.lock_id].judge_push(push.records,
                                                               int(time.time() * 1000)):
             view.judged.append(judgement)
-            view.lock = judgement.lock or view.lock
+            if judgement.lock is not None:
+                report = Report(Fact.LOCK, 0, Source.PUSH, lock_date=judgement.record.lock_date)
+                if report.newer_than(view.shown):
+                    view.shown, view.lock = report, judgement.lock
             view.door = judgement.door or view.door
             view.battery = judgement.battery if judgement.battery is not None else view.battery
         self.arrived.set()

@@ -11,12 +11,14 @@ paired before the services existed keeps every AID and IID.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiohomekit.controller.ip import IpPairing
 from aiohomekit.model.characteristics import CharacteristicsTypes
@@ -24,10 +26,19 @@ from aiohomekit.uuid import normalize_uuid
 
 from hapbridge.bridge.server import BridgeServer
 from hapbridge.bridge.tracked_lock import Fact, Source
+from hapbridge.event_log import EVENTS_FILE, read_events
+from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimulatorServer
 from hapbridge.simulator.world import PassagePeriod, SimDoorSensor, SimLock, feature_value
 from hapbridge.ttlock.models import Feature, has_feature
-from hapbridge.ttlock.record_types import DOOR_CLOSED, DOOR_OPEN
+from hapbridge.ttlock.record_types import (
+    DOOR_CLOSED,
+    DOOR_NOT_CLOSED,
+    DOOR_OPEN,
+    LOCKED_OUT,
+    TAMPER,
+    Alert,
+)
 from tests.bridge_helpers import (
     CURRENT,
     TARGET,
@@ -286,6 +297,61 @@ async def test_a_wireless_sensors_low_battery_shows_on_the_door_sensor(
         wireless = [lk for lk in sim.world.locks.values()
                     if has_feature(lk.feature_value, Feature.WIRELESS_DOOR_SENSOR)]
         assert sim.world.calls["/v3/doorSensor/query"] == len(wireless)  # only those
+    finally:
+        await pairing.close()
+        await bridge.stop()
+
+
+async def test_pushed_door_records_and_alerts_reach_the_controller(
+    sim: SimulatorServer, tmp_path: Path
+) -> None:
+    """Door open and close pushed (no cloud call), the tamper alarm on the sensor, "door not
+    closed" keeping it open, each in the event log; the locked-out alert in the log too."""
+    lock = with_sensor(first_lock(sim))
+    bridge = await start_bridge(sim, tmp_path / "storage", callback=CallbackSettings(port=0))
+    assert bridge.pushes is not None and bridge.pushes.receiver is not None
+    sim.config = dataclasses.replace(sim.config, push_delay=0.05,
+                                     callback_url=bridge.pushes.receiver.urls.local)
+    pairing = await pair(bridge)
+    try:
+        assert bridge.hub is not None and bridge.identity is not None
+        hub, aid = bridge.hub, bridge.identity.aids[lock.lock_id]
+        await wait_for(lambda: hub.record(lock.lock_id).state != UNKNOWN)
+        accs = await accessories(pairing)
+        sensor = next(s for a in accs if a["aid"] == aid for s in a["services"]
+                      if normalize_uuid(s["type"]) == normalize_uuid("80"))
+        iid = {normalize_uuid(c["type"]): c["iid"] for c in sensor["characteristics"]}
+        door = (aid, iid[CONTACT])
+        tamper = (aid, iid[CharacteristicsTypes.STATUS_TAMPERED])
+        log = EventLog(pairing)
+        await pairing.subscribe([door, tamper])
+        async with httpx.AsyncClient(base_url=sim.url, timeout=5) as http:
+            async def outside(record_type: int) -> None:
+                answer = await http.post("/sim/event", json={"lockId": lock.lock_id,
+                                                             "recordType": record_type})
+                assert answer.status_code == 200, answer.text
+
+            await outside(DOOR_OPEN)
+            await wait_for(lambda: 1 in log.values(door), 2)
+            await outside(TAMPER)
+            await wait_for(lambda: 1 in log.values(tamper), 2)
+            await outside(DOOR_NOT_CLOSED)  # the alarm: still open, never closed by it
+            await outside(LOCKED_OUT)
+            await wait_for(lambda: any(e.change == f"alert: {Alert.LOCKED_OUT}" for e in
+                                       read_events(bridge.storage.path(EVENTS_FILE))), 2)
+            assert log.values(door) == [1]
+            assert (await pairing.get_characteristics([door]))[door]["value"] == 1
+            await outside(DOOR_CLOSED)
+            await wait_for(lambda: 0 in log.values(door), 2)
+            assert 0 in log.values(tamper)  # the door used as usual clears the tamper flag
+            assert hub.record(lock.lock_id).shown[Fact.DOOR].source is Source.PUSH
+        changes = [(e.change, e.source) for e in read_events(bridge.storage.path(EVENTS_FILE))
+                   if e.lock_id == lock.lock_id and e.source is Source.PUSH]
+        assert changes == [("door open", Source.PUSH), (f"alert: {Alert.TAMPER}", Source.PUSH),
+                           (f"alert: {Alert.DOOR_LEFT_OPEN}", Source.PUSH),
+                           (f"alert: {Alert.LOCKED_OUT}", Source.PUSH),
+                           ("door closed", Source.PUSH)]
+        log.close()
     finally:
         await pairing.close()
         await bridge.stop()

@@ -58,7 +58,7 @@ def test_callback_url_local_then_public_and_the_same_secret(
 
 @pytest.mark.parametrize(("callback", "message"), [
     (None, "no callback receiver configured"),
-    ({"port": "x"}, r"platforms\[1\].callback.port must be a port"),
+    ({"port": "x"}, r"platforms\[1\].callback.port must be an integer from 1 to 65535"),
     ({"bind": ["example.com"]}, r"callback.bind\[0\] must be an IP address"),
 ])
 def test_callback_url_mistakes_are_one_line(

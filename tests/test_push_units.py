@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hapbridge.bridge.tracked_lock import Fact, Report
+from hapbridge.config import parse_config
 from hapbridge.errors import ConfigError
 from hapbridge.event_log import (
     Event,
@@ -20,6 +23,7 @@ from hapbridge.event_log import (
     rotated,
     snapshot,
 )
+from hapbridge.push.arrivals import push_finding, save_last_push
 from hapbridge.push.callback_url import callback_urls, path_secret, receiver_paths
 from hapbridge.push.events import events_of, log_line
 from hapbridge.push.ordering import Aspect, RecordOrder, Verdict
@@ -160,14 +164,18 @@ def test_missing_form_fields() -> None:
 
 
 def test_newest_by_lock_time_wins_older_never_overwrites() -> None:
+    """The gate passes bolt changes on; the record's one rule orders them by lock time."""
     order = RecordOrder()
     first = order.judge(rec(4, NOW), NOW)  # keypad unlock
     assert first.verdict is Verdict.APPLIED and first.lock is LockChange.UNLOCKED
     newer = order.judge(rec(45, NOW + 10_000), NOW)  # auto-lock
     assert newer.lock is LockChange.LOCKED and newer.confirms_auto_lock
     late = order.judge(rec(1, NOW + 5_000), NOW)  # an older unlock arrives late
-    assert late.verdict is Verdict.STALE and late.lock is None
-    assert order.newest(Aspect.LOCK) == NOW + 10_000
+    assert late.lock is LockChange.UNLOCKED  # for the record to refuse:
+    shown = Report(Fact.LOCK, 1, Source.PUSH, lock_date=NOW + 10_000)
+    assert not Report(Fact.LOCK, 0, Source.PUSH, lock_date=NOW + 5_000).newer_than(shown)
+    assert not Report(Fact.LOCK, 0, Source.PUSH, lock_date=NOW + 10_000).newer_than(shown)
+    assert Report(Fact.LOCK, 0, Source.PUSH, lock_date=NOW + 10_001).newer_than(shown)
 
 
 def test_duplicates_and_replays_change_nothing() -> None:
@@ -211,7 +219,7 @@ def test_failed_try_changes_no_state() -> None:
     order = RecordOrder()
     failed = order.judge(rec(4, NOW, success=False, battery=50), NOW)
     assert failed.verdict is Verdict.FAILED_TRY
-    assert failed.lock is None and failed.battery is None and order.newest(Aspect.LOCK) is None
+    assert failed.lock is None and failed.battery is None and order.newest(Aspect.BATTERY) is None
     (event,) = events_of(failed, "Front Door")
     assert event.change == "failed try: unlock by passcode" and event.how == "keypad"
 
@@ -259,9 +267,16 @@ def test_log_lines_are_levelled_and_masked() -> None:
 # -- settings and URLs --------------------------------------------------------------------
 
 
+def callback_of(raw: object) -> CallbackSettings | None:
+    """The callback block as the config table reads it from a platform entry."""
+    return parse_config({"platforms": [{"platform": "TTLock", "callback": raw}]},
+                        require_credentials=False, env={}).platform.callback
+
+
 def test_callback_settings_defaults_and_values() -> None:
-    assert CallbackSettings.from_json({}) == CallbackSettings(8788, ("127.0.0.1",), None, ())
-    settings = CallbackSettings.from_json({
+    assert parse_config({}, require_credentials=False, env={}).platform.callback is None
+    assert callback_of({}) == CallbackSettings(8788, ("127.0.0.1",), None, ())
+    settings = callback_of({
         "port": "9000", "bind": ["127.0.0.1", "::1"], "publicUrl": "https://locks.example.com/",
         "forwardTo": ["http://homeassistant:8123/api/webhook/abc?x=1"]})
     assert settings.port == 9000 and settings.bind == ("127.0.0.1", "::1")
@@ -273,18 +288,28 @@ def test_callback_settings_defaults_and_values() -> None:
     ([], "callback must be an object"),
     ({"port": 0}, "callback.port"),
     ({"port": True}, "callback.port"),
-    ({"bind": "localhost"}, r"callback.bind\[0\]"),
+    ({"bind": "localhost"}, r"callback.bind must be a list of IP addresses"),
+    ({"bind": ["127.0.0.1", "nope"]}, r"callback.bind\[1\]"),
     ({"bind": []}, "callback.bind"),
     ({"publicUrl": "locks.example.com"}, "callback.publicUrl"),
     ({"publicUrl": "https://x.example?a=1"}, "callback.publicUrl"),
-    ({"forwardTo": "ftp://x"}, r"callback.forwardTo\[0\]"),
+    ({"forwardTo": "ftp://x"}, r"callback.forwardTo must be a list of URLs"),
+    ({"forwardTo": ["ftp://x"]}, r"callback.forwardTo\[0\] must be an http\(s\) URL"),
     ({"forwardTo": {}}, "callback.forwardTo"),
-    ({"prot": 1}, "callback.prot is not a callback setting"),
+    ({"forwardTo": ["http://x"] * 9}, "callback.forwardTo lists 9 URLs; at most 8"),
 ])
 def test_callback_settings_errors_name_the_key(raw: object, key: str) -> None:
     with pytest.raises(ConfigError, match=key) as caught:
-        CallbackSettings.from_json(raw)
+        callback_of(raw)
     assert "\n" not in str(caught.value)
+
+
+def test_callback_misspelt_key_is_a_warning_naming_it() -> None:
+    config = parse_config({"platforms": [{"platform": "TTLock",
+                                          "callback": {"publicURL": "https://x.example"}}]},
+                          require_credentials=False, env={})
+    assert any("platforms[0].callback.publicURL (did you mean publicUrl?)" in note.text
+               for note in config.notes)
 
 
 def test_path_secret_is_made_once_private_and_long(tmp_path: Path) -> None:
@@ -408,3 +433,19 @@ def test_snapshot_then_follow_loses_nothing(tmp_path: Path) -> None:
                       sleep=idle):
         seen.append(got.change)
     assert seen == ["change 2", "change 3"]
+
+
+def test_check_says_whether_pushes_arrive(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "s")
+    status, detail, fix = push_finding(None, storage)
+    assert status == "ok" and "no callback receiver" in detail and "docs/push.md" in (fix or "")
+    settings = CallbackSettings(port=8788)
+    status, detail, fix = push_finding(settings, storage)
+    assert status == "warn" and "no push has arrived yet" in detail
+    assert "hapbridge callback-url" in (fix or "")
+    save_last_push(storage, time.time() - 300, 3)
+    status, detail, _fix = push_finding(settings, storage)
+    assert status == "ok" and "127.0.0.1:8788" in detail and "5 min ago" in detail
+    save_last_push(storage, time.time() - 10 * 86_400, 3)
+    assert push_finding(settings, storage)[0] == "warn"
+    assert stat.S_IMODE(storage.path("pushes.json").stat().st_mode) == 0o600

@@ -5,6 +5,8 @@ like it would with real locks; one lock auto-locks so that behaviour can be seen
 The demo also writes a config for its cloud into its storage, so that the admin commands
 (``hapbridge -U STORAGE/demo locks``) work against it while it runs: the URL changes at
 each start (a free port), and the credentials are the simulator's own, nobody's secret.
+Its cloud pushes every record to the demo bridge's own receiver (loopback, a free port), so
+a keypad unlock made with ``POST /sim/event`` shows in Home as it happens.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import json
 import logging
 import shlex
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,9 +23,12 @@ from pathlib import Path
 
 from hapbridge.config import AppConfig, BridgeConfig, PlatformConfig
 from hapbridge.config_writer import NewConfig, write_config
+from hapbridge.push.callback_url import callback_urls, path_secret
+from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimConfig, SimulatorServer
 from hapbridge.simulator.commands import DOOR_CLOSED_SENSOR
 from hapbridge.simulator.world import SimLock, feature_value
+from hapbridge.storage import Storage
 from hapbridge.ttlock.record_types import DOOR_CLOSED, DOOR_OPEN
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,10 +44,27 @@ def demo_sim_config() -> SimConfig:
                      command_seconds=DEMO_COMMAND_SECONDS)
 
 
-def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None) -> AppConfig:
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def demo_callback(sim: SimulatorServer, storage: Storage) -> CallbackSettings:
+    """A receiver on loopback, and the simulated cloud pushing to it (as the developer
+    platform would once its callback URL is pasted)."""
+    settings = CallbackSettings(port=_free_port(), bind=("127.0.0.1",))
+    url = callback_urls(settings, path_secret(storage)).local
+    sim.config = dataclasses.replace(sim.config, callback_url=url)
+    return settings
+
+
+def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None,
+                    storage: Storage | None = None) -> AppConfig:
     """A config pointed at the simulator; the bridge block (name, port, bind, pin) may come
     from the user's config so the demo can be bound where they want. Never its ``username``:
-    the demo would advertise the real bridge's HomeKit id."""
+    the demo would advertise the real bridge's HomeKit id. With ``storage``, the simulator
+    pushes to the demo's own receiver."""
     sim_config = sim.config
     platform = PlatformConfig(
         passage_switch=True,  # a demo: its passage-mode switches open no real door
@@ -51,6 +74,7 @@ def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None) ->
         username=sim_config.username,
         password=sim_config.password,
         base_url=sim.url,
+        callback=demo_callback(sim, storage) if storage is not None else None,
     )
     bridge = bridge or BridgeConfig(name="TTLock Demo Bridge")
     if bridge.username:
@@ -69,8 +93,9 @@ def write_admin_config(path: Path, sim: SimulatorServer) -> None:
     ), private_dir=True)
     program = sys.argv[0] if Path(sys.argv[0]).name == "hapbridge" else "hapbridge"
     command = shlex.join([program, "-U", str(path.parent)])
-    _LOGGER.info("demo: try the admin commands on it while it runs: %s locks "
-                 "(or passcodes list Garage, unlock Garage, records Garage, check)", command)
+    _LOGGER.info("demo: try the admin commands on it while it runs: %s locks (or events "
+                 "--follow, passcodes list Garage, unlock Garage, records Garage, check)",
+                 command)
     _LOGGER.info("demo: they use %s, written for this run's simulated cloud", path)
 
 
@@ -80,9 +105,9 @@ def show_door(sim: SimulatorServer, lock: SimLock) -> None:
     if lock.sensor_state is None:
         lock.sensor_state = DOOR_CLOSED_SENSOR
     event = json.dumps({"lockId": lock.lock_id, "recordType": DOOR_OPEN})
-    _LOGGER.info("demo: open %s's door (its door sensor in Home): curl -X POST -H "
-                 "'Content-Type: application/json' %s/sim/event -d '%s' (recordType %d "
-                 "closes it)", lock.alias, sim.url, event, DOOR_CLOSED)
+    _LOGGER.info("demo: open %s's door and watch its door sensor in Home: curl -X POST "
+                 "%s/sim/event -d '%s' (recordType %d closes it)", lock.alias, sim.url,
+                 event, DOOR_CLOSED)
 
 
 @asynccontextmanager
@@ -99,6 +124,10 @@ async def demo_cloud() -> AsyncIterator[SimulatorServer]:
         locks[1].alias if len(locks) > 1 else "none", DEMO_AUTO_LOCK_SECONDS,
     )
     if locks:
+        event = json.dumps({"lockId": locks[0].lock_id, "recordType": 4})
+        _LOGGER.info("demo: make a keypad unlock happen at %s and watch it arrive in Home "
+                     "live (pushed, no poll): curl -X POST %s/sim/event -d '%s'",
+                     locks[0].alias, sim.url, event)
         show_door(sim, locks[0])
     try:
         yield sim

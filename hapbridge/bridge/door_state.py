@@ -39,7 +39,7 @@ def polled(registry: LockRegistry, lock_id: int, state: LockState, sent: float) 
 def pushed(registry: LockRegistry, lock_id: int, judgement: Judgement, since: float) -> None:
     """A judged pushed record's door change and tamper flag (``since``: when the lock's
     clock says it happened, in loop time). "Door not closed" (64) reads as open: it never
-    closes the sensor. The push intake calls this for every judged record."""
+    closes the sensor. ``push_intake`` calls this for every judged record."""
     record = registry.get(lock_id)
     if record is None:
         return
@@ -50,7 +50,8 @@ def pushed(registry: LockRegistry, lock_id: int, judgement: Judgement, since: fl
         pushed_record = judgement.record
         taken = registry.report(lock_id, Report(
             Fact.DOOR, CONTACT[judgement.door], Source.PUSH, since=since,
-            lock_date=pushed_record.lock_date))
+            lock_date=pushed_record.lock_date, who=pushed_record.username,
+            how=str(pushed_record.meaning.method or "")))
     if flag_changed and not taken:  # a report taken has rendered it already
         registry.render(lock_id)
 

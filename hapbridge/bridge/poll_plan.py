@@ -7,6 +7,10 @@ budget for commands, pays the fixed costs first (daily lock details and gateway 
 A restart is not free either: its state queries are capped at ``STARTUP_SHARE`` of what is
 left of the month's budget (the other locks are polled at the plan's pace), and rechecks of
 unreachable locks while state polling is off come out of the command reserve.
+
+While pushes arrive (``pushes``), they carry every state change and the battery: polls are
+a safety net, each lock asked once every ``PUSH_STATE_INTERVAL`` and the lock list read once
+every ``PUSH_LIST_INTERVAL`` (names, added and removed locks), whatever the budget allows.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ MAX_LIST_INTERVAL = DAY_SECONDS
 STARTUP_SHARE = 0.01  # state queries right at start: at most 1% of the budget left
 RECHECK_SHARE = 0.05  # unreachable-lock rechecks without state polling: 5% (of the reserve)
 MIN_RECHECK_INTERVAL = 600.0
+PUSH_STATE_INTERVAL = DAY_SECONDS  # pushes live: each lock's state asked once a day
+PUSH_LIST_INTERVAL = 3600.0  # pushes live: the lock list hourly (the battery comes pushed)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class PollPlan:
     month_left: float = 1.0  # share of the month still to go
     startup_polls: int = 0  # locks whose state is queried right at start
     recheck_interval: float = MONTH_SECONDS  # one unreachable lock per interval, polling off
+    pushes: bool = False  # pushes arrive: the safety net's pace
 
     def describe(self) -> str:
         """One line for the startup log."""
@@ -51,6 +58,8 @@ class PollPlan:
             state = (
                 "state polling off (" + ("no locks" if not self.locks else "budget too small") + ")"
             )
+        if self.pushes:
+            state += " (pushes arrive: polling is the safety net)"
         over = " - OVER BUDGET, raise apiBudgetPerMonth" if self.over_budget else ""
         used = f", {self.used:,} used this month" if self.used else ""
         return (
@@ -76,12 +85,17 @@ def make_plan(
     list_interval: float = LIST_INTERVAL,
     min_state_interval: float = MIN_STATE_INTERVAL,
     detail_interval: float = DAY_SECONDS,
+    pushes: bool = False,
 ) -> PollPlan:
     """The plan for ``locks`` locks behind ``gateways`` gateways on a monthly ``budget``.
 
     ``used`` calls already spent this month with ``month_left`` (0..1) of it to go turn the
     remainder into a monthly rate, so a budget half spent early stretches the intervals.
+    ``pushes``: they arrive, so the safety net's slower pace is the floor.
     """
+    if pushes:
+        list_interval = max(list_interval, PUSH_LIST_INTERVAL)
+        min_state_interval = max(min_state_interval, PUSH_STATE_INTERVAL)
     left_this_month = max(0.0, budget - used)
     rate = left_this_month / max(month_left, 1 / 30)
     spendable = min(float(budget), rate) * (1.0 - reserve)
@@ -114,6 +128,7 @@ def make_plan(
         startup_polls=min(locks, math.floor(left_this_month * STARTUP_SHARE)),
         recheck_interval=max(MIN_RECHECK_INTERVAL,
                              per_month / max(budget * reserve * RECHECK_SHARE, 1.0)),
+        pushes=pushes,
     )
 
 

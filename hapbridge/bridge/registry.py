@@ -14,6 +14,7 @@ lock lists in a row lack it, and an unreadable item keeps its lock as it was.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -29,8 +30,10 @@ from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks
 from hapbridge.bridge.log_text import describe
+from hapbridge.bridge.state_events import event_for
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
 from hapbridge.config import PlatformConfig
+from hapbridge.event_log import EVENTS_FILE, EventLog
 from hapbridge.storage import Storage, StorageError
 from hapbridge.ttlock.models import Lock, LockDetail
 from hapbridge.ttlock.reach import Cause
@@ -82,6 +85,7 @@ class LockRegistry:
         self._unsaved: set[int] = set()  # records whose news follows in a moment
         self._saving: asyncio.TimerHandle | None = None
         self._left_out: tuple[int, ...] = ()
+        self.events = EventLog(storage.path(EVENTS_FILE))  # every state change, its source
 
     def get(self, lock_id: int) -> TrackedLock | None:
         return self.records.get(lock_id)
@@ -98,6 +102,8 @@ class LockRegistry:
         if record is None:
             return False
         before = record.state
+        shown = record.shown.get(report.fact)  # the door and passage mode: their own news
+        was = before if report.fact is Fact.LOCK else (None if shown is None else shown.value)
         if not record.accept(report):
             return False
         in_doubt = record.doubt and report.fact is Fact.LOCK  # only the bolt's own news
@@ -111,9 +117,17 @@ class LockRegistry:
             # The disk says the state is in doubt (a command was on its way), which a
             # restart never relies on: the new state follows once the event is out.
             self._save_soon(lock_id)
+        if report.value != was and (event := event_for(record, report)) is not None:
+            self.events.append(event)  # after the HomeKit event: never ahead of it
         for listener in self.listeners:
             listener(record, report)
         return True
+
+    def report_battery(self, lock_id: int, percent: int) -> None:
+        """A battery level a source read (each pushed record carries one)."""
+        if (record := self.records.get(lock_id)) is not None:
+            record.listing = dataclasses.replace(record.listing, battery=percent)
+            self._show_battery(record)
 
     def doubt(self, lock_id: int) -> asyncio.Future[None]:
         """A command for the lock is on its way: until its result, the lock's state on disk

@@ -5,7 +5,9 @@ details, the state-poll round-robin, and the retries of an incomplete gateway ma
 state query that met a busy gateway all wait on the same :class:`RetryPolicy` (the
 reconnect delays), as does the cloud health's reconnect. A failing step is one log line,
 never the end of its loop; only cancellation ends one. Background calls rest while the
-cloud health says so (down, or the quota is used up).
+cloud health says so (down, or the quota is used up). While pushes arrive
+(``push_watch``), the plan is the safety net's: far fewer polls; when they seem lost, the
+plan polls fully again at once.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class Scheduler:
         self.last_recheck = time.monotonic()  # with polling off: the last unreachable recheck
         self._map_retry: asyncio.Task[None] | None = None
         self._plan_logged = False
+        self.relaxed: Callable[[], bool] = lambda: False  # pushes arrive (push_watch)
+        self._replanned = asyncio.Event()  # wakes the state-poll wait for a new pace
 
     async def run(self) -> None:
         """Once the cloud answers: gateway map, first states, missing details, the loops."""
@@ -76,18 +80,30 @@ class Scheduler:
                                self.sweep), "lock-list")
         self._spawn(self.every("gateway map and details refresh",
                                lambda: self.plan.detail_interval, self.daily), "daily")
-        self._spawn(self.every("state poll", self._poll_wait, self.poll_next), "state-poll")
+        self._spawn(self.every("state poll", self._poll_wait, self.poll_next,
+                               wake=self._replanned), "state-poll")
 
     async def every(self, what: str, interval: Callable[[], float],
-                    step: Callable[[], Awaitable[None]]) -> None:
+                    step: Callable[[], Awaitable[None]], wake: asyncio.Event | None = None
+                    ) -> None:
         """Run ``step`` after every ``interval()`` seconds until cancelled; after a failure
-        the next try comes sooner (the backoff, up to the interval)."""
+        the next try comes sooner (the backoff, up to the interval). ``wake`` set: the
+        wait starts again at the new ``interval()``."""
         failures = 0
         while True:
             wait = interval()
             if failures:
                 wait = min(wait, self.backoff.delay(failures - 1))
-            await asyncio.sleep(wait)
+            if wake is None:
+                await asyncio.sleep(wait)
+            else:
+                try:
+                    await asyncio.wait_for(wake.wait(), wait)
+                except TimeoutError:
+                    pass
+                else:
+                    wake.clear()
+                    continue
             try:
                 await step()
             except Exception as err:
@@ -108,14 +124,23 @@ class Scheduler:
         month_left = max(0.0, 1.0 - (now.day - 1 + now.hour / 24) / days)
         plan = make_plan(len(self.pollable()), self._platform.api_budget_per_month,
                          gateways=len(self._routes.gateways), used=self._client.usage.total,
-                         month_left=month_left)
-        changed = (plan.locks, plan.state_interval) != (self.plan.locks, self.plan.state_interval)
+                         month_left=month_left, pushes=self.relaxed())
+        changed = ((plan.locks, plan.state_interval, plan.pushes)
+                   != (self.plan.locks, self.plan.state_interval, self.plan.pushes))
         if self._routes.ready.is_set() and (changed or not self._plan_logged):
             self._plan_logged = True  # logged once the gateway count is known, then on changes
             log = _LOGGER.warning if plan.over_budget else _LOGGER.info
             log("poll plan: %s", plan.describe())
         self.plan = plan
         return plan
+
+    def pushes_changed(self) -> None:
+        """Pushes started or stopped arriving: the new pace now; lost, every lock is asked
+        again (within the plan), as anything may have happened since the last push."""
+        self.refresh_plan()
+        self._replanned.set()
+        if not self.relaxed():
+            self.cloud_back()
 
     # -- state polls ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from pyhap.accessory import Bridge
@@ -42,6 +42,9 @@ from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
 from hapbridge.storage import FILE_MODE, Storage, StorageError, write_private
 from hapbridge.ttlock.client import TTLockClient
+
+if TYPE_CHECKING:
+    from hapbridge.bridge.push_service import PushService
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -202,6 +205,7 @@ class BridgeServer:
         self.driver: PrivateStateDriver | None = None
         self.bridge: TTLockBridge | None = None
         self.hub: LockHub | None = None
+        self.pushes: PushService | None = None  # the push receiver, with a callback block
         self.addresses: list[str] = []
         self._running_fd: int | None = None
 
@@ -240,6 +244,13 @@ class BridgeServer:
             restore_max_age=self.options.restore_max_age,
         )
         await self.hub.load()
+        if (callback := self.config.platform.callback) is not None:
+            # Imported here: aiohttp is loaded only by a bridge that receives pushes.
+            from hapbridge.bridge.push_service import PushService
+
+            self.pushes = PushService(callback, self.storage, self.hub,
+                                      self.config.platform.username)
+            await self.pushes.start()
         driver.add_accessory(bridge)
         self.driver, self.bridge = driver, bridge
         try:
@@ -348,6 +359,8 @@ class BridgeServer:
                 await self.driver.async_stop()
         finally:
             try:
+                if self.pushes is not None:  # no push reaches the hub while it stops
+                    await self.pushes.stop()
                 if self.hub is not None:
                     await self.hub.stop()
             finally:

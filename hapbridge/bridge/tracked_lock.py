@@ -3,10 +3,13 @@
 State sources (a command's result, a poll answer, the auto-lock model; pushed records and a
 door sensor next) never touch the accessory: each hands a :class:`Report` to the registry,
 which offers it to the lock's record (:meth:`TrackedLock.accept`), saves what a restart
-relies on, and lets the accessory render the record. The ordering rule lives in one place:
-a report older than what the record shows (by the time its fact was known to hold) never
-overwrites it, and among reports carrying the lock's own clock (pushed records) an older or
-equal ``lock_date`` is a replay or a duplicate.
+relies on, and lets the accessory render the record. The ordering rule lives in one place,
+:meth:`Report.newer_than`: a report older than what the record shows (by the time its fact
+was known to hold) never overwrites it, and among reports carrying the lock's own clock
+(pushed records) an older or equal ``lock_date`` is a replay or a duplicate. A pushed
+record's ``since`` is when the lock's clock says it happened, so a poll sent after it wins
+and one sent before it loses; a command's own record (pushed after the cloud confirmed the
+command) is older than the command's report, so it confirms it and changes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, LockView, TTLoc
 from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.event_log import Source  # where a state came from: one enum, events too
+from hapbridge.push.ordering import RecordOrder
 from hapbridge.ttlock.passage import PassageMode
 from hapbridge.ttlock.reach import Carrier, Cause, Link
 
@@ -44,7 +48,8 @@ class Report:
     ``since`` is loop time (``time.monotonic``): for a poll, when the query was sent (the
     answer may predate anything that happened while it travelled); for a command, when the
     cloud confirmed it. ``at`` is the wall-clock time kept on disk. ``lock_date`` is the
-    lock's own clock (ms) when the source has it.
+    lock's own clock (ms) when the source has it; ``who`` and ``how`` what a record says
+    of it (a guest's name, "keypad"), for the event log.
     """
 
     fact: Fact
@@ -53,6 +58,8 @@ class Report:
     since: float = field(default_factory=time.monotonic)
     at: float = field(default_factory=time.time)
     lock_date: int | None = None
+    who: str = ""
+    how: str = ""
 
     def newer_than(self, shown: Report | None) -> bool:
         if shown is None:
@@ -84,6 +91,7 @@ class TrackedLock:
     poll_failures: int = 0  # polls in a row that met a busy gateway or no answer
     missing: int = 0  # lock lists in a row without it
     doubt: bool = False  # a command is on its way: locks.json says its state is not known
+    records: RecordOrder = field(default_factory=RecordOrder)  # pushed records: the gate
 
     @property
     def lock_id(self) -> int:

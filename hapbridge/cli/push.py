@@ -58,10 +58,8 @@ def register(subparsers: Any) -> None:
 
 def show_callback_url(args: argparse.Namespace, ctx: Context) -> int:
     from hapbridge.push.callback_url import callback_urls, path_secret
-    from hapbridge.push.config_source import callback_settings
 
-    ctx.load_config(require_credentials=False)
-    settings = callback_settings(ctx.config_path)
+    settings = ctx.load_config(require_credentials=False).platform.callback
     if settings is None:
         raise ConfigError(
             f'{ctx.config_path}: no callback receiver configured: add "callback": '

@@ -77,7 +77,7 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         _LOGGER.info("demo: storage in %s", ctx.storage_dir)
         async with demo_cloud() as sim:
             write_admin_config(ctx.storage_dir / CONFIG_NAME, sim)
-            await _serve(demo_app_config(sim, bridge), ctx, args)
+            await _serve(demo_app_config(sim, bridge, ctx.storage), ctx, args)
         return 0
     config = ctx.load_config()
     for note in config.notes:

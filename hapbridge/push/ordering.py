@@ -1,12 +1,16 @@
-"""Which pushed records may change what a lock shows: the ordering rule, pure.
+"""Which pushed records may change what a lock shows: the gate in front of the record, pure.
 
 Pushes are not ordered: a gateway uploads a backlog after an outage, the cloud may send a
-record twice, one push may carry several records. So the shown state follows the newest
-record *by the lock's clock*, per aspect (bolt, door, battery: a late door record must not
-be lost because a newer bolt record came first). Older or duplicate records never
-overwrite; a record far in the future (a lock whose clock jumped) is ignored, since it
-would otherwise win every comparison until the clock caught up; a failed try (success 0)
-changes nothing. One :class:`RecordOrder` per lock, owned by the lock's record.
+record twice, one push may carry several records. A duplicate never counts twice; a record
+far in the future (a lock whose clock jumped) is ignored, since it would otherwise win
+every comparison until the clock caught up; a failed try (success 0) changes nothing.
+
+The bolt is ordered by the lock's record, against polls and commands too
+(``tracked_lock.Report.newer_than``: the one rule); here a record's bolt change only passes
+the gate, oldest first within a push. The door and the battery, which no other source
+reports, are ordered here by the lock's clock, per aspect (a late door record must not be
+lost because a newer bolt record came first). One :class:`RecordOrder` per lock, owned by
+the lock's record.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ REMEMBERED = 256  # record keys kept to spot duplicates (a push backlog is far s
 
 
 class Aspect(Enum):
-    LOCK = "lock"
+    """What only pushes report (the bolt is the record's: ``Report.newer_than``)."""
+
     DOOR = "door"
     BATTERY = "battery"
 
 
 class Verdict(Enum):
-    APPLIED = "applied"  # newest for at least one aspect: the shown state changes
+    APPLIED = "applied"  # a bolt change for the record, or the newest door or battery
     NOTED = "noted"  # nothing to change (an alert alone)
     STALE = "stale"  # older than what is shown for every aspect it touches
     DUPLICATE = "duplicate"
@@ -41,7 +46,8 @@ class Verdict(Enum):
 
 @dataclass(frozen=True)
 class Judgement:
-    """What one record does: the aspects it changes (None = unchanged) and any alert."""
+    """What one record does: its bolt change (for the record to order), the door and battery
+    it changes (None = unchanged) and any alert."""
 
     record: PushedRecord
     verdict: Verdict
@@ -87,12 +93,11 @@ class RecordOrder:
         if not meaning.known:
             return Judgement(record, Verdict.UNKNOWN_TYPE)
         at = (record.lock_date, record.server_date or 0)
-        wanted = {Aspect.LOCK: meaning.lock, Aspect.DOOR: meaning.door,
-                  Aspect.BATTERY: record.battery}
+        wanted = {Aspect.DOOR: meaning.door, Aspect.BATTERY: record.battery}
         applied = {aspect: value for aspect, value in wanted.items()
                    if value is not None and self._take(aspect, at)}
-        touched = any(value is not None for value in wanted.values())
-        if applied:
+        touched = meaning.lock is not None or any(value is not None for value in wanted.values())
+        if applied or meaning.lock is not None:
             verdict = Verdict.APPLIED
         elif touched and meaning.changes_state:
             verdict = Verdict.STALE
@@ -101,7 +106,7 @@ class RecordOrder:
         return Judgement(
             record,
             verdict,
-            lock=applied.get(Aspect.LOCK),  # type: ignore[arg-type]
+            lock=meaning.lock,
             door=applied.get(Aspect.DOOR),  # type: ignore[arg-type]
             battery=applied.get(Aspect.BATTERY),  # type: ignore[arg-type]
             alert=meaning.alert,

@@ -60,7 +60,10 @@ class RecordSink(Protocol):
 
 
 class ReceiverError(HapbridgeError):
-    """The receiver cannot start (the port is taken, the address is not this machine's)."""
+    """The receiver cannot start (the port is taken, the address is not this machine's):
+    a setting to change, so exit code 2 like a config mistake."""
+
+    exit_code = 2
 
 
 class _Refused(Exception):
@@ -138,7 +141,7 @@ class PushReceiver:
         self._runner = runner
         self._consumer = asyncio.create_task(self._consume())
         await self.forwarder.start()
-        _LOGGER.info("push receiver listening on %s",
+        _LOGGER.debug("push receiver listening on %s",
                      ", ".join(f"{host}:{port}" for host, port in self.bound))
 
     async def stop(self) -> None:

@@ -23,7 +23,7 @@ import contextlib
 import email.utils
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -96,6 +96,7 @@ async def run_check(args: argparse.Namespace, ctx: Context) -> int:
     with contextlib.suppress(Stop):
         await _run(checker, ctx)
     _pair_setup_attempts(checker, ctx)
+    _pushes(checker, ctx)
     _report(args, checker)
     return 0 if checker.ok else 1
 
@@ -139,6 +140,19 @@ async def _run(checker: Checker, ctx: Context) -> None:
                             "left out of HomeKit (exclude): not checked")
                 continue
             _check_lock(checker, lock, reach, threshold)
+
+
+def _pushes(checker: Checker, ctx: Context) -> None:
+    """Whether a push receiver is configured and when the last push came (no cloud call;
+    said even when the cloud checks stopped early)."""
+    from hapbridge.push.arrivals import push_finding
+
+    try:
+        settings = ctx.load_config(require_credentials=False, warn_shared=False).platform.callback
+    except HapbridgeError:
+        return  # the config finding says why
+    status, detail, fix = push_finding(settings, ctx.storage)
+    checker.add(cast(Status, status), "pushes", detail, fix)
 
 
 async def _clock_skew(checker: Checker, url: str) -> float | None:
