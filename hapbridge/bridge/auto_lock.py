@@ -76,7 +76,7 @@ class AutoLockModel:
         if self.stopped or not seconds or record.mailbox.has_command:
             return
         now = time.time()
-        due = schedule_of(record).relock_at(now if since is None else since, seconds)
+        due = schedule_of(record).relock_from(now if since is None else since, seconds, now)
         if due is None:
             _LOGGER.debug("%s: passage mode holds it open: no auto-lock", record.name)
             return
