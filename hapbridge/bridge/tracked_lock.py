@@ -1,9 +1,10 @@
 """Everything the bridge knows of one lock, in one typed record; and how state reaches it.
 
-State sources (a command's result, a poll answer, the auto-lock model; pushed records and a
-door sensor next) never touch the accessory: each hands a :class:`Report` to the registry,
-which offers it to the lock's record (:meth:`TrackedLock.accept`), saves what a restart
-relies on, and lets the accessory render the record. The ordering rule lives in one place,
+State sources (a command's result, a poll answer, the auto-lock model, pushed records, the
+passage-mode configuration) never touch the accessory: each hands a :class:`Report` to the
+registry, which offers it to the lock's record (:meth:`TrackedLock.accept`), saves what a
+restart relies on, and lets the accessory and its extra services (door sensor, passage
+switch) render the record. The ordering rule lives in one place,
 :meth:`Report.newer_than`: a report older than what the record shows (by the time its fact
 was known to hold) never overwrites it, and among reports carrying the lock's own clock
 (pushed records) an older or equal ``lock_date`` is a replay or a duplicate. A pushed
