@@ -35,6 +35,7 @@ test: $(TEST_STAMP) lint
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_bridge.py
+	$(BIN)/python benchmarks/bench_bridges.py
 	$(BIN)/python benchmarks/bench_push.py
 	$(BIN)/python benchmarks/bench_push_state.py
 

@@ -15,6 +15,7 @@ in a message or a repr: a wrongly typed secret is described by its type only.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import os
 from collections.abc import Mapping
@@ -46,6 +47,7 @@ from hapbridge.config_values import (
     REGIONS,
     TEXT,
     URL,
+    Clearable,
     bridge_name,
     integer,
     mac,
@@ -58,7 +60,8 @@ from hapbridge.errors import ConfigError
 from hapbridge.push.settings import CallbackSettings
 
 __all__ = [
-    "DEFAULT_PORT", "REGIONS", "AppConfig", "BridgeConfig", "ConfigWarning", "Level", "Note",
+    "DEFAULT_PORT", "MAX_BRIDGES", "REGIONS", "AppConfig", "BridgeConfig", "ChildBridge",
+    "ConfigWarning", "Level", "Note",
     "PlatformConfig", "apply_env", "is_trivial_pin", "load_config", "parse_config",
     "validate_mac", "validate_pin",
 ]  # fmt: skip
@@ -66,6 +69,37 @@ __all__ = [
 DEFAULT_PORT = 51826
 LOCK_NAMES = ListOf(name_item("a lock id or name"), "lock ids or names", lone=True)
 DEFAULT_BRIDGE_NAME = "TTLock Bridge"
+MAX_BRIDGES = 32  # 32 x 149 locks: far beyond any account seen
+
+
+@dataclass(frozen=True)
+class ChildBridge:
+    """One more HomeKit bridge of the same process (``bridge.bridges``): its name, port and
+    setup code, and which locks it holds (a bridge with ``locks`` or ``groups`` holds only
+    those: "rooms 1xx on bridge 2"). Unset values are derived from the bridge block."""
+
+    number: int = key("bridge", integer(1, MAX_BRIDGES), 0)
+    name: str | None = key("name", Clearable(bridge_name(DEFAULT_BRIDGE_NAME)), None)
+    port: int | None = key("port", integer(1, 65535), None)
+    pin: str | None = key("pin", PIN, None, secret=True)
+    # Lock ids, aliases or alias patterns ("Room 1??", "Floor 2 *"; case-insensitive).
+    locks: tuple[str, ...] = key(
+        "locks", ListOf(name_item("a lock id, name or pattern"), "lock ids, names or patterns",
+                        lone=True), ())
+    groups: tuple[int, ...] = key(
+        "groups", ListOf(integer(1), "TTLock group ids (groupId)", lone=True), ())
+
+    @property
+    def pins_locks(self) -> bool:
+        return bool(self.locks or self.groups)
+
+    def holds(self, lock_id: int, alias: str, group_id: int | None) -> bool:
+        """Whether this bridge's ``locks``/``groups`` name the lock."""
+        if group_id is not None and group_id in self.groups:
+            return True
+        folded = alias.casefold()
+        return any(entry == str(lock_id) or fnmatch.fnmatchcase(folded, entry.casefold())
+                   for entry in self.locks)
 
 
 @dataclass(frozen=True)
@@ -85,6 +119,12 @@ class BridgeConfig:
                "IP addresses or interface names", lone=True),
         (),
     )
+    # Bridges 2, 3 ... (and pins for 1): made as the locks need them, see docs/bridges.md.
+    bridges: tuple[ChildBridge, ...] = key(
+        "bridges", ListOf(Block(ChildBridge), "objects with a \"bridge\" number"), ())
+
+    def child(self, number: int) -> ChildBridge | None:
+        return next((c for c in self.bridges if c.number == number), None)
 
 
 @dataclass(frozen=True)
@@ -228,6 +268,7 @@ def parse_config(
         bridge = BridgeConfig()
     elif isinstance(bridge_data, dict):
         bridge = read_block(BridgeConfig, bridge_data, top.child("bridge"))
+        _check_bridges(bridge, top.child("bridge").child("bridges"))
     else:
         raise ConfigError(
             f"{source}: bridge must be an object (or be left out for defaults), "
@@ -258,6 +299,29 @@ def parse_config(
             top.note(Level.INFO,
                      f"ignoring {count} {'accessory' if count == 1 else 'accessories'}")
     return AppConfig(bridge=bridge, platform=platform, path=None, notes=tuple(top.notes))
+
+
+def _check_bridges(bridge: BridgeConfig, spot: Spot) -> None:
+    """Each bridge once, bridge 1's name and port in the bridge block, no port twice."""
+    seen: dict[int, int] = {}
+    ports = {bridge.port: 1}
+    for index, child in enumerate(bridge.bridges):
+        at = f"{spot.source}: {spot.path}[{index}]"
+        if not child.number:
+            raise ConfigError(f'{at} needs "bridge": the number of the bridge it describes '
+                              f"(2 for the second, up to {MAX_BRIDGES})")
+        if child.number in seen:
+            raise ConfigError(f"{at} describes bridge {child.number} again (as "
+                              f"[{seen[child.number]}]): merge the two entries")
+        seen[child.number] = index
+        if child.number == 1 and (child.name or child.port or child.pin):
+            raise ConfigError(f"{at} sets the name, port or pin of bridge 1: set them in the "
+                              "bridge block itself (bridge.name, bridge.port, bridge.pin)")
+        if child.port is not None:
+            if child.port in ports:
+                raise ConfigError(f"{at}.port {child.port} is bridge {ports[child.port]}'s "
+                                  "port too: give each bridge its own port")
+            ports[child.port] = child.number
 
 
 def apply_env(platform: PlatformConfig, env: Mapping[str, str]) -> PlatformConfig:

@@ -62,6 +62,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> int:
+    """A port P with P .. P+count-1 free (bridges take the ports next to bridge 1's)."""
+    for _attempt in range(50):
+        base = free_port()
+        sockets = []
+        try:
+            for offset in range(count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind((LOOPBACK, base + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return base
+    raise RuntimeError("no run of free ports")
+
+
 def sim_app_config(sim: SimulatorServer, *, base_url: str | None = None,
                    bridge: dict[str, Any] | None = None, **platform: Any) -> AppConfig:
     cfg = sim.config
@@ -157,9 +176,12 @@ async def wait_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
-async def pair_process(storage: Path, port: int, name: str = "Test Bridge") -> dict[str, Any]:
-    """Pair a controller with a bridge process; its pairing data (for :func:`reconnect`)."""
-    identity = json.loads((storage / "bridge.json").read_text())
+async def pair_process(storage: Path, port: int, name: str = "Test Bridge", number: int = 1
+                       ) -> dict[str, Any]:
+    """Pair a controller with bridge ``number`` of a bridge process (listening on ``port``);
+    its pairing data (for :func:`reconnect`)."""
+    own = storage if number == 1 else storage / "bridges" / str(number)
+    identity = json.loads((own / "bridge.json").read_text())
     service = HomeKitService(
         name=name, id=identity["mac"].lower(), model="TTLock Bridge",
         feature_flags=0, status_flags=1, config_num=1, state_num=1, category=2,
@@ -177,25 +199,26 @@ async def pair_process(storage: Path, port: int, name: str = "Test Bridge") -> d
     return data
 
 
-def service_of(server: BridgeServer) -> HomeKitService:
-    """What the bridge advertises over mDNS, built directly (no multicast needed)."""
-    driver = server.driver
-    assert driver is not None
+def service_of(server: BridgeServer, number: int = 1) -> HomeKitService:
+    """What bridge ``number`` advertises over mDNS, built directly (no multicast needed)."""
+    unit = server.unit(number)
+    driver = unit.driver
+    assert driver is not None and unit.started
     return HomeKitService(
-        name=server.config.bridge.name, id=driver.state.mac.lower(), model="TTLock Bridge",
+        name=unit.spec.name, id=driver.state.mac.lower(), model="TTLock Bridge",
         feature_flags=0, status_flags=0 if driver.state.paired else 1,
         config_num=driver.state.config_version, state_num=1, category=2,
         protocol_version="1.1", type="_hap._tcp.local.", address=LOOPBACK,
-        addresses=[LOOPBACK], port=server.port,
+        addresses=[LOOPBACK], port=unit.port,
     )
 
 
-async def pair(server: BridgeServer, alias: str = "test") -> IpPairing:
-    assert server.identity is not None
-    discovery = IpDiscovery(Controller(), service_of(server))
+async def pair(server: BridgeServer, alias: str = "test", number: int = 1) -> IpPairing:
+    """A controller paired with bridge ``number`` of ``server``."""
+    discovery = IpDiscovery(Controller(), service_of(server, number))
     try:
         finish = await discovery.async_start_pairing(alias)
-        pairing = await finish(server.identity.pincode)
+        pairing = await finish(server.unit(number).identity.pincode)
     finally:
         await discovery.close()
     return pairing

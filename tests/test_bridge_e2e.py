@@ -272,22 +272,26 @@ async def test_cloud_down_at_start_publishes_cached_locks_then_comes_alive(
 
 
 @pytest.mark.parametrize("sim_config", [SimConfig(locks=151, gateways=3, command_seconds=0.01)])
-async def test_more_than_149_locks_publishes_149_and_names_the_rest(
+async def test_more_than_149_locks_fill_a_second_bridge(
     sim: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="hapbridge.bridge"):
+    with caplog.at_level(logging.INFO, logger="hapbridge.bridge"):
         server = await start_bridge(sim, tmp_path / "storage")
     try:
-        pairing = await pair(server)
-        accs = await accessories(pairing)
-        assert len(accs) == 150
-        published = set(aids_by_serial(accs))
-        left = [lk for lk in sim.world.locks.values() if lk.mac not in published]
-        assert len(left) == 2
+        assert [unit.number for unit in server.units] == [1, 2]
+        first, second = await pair(server), await pair(server, number=2)
+        accs, more = await accessories(first), await accessories(second)
+        assert len(accs) == 150 and len(more) == 3  # each bridge is accessory 1 of its own
+        serials = set(aids_by_serial(accs)) | set(aids_by_serial(more))
+        assert all(lk.mac in serials for lk in sim.world.locks.values())
+        assert server.unit(2).spec.name == "Test Bridge 2"
+        assert server.unit(2).identity.mac != server.unit(1).identity.mac
+        assert server.unit(2).port == server.port + 1
         text = " ".join(r.getMessage() for r in caplog.records)
-        assert "NOT published" in text
-        assert all(f"{lk.alias} ({lk.lock_id})" in text for lk in left)
-        await pairing.close()
+        assert "NOT published" not in text
+        assert "bridge 2 'Test Bridge 2'" in text and "serving 2 locks" in text
+        await first.close()
+        await second.close()
     finally:
         await server.stop()
 
@@ -384,8 +388,7 @@ async def test_stop_stops_the_driver_before_the_hub_and_leaves_no_task(
         setattr(owner, "async_stop" if name == "driver" else "stop", stop)
     hub.request(next(iter(hub.accessories)), UNSECURED)
     await bridge.stop()
-    bridge.hub = None  # the fixture's stop() has nothing left to do
-    bridge.driver = None
+    bridge.hub = None  # the fixture's stop() has nothing left to do (the drivers are)
     assert order == ["driver", "hub"]
     left = [t.get_name() for t in asyncio.all_tasks()
             if t is not asyncio.current_task() and not t.done()

@@ -327,17 +327,29 @@ def test_failed_save_rolls_the_aids_back(tmp_path: Path, monkeypatch) -> None:
     assert identity.assign([2]) == {2: 3}
 
 
-async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path) -> None:
-    """An IPv6-only bind must not leave zeroconf to pick interfaces (no socket is opened)."""
-    from hapbridge.bridge.server import BridgeServer
+async def test_mdns_uses_exactly_the_bound_addresses(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IPv6-only bind must not leave zeroconf to pick interfaces (no socket is opened):
+    the one zeroconf instance all bridges share gets exactly the bound addresses."""
+    from hapbridge.bridge import server as server_module
     from hapbridge.config import AppConfig, PlatformConfig
 
-    server = BridgeServer(AppConfig(bridge=BridgeConfig(), platform=PlatformConfig(),
-                                    path=None), Storage(tmp_path), client=None)  # type: ignore[arg-type]
+    made: list[list[str]] = []
+
+    def fake_zeroconf(*, interfaces: list[str]) -> object:
+        made.append(interfaces)
+        return object()
+
+    monkeypatch.setattr(server_module, "AsyncZeroconf", fake_zeroconf)
+    server = server_module.BridgeServer(
+        AppConfig(bridge=BridgeConfig(), platform=PlatformConfig(), path=None),
+        Storage(tmp_path), client=None)  # type: ignore[arg-type]
     for addresses in (["::1"], ["127.0.0.1", "::1"]):
         server.addresses = addresses
-        driver = server._make_driver(Identity.load(server.storage, BridgeConfig()))
+        await server._open_zeroconf()
+        driver = server._make_driver(Identity.load(server.storage, BridgeConfig()))  # bridge 1
         assert driver.interface_choice == addresses
+    assert made == [["::1"], ["127.0.0.1", "::1"]]
 
 
 @pytest.mark.parametrize(

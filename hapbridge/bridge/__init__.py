@@ -5,6 +5,7 @@ The core keeps one record per lock (``tracked_lock``) in the ``registry``; ``dis
 ``auto_lock``, ``cloud_health``, ``gateway_routes`` and ``scheduler`` (the poll plan's
 loops) serve it, and ``lock_hub`` wires them. Around it: ``identity`` (MAC, setup code,
 AIDs), ``network`` (bind addresses), ``lock_cache`` (locks.json), ``poll_plan`` (API budget
--> poll intervals), ``server`` (the HAP driver and its lifecycle), ``setup_code`` (QR/X-HM
-URI) and ``demo``.
+-> poll intervals), ``placement`` (which bridge each lock is on), ``bridge_set`` (the
+bridges of the process), ``hap_driver`` (one bridge's HAP-python driver), ``server`` (the
+bridges started and stopped), ``setup_code`` (QR/X-HM URI) and ``demo``.
 """

@@ -37,11 +37,16 @@ DEMO_LOCKS = 6
 DEMO_GATEWAYS = 2
 DEMO_COMMAND_SECONDS = 1.5
 DEMO_AUTO_LOCK_SECONDS = 15
+MAX_DEMO_LOCKS = 4000  # 27 bridges
+LOCKS_PER_GATEWAY = 20  # a large demo account: a gateway per corridor, as in a hotel
 
 
-def demo_sim_config() -> SimConfig:
-    return SimConfig(locks=DEMO_LOCKS, gateways=DEMO_GATEWAYS,
-                     command_seconds=DEMO_COMMAND_SECONDS)
+def demo_sim_config(locks: int | None = None) -> SimConfig:
+    """The demo's account: 6 locks on 2 gateways, or ``locks`` (``--demo-locks``) with a
+    gateway per 20 (more than 149 make several bridges)."""
+    count = DEMO_LOCKS if locks is None else locks
+    gateways = DEMO_GATEWAYS if locks is None else max(1, -(-count // LOCKS_PER_GATEWAY))
+    return SimConfig(locks=count, gateways=gateways, command_seconds=DEMO_COMMAND_SECONDS)
 
 
 def _free_port() -> int:
@@ -111,9 +116,9 @@ def show_door(sim: SimulatorServer, lock: SimLock) -> None:
 
 
 @asynccontextmanager
-async def demo_cloud() -> AsyncIterator[SimulatorServer]:
+async def demo_cloud(locks: int | None = None) -> AsyncIterator[SimulatorServer]:
     """A running simulated cloud on 127.0.0.1 (a random port), stopped on exit."""
-    sim = SimulatorServer(demo_sim_config())
+    sim = SimulatorServer(demo_sim_config(locks))
     await sim.start("127.0.0.1", 0)
     locks = list(sim.world.locks.values())
     if len(locks) > 1:

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - Windows
     resource = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
-    from hapbridge.bridge.server import PrivateStateDriver
+    from hapbridge.bridge.hap_driver import PrivateStateDriver
 
 _LOGGER = logging.getLogger(__name__)
 

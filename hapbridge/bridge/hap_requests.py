@@ -33,7 +33,7 @@ from hapbridge.bridge import hap_values as hv
 from hapbridge.bridge.log_limit import RateLimitedLog
 
 if TYPE_CHECKING:
-    from hapbridge.bridge.server import PrivateStateDriver
+    from hapbridge.bridge.hap_driver import PrivateStateDriver
 
 _LOGGER = logging.getLogger(__name__)
 

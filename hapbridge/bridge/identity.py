@@ -119,6 +119,15 @@ class Identity:
                 raise
         return {lid: self.aids[lid] for lid in wanted}
 
+    def forget(self, lock_ids: Iterable[int]) -> None:
+        """The locks moved to another bridge (a pin in the config): out of this map. Their
+        AIDs are never handed out again (``next_aid`` only grows)."""
+        gone = [lid for lid in lock_ids if lid in self.aids]
+        if gone:
+            for lid in gone:
+                del self.aids[lid]
+            self.save()
+
     def _allocate(self) -> int:
         aid = self.next_aid
         while aid in SKIPPED_AIDS:

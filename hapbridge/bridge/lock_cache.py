@@ -35,6 +35,7 @@ class KnownLock:
     firmware: str = ""
     auto_lock_time: int = -1  # seconds; <= 0: off
     passage_mode: bool = False
+    group_id: int | None = None  # TTLock's groupId: bridge.bridges may pin a group
     detailed: bool = False  # model, firmware and auto-lock time came from lock/detail
     # What the accessory's layout and the passage-mode rules need (an older locks.json
     # lacks them: the defaults, until the lock list and details tell).
@@ -58,6 +59,7 @@ class KnownLock:
             battery=lock.battery if lock.battery is not None else base.battery,
             wifi=lock.is_wifi,
             has_gateway=lock.has_gateway,
+            group_id=lock.group_id,
             feature_value=lock.feature_value,
         )
 
@@ -82,7 +84,8 @@ class KnownLock:
         return self.auto_lock_time if self.auto_lock_time > 0 else 0
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Every field is a plain value: no deep copy (asdict's) needed, 1,000 locks at start.
+        return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> KnownLock:
@@ -104,6 +107,7 @@ def _field_types() -> dict[str, tuple[type, ...]]:
 
 
 _FIELD_TYPES = _field_types()
+_FIELD_NAMES = tuple(_FIELD_TYPES)
 
 
 def load_cached_locks(storage: Storage) -> list[KnownLock]:

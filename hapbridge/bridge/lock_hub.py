@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from pyhap.accessory import Bridge
@@ -30,8 +30,9 @@ from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.bridge.lock_jobs import LockJobs
 from hapbridge.bridge.log_text import describe, plural, verb
 from hapbridge.bridge.passage_jobs import PassageJobs
+from hapbridge.bridge.placement import MAX_LOCKS, FixedHost, Host, Placement
 from hapbridge.bridge.poll_plan import PollPlan
-from hapbridge.bridge.registry import MAX_LOCKS, LockRegistry
+from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.scheduler import MAP_RETRIES, Scheduler
 from hapbridge.bridge.tracked_lock import TrackedLock
 from hapbridge.config import PlatformConfig
@@ -74,10 +75,18 @@ class LockHub:
         reconnect_delays: tuple[float, float] = (RECONNECT_FIRST, RECONNECT_MAX),
         max_locks: int = MAX_LOCKS,
         restore_max_age: float = RESTORE_MAX_AGE,
+        placement: Placement | None = None,
+        hosts: Callable[[int], Host] | None = None,
     ) -> None:
+        """One bridge (``identity``, ``driver``, ``bridge``), or with ``placement`` and
+        ``hosts`` as many as the locks need (bridge_set.py); ``driver`` is bridge 1's."""
         self.client = client
         self.identity = identity
         self.driver = driver
+        if placement is None or hosts is None:
+            only = FixedHost(1, driver, bridge)
+            placement = Placement(lambda _n: identity, capacity=max_locks, max_bridges=1)
+            hosts = lambda _n: only  # noqa: E731
         self.startup_timeout = startup_timeout
         self.restore_max_age = restore_max_age
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -90,9 +99,9 @@ class LockHub:
                                   backoff=backoff, spawn=self._spawn,
                                   on_change=self._cloud_changed)
         self.registry = LockRegistry(
-            storage=storage, identity=identity, platform=platform, driver=driver,
-            bridge=bridge, discard=lambda box: self.dispatcher.discard(box),
-            on_target=self.request, cloud_up=lambda: self.health.up, max_locks=max_locks,
+            storage=storage, placement=placement, hosts=hosts, platform=platform,
+            discard=lambda box: self.dispatcher.discard(box),
+            on_target=self.request, cloud_up=lambda: self.health.up,
             on_passage=lambda lock_id, on: self.passage.request(lock_id, on))
         self.auto_lock = AutoLockModel(self.registry)
         self.passage = PassageJobs(client, self.health, self.registry)

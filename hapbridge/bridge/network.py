@@ -157,7 +157,8 @@ def is_local_address(address: str) -> bool:
     return True
 
 
-def check_port_free(addresses: Iterable[str], port: int, *, source: str) -> None:
+def check_port_free(addresses: Iterable[str], port: int, *, source: str, who: str = ""
+                    ) -> None:
     """Bind (and release) ``port`` on each address as the HAP server will, so that a port in
     use is one line naming ``source`` (``bridge.port`` or ``--port``) before the cloud is
     asked anything, not an error after the login. Other failures are left to the real
@@ -175,20 +176,23 @@ def check_port_free(addresses: Iterable[str], port: int, *, source: str) -> None
                 try:
                     probe.bind(sockaddr)
                 except OSError as err:
-                    if (failure := port_error(err, address, port, source=source)) is not None:
+                    if (failure := port_error(err, address, port, source=source,
+                                              who=who)) is not None:
                         raise failure from None
 
 
-def port_error(err: OSError, address: str, port: int, *, source: str) -> ConfigError | None:
-    """The one-line error for a port that cannot be listened on, None if it is not that."""
+def port_error(err: OSError, address: str, port: int, *, source: str, who: str = ""
+               ) -> ConfigError | None:
+    """The one-line error for a port that cannot be listened on, None if it is not that;
+    ``who`` names the bridge when there are several ("bridge 2 (Hotel 2): ")."""
     if err.errno == errno.EADDRINUSE:
         return ConfigError(
-            f"port {port} on {address} is already in use (another bridge, or another "
+            f"{who}port {port} on {address} is already in use (another bridge, or another "
             f"program): choose another {source}"
         )
     if err.errno == errno.EACCES:
         return ConfigError(
-            f"port {port} on {address} needs root, as every port below 1024: choose a "
+            f"{who}port {port} on {address} needs root, as every port below 1024: choose a "
             f"{source} from 1024 to 65535"
         )
     return None

@@ -20,27 +20,24 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pyhap.accessory import Bridge
-
 from accessories.lock_services import Wanted, add_lock_services
 from accessories.passage_switch import PassageWish
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
 from hapbridge.bridge.cache_writer import CacheWriter
 from hapbridge.bridge.dispatcher import Mailbox
-from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks
 from hapbridge.bridge.log_text import describe
+from hapbridge.bridge.placement import Host, Placed, Placement
 from hapbridge.bridge.state_events import event_for
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
 from hapbridge.config import PlatformConfig
 from hapbridge.event_log import EVENTS_FILE, EventLog
-from hapbridge.storage import Storage, StorageError
+from hapbridge.storage import Storage
 from hapbridge.ttlock.models import Lock, LockDetail
 from hapbridge.ttlock.reach import Cause
 
 _LOGGER = logging.getLogger(__name__)
 
-MAX_LOCKS = 149  # a bridge holds 150 accessories, itself included
 REMOVE_AFTER_SWEEPS = 2
 # A command's result goes to disk this long after its event (the disk holds "in doubt"
 # meanwhile): writing while the event is on its way would slow it down.
@@ -55,23 +52,19 @@ class LockRegistry:
         self,
         *,
         storage: Storage,
-        identity: Identity,
+        placement: Placement,
+        hosts: Callable[[int], Host],
         platform: PlatformConfig,
-        driver: Any,
-        bridge: Bridge,
         discard: Callable[[Mailbox], None],
         on_target: Callable[[int, int], None],
         cloud_up: Callable[[], bool],
-        max_locks: int = MAX_LOCKS,
         on_passage: PassageWish = lambda _lock_id, _on: None,
     ) -> None:
         self.storage = storage
-        self.identity = identity
+        self.placement = placement
+        self._hosts = hosts  # bridge number -> its driver and Bridge (made when new)
         self.platform = platform
-        self.driver = driver
-        self.bridge = bridge
         self._discard = discard  # the dispatcher drops a removed lock's work
-        self.max_locks = max_locks
         self.records: dict[int, TrackedLock] = {}
         self.listeners: list[Listener] = []
         self.announce = False  # the driver runs: layout changes are told to HomeKit
@@ -86,6 +79,13 @@ class LockRegistry:
         self._saving: asyncio.TimerHandle | None = None
         self._left_out: tuple[int, ...] = ()
         self.events = EventLog(storage.path(EVENTS_FILE))  # every state change, its source
+
+    @property
+    def max_locks(self) -> int:
+        return self.placement.capacity
+
+    def on_bridge(self, number: int) -> list[TrackedLock]:
+        return [record for record in self.records.values() if record.bridge == number]
 
     def get(self, lock_id: int) -> TrackedLock | None:
         return self.records.get(lock_id)
@@ -173,8 +173,9 @@ class LockRegistry:
     def placeholders(self) -> list[KnownLock]:
         """Without a lock cache, the locks that have AIDs, named by id until the cloud
         answers: publishing none would make HomeKit drop every room and scene."""
-        aids = self.identity.aids
-        lock_ids = [lid for lid in sorted(aids, key=aids.__getitem__)
+        homes = self.placement.homes()
+        lock_ids = [lid for lid in sorted(homes, key=lambda lid: (homes[lid].bridge,
+                                                                   homes[lid].aid))
                     if not self.platform.excludes(lid, "")]
         if lock_ids:
             _LOGGER.warning("no lock cache: publishing the %d locks this bridge published "
@@ -192,8 +193,8 @@ class LockRegistry:
         known += [self.records[lid].listing for lid in unreadable if lid in self.records]
         missing = self._not_yet_removed(answered)
         known += [lock for lock, _misses in missing.values()]
-        self._cached = {}
         added = self.publish(known, {lid: misses for lid, (_l, misses) in missing.items()})
+        self._cached = {}
         for lock_id in answered:
             self.set_cause(lock_id, None, only=(Cause.NOT_LISTED,))
         for record in self.records.values():
@@ -235,140 +236,132 @@ class LockRegistry:
                             "replace the batteries soon", record.name, lock.battery or 0,
                             self.platform.low_battery_threshold)
 
-    def _choose(self, locks: list[KnownLock]) -> list[KnownLock]:
-        """At most ``max_locks``: published ones first, then known AIDs, then list order."""
-        if len(locks) <= self.max_locks:
-            return locks
-        aids = self.identity.aids
-        ranked = sorted(enumerate(locks), key=lambda item: (
-            item[1].lock_id not in self.records, item[1].lock_id not in aids,
-            aids.get(item[1].lock_id, 0), item[0]))
-        chosen = {lock.lock_id for _i, lock in ranked[: self.max_locks]}
-        left_out = tuple(lock.lock_id for lock in locks if lock.lock_id not in chosen)
-        if left_out != self._left_out:
-            names = ", ".join(f"{lock.alias} ({lock.lock_id})" for lock in locks
-                              if lock.lock_id in set(left_out))
+    def _place(self, locks: list[KnownLock]) -> dict[int, Placed]:
+        """A bridge and an AID for each lock (placement.py); those that fit in no bridge
+        are named in the log, once per change."""
+        # Shown now, or (at the first list after a start) at the last run: these keep their
+        # place before a lock that comes back to a bridge that filled up meanwhile.
+        outcome = self.placement.place(locks, self.records or self._cached)
+        left_out = tuple(lock.lock_id for lock in outcome.left_out)
+        if left_out and left_out != self._left_out:
+            names = ", ".join(f"{lock.alias} ({lock.lock_id})" for lock in outcome.left_out)
             _LOGGER.warning(
-                "%d locks on this account, but a HomeKit bridge holds %d: NOT published: %s. "
-                "List locks you do not need in \"exclude\" to choose which are left out.",
-                len(locks), self.max_locks, names,
-            )
+                "%d locks on this account, but %d HomeKit bridges of %d locks (or the bridges "
+                "bridge.bridges pins them to) hold them: NOT published: %s. List locks you do "
+                "not need in \"exclude\", or change bridge.bridges.", len(locks),
+                self.placement.max_bridges, self.max_locks, names)
         self._left_out = left_out
-        return [lock for lock in locks if lock.lock_id in chosen]
+        return outcome.placed
 
     def publish(self, locks: list[KnownLock], missing: dict[int, int] | None = None
                 ) -> list[int]:
         """Make the records match ``locks`` (``missing``: lists in a row that lacked each
         lock); the ids of the locks added."""
-        chosen = self._choose(locks)
-        wanted = {lock.lock_id: lock for lock in chosen}
-        removed = [lid for lid in self.records if lid not in wanted]
+        placed = self._place(locks)
+        wanted = {lock.lock_id: lock for lock in locks if lock.lock_id in placed}
+        removed = [lid for lid, record in self.records.items()
+                   if lid not in wanted or placed[lid].bridge != record.bridge]
+        changed = {self.records[lid].bridge for lid in removed}
         for lock_id in removed:
-            self._drop(lock_id)
-        new = [lock for lock in chosen if lock.lock_id not in self.records]
-        aids = self._assign_aids(new)
-        added = [lock.lock_id for lock in new
-                 if lock.lock_id in aids and self._add(lock, aids[lock.lock_id])]
-        relaid = 0
+            self._drop(lock_id, moving=lock_id in wanted)
+        new = [lock for lock in wanted.values() if lock.lock_id not in self.records]
+        added = [lock.lock_id for lock in new if self._add(lock, placed[lock.lock_id])]
+        changed |= {placed[lid].bridge for lid in added}
         for lock_id, record in self.records.items():
             if lock_id not in added:
                 record.listing = wanted[lock_id]
                 record.accessory.set_info(name=record.listing.alias)
                 record.services.rename(record.accessory.display_name)
-                relaid += self._relayout(record)
+                if self._relayout(record):
+                    changed.add(record.bridge)
             if missing is not None:
                 record.missing = missing.get(lock_id, 0)
             if record.missing:
                 record.cause = record.cause or Cause.NOT_LISTED  # keep a cause it had
             record.render(self._cloud_up())
         self.published = True
-        if added or removed or relaid:
-            self._announce(len(added), len(removed), relaid)
+        if changed:
+            self._announce(len(added), len(removed), changed)
         return added
-
-    def _assign_aids(self, new: list[KnownLock]) -> dict[int, int]:
-        """AIDs for new locks; none when they cannot be saved (retried at the next list)."""
-        if not new:
-            return {}
-        try:
-            return self.identity.assign([lock.lock_id for lock in new])
-        except StorageError as err:
-            _LOGGER.error("%d new locks are not published yet: their HomeKit IDs cannot be "
-                          "saved (%s); trying again at the next lock list", len(new), err)
-            return {}
 
     def _wanted(self, lock: KnownLock) -> Wanted:
         return Wanted.of(lock.lock_id, lock.alias, lock.feature_value, self.platform)
 
-    def _build(self, lock: KnownLock, aid: int) -> TrackedLock:
+    def _build(self, lock: KnownLock, placed: Placed) -> TrackedLock:
         """The lock's accessory with the extra services its features and the config ask
         for (appended after the lock's own, in fixed IID slots), in a new record."""
         accessory = TTLockLock(
-            self.driver, lock_id=lock.lock_id, name=lock.alias, aid=aid, serial=lock.mac,
-            model=lock.model, firmware=lock.firmware, on_target=self._on_target,
-            low_battery_threshold=self.platform.low_battery_threshold,
+            self._hosts(placed.bridge).driver, lock_id=lock.lock_id, name=lock.alias,
+            aid=placed.aid, serial=lock.mac, model=lock.model, firmware=lock.firmware,
+            on_target=self._on_target, low_battery_threshold=self.platform.low_battery_threshold,
         )
         wanted = self._wanted(lock)
         services = add_lock_services(
             accessory, lock_id=lock.lock_id, door_sensor=wanted.door_sensor,
             passage_switch=wanted.passage_switch, on_passage=self._on_passage)
         accessory.set_battery(lock.battery)
-        return TrackedLock(lock, accessory, Mailbox(lock.lock_id), services=services)
+        return TrackedLock(lock, accessory, Mailbox(lock.lock_id), services=services,
+                           bridge=placed.bridge)
 
-    def _add(self, lock: KnownLock, aid: int) -> bool:
-        record = self._build(lock, aid)
+    def _add(self, lock: KnownLock, placed: Placed) -> bool:
+        record = self._build(lock, placed)
         try:
-            self.bridge.add_accessory(record.accessory)
+            self._hosts(placed.bridge).accessory.add_accessory(record.accessory)
         except ValueError as err:  # HAP-python refuses a duplicate AID (a damaged bridge.json)
-            _LOGGER.error("cannot publish %s (%s) as HomeKit accessory %d (%s); restore "
-                          "bridge.json from a backup", lock.alias, lock.lock_id, aid, err)
+            _LOGGER.error("cannot publish %s (%s) as HomeKit accessory %d of bridge %d (%s); "
+                          "restore its bridge.json from a backup", lock.alias, lock.lock_id,
+                          placed.aid, placed.bridge, err)
             return False
         self.records[lock.lock_id] = record
         return True
 
-    def _relayout(self, record: TrackedLock) -> int:
+    def _relayout(self, record: TrackedLock) -> bool:
         """A lock whose services changed (a start from an older locks.json, a sensor bound
         later) gets its accessory rebuilt under the same AID: the IIDs of what it had stay
-        (fixed slots); 1 when rebuilt."""
+        (fixed slots). True when rebuilt."""
         if self._wanted(record.listing) == record.services.wanted:
-            return 0
+            return False
         aid = record.accessory.aid
-        fresh = self._build(record.listing, aid)
-        self.bridge.accessories[aid] = fresh.accessory
+        fresh = self._build(record.listing, Placed(bridge=record.bridge, aid=aid))
+        self._hosts(record.bridge).accessory.accessories[aid] = fresh.accessory
         record.accessory, record.services = fresh.accessory, fresh.services
         shown = [name for name, on in (("door sensor", record.services.door_sensor),
                                        ("passage-mode switch", record.services.passage_switch))
                  if on is not None]
         _LOGGER.info("%s: shown in HomeKit with %s", record.name,
                      " and ".join(shown) or "no extra services")
-        return 1
+        return True
 
     def drop(self, lock_id: int, why: str) -> None:
         """The lock is gone for good (the cloud says it no longer exists): out at once."""
         if lock_id in self.records:
             _LOGGER.warning("%s %s: removed from HomeKit", self.name(lock_id), why)
+            bridge = self.records[lock_id].bridge
             self._drop(lock_id)
-            self._announce(0, 1)
+            self._announce(0, 1, {bridge})
             self.save()
 
-    def _drop(self, lock_id: int) -> None:
+    def _drop(self, lock_id: int, *, moving: bool = False) -> None:
+        """Out of HomeKit (``moving``: onto another bridge, which placement.py logged)."""
         record = self.records.pop(lock_id)
         record.cancel_timers()
         self._discard(record.mailbox)
-        self.bridge.accessories.pop(record.accessory.aid, None)
-        _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
-                     record.accessory.display_name, lock_id)
+        self._hosts(record.bridge).accessory.accessories.pop(record.accessory.aid, None)
+        if not moving:
+            _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
+                         record.accessory.display_name, lock_id)
 
-    def _announce(self, added: int, removed: int, relaid: int = 0) -> None:
+    def _announce(self, added: int, removed: int, bridges: set[int]) -> None:
         if not self.announce:
             return
-        _LOGGER.info("locks changed: %d added, %d removed%s", added, removed,
-                     f", {relaid} with new services" if relaid else "")
-        try:
-            self.driver.config_changed()  # new layout: persist it, tell the controllers
-        except Exception as err:
-            _LOGGER.error("cannot announce the changed locks to HomeKit (%s); they show "
-                          "after the next change or restart", describe(err))
+        _LOGGER.info("locks changed: %d added, %d removed", added, removed)
+        for number in sorted(bridges):
+            try:
+                self._hosts(number).layout_changed()  # persist it, tell the controllers
+            except Exception as err:
+                _LOGGER.error("cannot announce the changed locks of bridge %d to HomeKit (%s);"
+                              " they show after the next change or restart", number,
+                              describe(err))
 
     def apply_detail(self, lock_id: int, detail: LockDetail) -> None:
         if (record := self.records.get(lock_id)) is not None:

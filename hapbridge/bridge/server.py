@@ -1,32 +1,43 @@
-"""The running bridge: HAP-python's driver, the Bridge accessory, the hub, clean shutdown.
+"""The running bridges of one account: their drivers started and stopped, the hub, signals.
 
 Everything runs on the caller's event loop (``asyncio.run``), never on a loop HAP-python
-makes for itself, so the cloud client, the hub and the HAP server share one loop. Pairing
-data is never deleted: a state file that must go is moved aside with a timestamp.
+makes for itself, so the cloud client, the hub and every bridge's HAP server share one
+loop. The driver itself, the Bridge accessory and the state file are hap_driver's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import os
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
-from pyhap.accessory import Bridge
-from pyhap.accessory_driver import AccessoryDriver
 from pyhap.state import State
+from zeroconf.asyncio import AsyncZeroconf
 
 from accessories.homekit_name import homekit_name
 from hapbridge import __version__
-from hapbridge.bridge.hap_connections import ConnectionLimits, GuardedHAPServer
-from hapbridge.bridge.identity import Identity
+from hapbridge.bridge.bridge_set import (
+    BridgeSet,
+    BridgeSpec,
+    BridgeUnit,
+    SharedZeroconf,
+    known_bridges,
+)
+from hapbridge.bridge.hap_connections import ConnectionLimits
+from hapbridge.bridge.hap_driver import (
+    STATE_FILE,
+    PrivateStateDriver,
+    TTLockBridge,
+    is_paired,
+    load_pairing_state,
+    move_aside,
+)
+from hapbridge.bridge.identity import IDENTITY_FILE, Identity
 from hapbridge.bridge.lock_hub import (
     RECONNECT_FIRST,
     RECONNECT_MAX,
@@ -36,139 +47,27 @@ from hapbridge.bridge.lock_hub import (
 )
 from hapbridge.bridge.network import check_port_free, port_error, resolve_bind
 from hapbridge.bridge.pairing_attempts import BASE_BACKOFF, PairingAttempts
-from hapbridge.bridge.pairing_srp import FixedWidthSrpServer, install
-from hapbridge.bridge.setup_code import setup_text
+from hapbridge.bridge.placement import Placement
 from hapbridge.config import AppConfig
 from hapbridge.errors import HapbridgeError
-from hapbridge.storage import FILE_MODE, Storage, StorageError, write_private
+from hapbridge.storage import Storage, StorageError
 from hapbridge.ttlock.client import TTLockClient
 
 if TYPE_CHECKING:
     from hapbridge.bridge.push_service import PushService
 
+__all__ = [  # hap_driver's names too: the CLI and the tests import them from here
+    "RUNNING_LOCK", "RUNNING_WHAT", "STATE_FILE", "BridgeServer", "PrivateStateDriver",
+    "ServerOptions", "TTLockBridge", "is_paired", "load_pairing_state", "move_aside",
+    "serve_until_signalled",
+]  # fmt: skip
+
 _LOGGER = logging.getLogger(__name__)
 
-STATE_FILE = "accessory.state"
 # Held by a running bridge for its whole life: two bridges on one storage would advertise
 # the same HomeKit id and write each other's pairings; reset-pairing takes it too.
 RUNNING_LOCK = "bridge"
 RUNNING_WHAT = "a running hapbridge bridge"
-
-
-class PrivateStateDriver(AccessoryDriver):
-    """HAP-python's driver: state file (pairings, keys) written atomically with 0600,
-    pair-setup SRP with fixed widths so that no pairing fails at random, and the HAP server
-    of hap_connections/hap_requests (limits, HAP's status codes, the attempt counter)."""
-
-    # A plain attribute on every HAP-python 5.x: 5.2 made it a read-only property over
-    # ``_srp_verifier``, which shadowing here keeps assignable without touching private names.
-    srp_verifier: FixedWidthSrpServer | None = None
-    # HAP-python's own pair-setup lockout (5 wrong codes lock out everyone, the owner too)
-    # is replaced by PairingAttempts, which the request handler consults.
-    pairing_locked_out = False
-
-    def __init__(self, *args: Any, limits: ConnectionLimits | None = None,
-                 pairing_attempts: PairingAttempts | None = None, **kwargs: Any) -> None:
-        install()
-        super().__init__(*args, **kwargs)
-        self.pairing_attempts = pairing_attempts
-        self.http_server = GuardedHAPServer((self.listen_address(), self.state.port), self,
-                                            limits or ConnectionLimits())
-
-    def register_failed_pairing_attempt(self) -> None:
-        """Counted by the request handler, which knows the address (PairingAttempts)."""
-
-    def setup_srp_verifier(self) -> None:
-        self.srp_verifier = FixedWidthSrpServer(self.state.pincode)
-
-    def pair(self, client_username_bytes: bytes, client_public: bytes,
-             client_permissions: bytes) -> bool:
-        """HAP-python logs pairings at debug level only; for a lock bridge who may open the
-        doors is worth a line. A pairing that cannot be saved is refused, not kept in memory:
-        it would be gone at the next start, and meanwhile block every new pair-setup."""
-        try:
-            paired = bool(super().pair(client_username_bytes, client_public,
-                                       client_permissions))
-        except StorageError as err:
-            self.state.remove_paired_client(UUID(client_username_bytes.decode("utf-8")))
-            _LOGGER.error("a HomeKit controller's pairing was refused: it cannot be saved "
-                          "(%s)", err)
-            return False
-        if paired:
-            _LOGGER.info("a HomeKit controller paired with the bridge (%d now)",
-                         len(self.state.paired_clients))
-        return paired
-
-    def unpair(self, client_uuid: Any) -> None:
-        """Also ends the sessions of every controller no longer paired (the removed one; all
-        of them with the last admin): a person removed from the Home loses the door now."""
-        super().unpair(client_uuid)
-        ended = self.http_server.end_removed_sessions()
-        _LOGGER.info("a HomeKit controller was removed from the bridge (%d left, %d open "
-                     "sessions closed)", len(self.state.paired_clients), ended)
-
-    def async_persist(self) -> None:
-        """Write now, not in an executor task as HAP-python does: a new pairing that a stop
-        (or a crash) right after pair-setup loses leaves a Home that believes it is paired
-        with a bridge that forgot it. Pairing changes are rare; one small fsync'd write."""
-        self.persist()
-
-    def persist(self) -> None:
-        buffer = io.StringIO()
-        self.encoder.persist(buffer, self.state)
-        write_private(Path(self.persist_file), buffer.getvalue().encode("utf-8"))
-
-
-class TTLockBridge(Bridge):
-    """The bridge accessory; prints our setup message (QR + code) instead of pyhap's."""
-
-    def setup_message(self) -> None:
-        state = self.driver.state
-        print(setup_text(self.display_name, state.pincode.decode(), state.setup_id,
-                         paired=state.paired), flush=True)
-
-
-def load_pairing_state(path: Path, state: State, encoder: Any) -> bool:
-    """Load the persisted pairings into ``state``; False when there is nothing to load.
-
-    A damaged file is a one-line StorageError with the way out, never a traceback.
-    """
-    try:
-        with path.open(encoding="utf-8") as handle:
-            encoder.load_into(handle, state)
-    except FileNotFoundError:
-        return False
-    except OSError as err:
-        raise StorageError(f"cannot read {path}: {err.strerror or err}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError too
-        raise StorageError(
-            f"{path} (the HomeKit pairings) is damaged ({type(err).__name__}: {err}); restore "
-            "it from a backup, or run 'hapbridge reset-pairing' and pair again"
-        ) from None
-    with contextlib.suppress(OSError):
-        os.chmod(path, FILE_MODE)
-    return True
-
-
-def move_aside(path: Path) -> Path:
-    """Rename ``path`` to ``<name>.bak-<timestamp>`` (never over an older backup)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = path.with_name(f"{path.name}.bak-{stamp}")
-    count = 1
-    while backup.exists():
-        backup = path.with_name(f"{path.name}.bak-{stamp}-{count}")
-        count += 1
-    try:
-        os.replace(path, backup)
-    except OSError as err:
-        raise StorageError(f"cannot move {path} aside: {err.strerror or err}") from None
-    return backup
-
-
-def is_paired(storage: Storage) -> bool:
-    """Whether the stored state holds a pairing (for ``pair-info``; no driver needed)."""
-    data = storage.read_json(STATE_FILE)
-    return isinstance(data, dict) and bool(data.get("paired_clients"))
 
 
 @dataclass(frozen=True)
@@ -188,7 +87,9 @@ class ServerOptions:
 
 
 class BridgeServer:
-    """Start, run and stop one HomeKit bridge for one TTLock account."""
+    """Start, run and stop the HomeKit bridges (as many as the locks need) of one TTLock
+    account: one hub, one cloud client, one loop; ``driver``, ``bridge`` and ``identity``
+    are bridge 1's."""
 
     def __init__(
         self,
@@ -201,18 +102,44 @@ class BridgeServer:
         self.storage = storage
         self.client = client
         self.options = options or ServerOptions()
-        self.identity: Identity | None = None
-        self.driver: PrivateStateDriver | None = None
-        self.bridge: TTLockBridge | None = None
         self.hub: LockHub | None = None
         self.pushes: PushService | None = None  # the push receiver, with a callback block
         self.addresses: list[str] = []
+        self.bridges = BridgeSet(
+            config.bridge, storage, port=self.options.port, make=self._make_unit,
+            check_port=self._check_port, start_one=self._start_unit)
+        self._zeroconf: Any = None  # the one we made (a given one is the caller's)
+        self._shared: SharedZeroconf | None = None
         self._running_fd: int | None = None
 
     @property
+    def units(self) -> list[BridgeUnit]:
+        return self.bridges.ordered()
+
+    def unit(self, number: int) -> BridgeUnit:
+        return self.bridges.units[number]
+
+    @property
+    def _first(self) -> BridgeUnit | None:
+        return self.bridges.units.get(1)
+
+    @property
+    def identity(self) -> Identity | None:
+        return self._first.identity if self._first else None
+
+    @property
+    def driver(self) -> PrivateStateDriver | None:
+        first = self._first
+        return first.driver if first is not None and first.started else None
+
+    @property
+    def bridge(self) -> TTLockBridge | None:
+        return self._first.accessory if self._first else None  # type: ignore[return-value]
+
+    @property
     def port(self) -> int:
-        assert self.driver is not None
-        return int(self.driver.state.port)
+        assert self._first is not None
+        return self._first.port
 
     @property
     def paired(self) -> bool:
@@ -224,24 +151,17 @@ class BridgeServer:
         self.addresses = resolve_bind(
             self.options.bind or bridge_config.bind,
             source="--bind" if self.options.bind else "bridge.bind")
-        port, port_source = ((self.options.port, "--port") if self.options.port
-                             else (bridge_config.port, "bridge.port"))
-        check_port_free(self.addresses, port, source=port_source)
-        self.identity = identity = Identity.load(self.storage, bridge_config)
-        driver = self._make_driver(identity)
-        bridge = TTLockBridge(driver, homekit_name(bridge_config.name, "TTLock Bridge"))
-        bridge.set_info_service(
-            firmware_revision=__version__, manufacturer="hapbridge", model="TTLock Bridge",
-            serial_number=identity.mac,
-        )
-        if not self.options.print_setup:
-            bridge.setup_message = lambda: None  # type: ignore[method-assign]
+        known = known_bridges(self.storage)
+        self.bridges.check_ports(known)
+        placement = Placement(self.bridges.identity, known, pins=bridge_config.bridges)
+        first = self.bridges.host(1)
         self.hub = LockHub(
-            client=self.client, storage=self.storage, identity=identity,
-            platform=self.config.platform, driver=driver, bridge=bridge,
+            client=self.client, storage=self.storage, identity=first.identity,
+            platform=self.config.platform, driver=first.driver, bridge=first.accessory,
             startup_timeout=self.options.startup_timeout,
             reconnect_delays=self.options.reconnect_delays,
             restore_max_age=self.options.restore_max_age,
+            placement=placement, hosts=self.bridges.host,
         )
         await self.hub.load()
         if (callback := self.config.platform.callback) is not None:
@@ -251,62 +171,112 @@ class BridgeServer:
             self.pushes = PushService(callback, self.storage, self.hub,
                                       self.config.platform.username)
             await self.pushes.start()
-        driver.add_accessory(bridge)
-        self.driver, self.bridge = driver, bridge
+        for number in placement.bridges:
+            self.bridges.host(number)  # every bridge that has run keeps running
+        await self._open_zeroconf()
+        for unit in self.bridges.ordered():
+            await self._start_unit(unit)
+        self.bridges.running = True
+        self.hub.start()
+        for unit in self.bridges.ordered():
+            _LOGGER.info("%s%r (%s) serving %d locks on %s port %d%s",
+                         f"bridge {unit.number} " if len(self.bridges.units) > 1 else "bridge ",
+                         unit.spec.name, unit.identity.mac,
+                         len(self.hub.registry.on_bridge(unit.number)),
+                         ", ".join(self.addresses), unit.port,
+                         " - paired" if unit.paired else " - not paired yet")
+
+    async def _open_zeroconf(self) -> None:
+        """One mDNS responder for all the bridges, on exactly the bound addresses."""
+        if self.options.async_zeroconf is not None:
+            self._shared = SharedZeroconf(self.options.async_zeroconf)
+            return
+        try:
+            self._zeroconf = AsyncZeroconf(interfaces=list(self.addresses))
+        except Exception as err:
+            raise HapbridgeError(
+                f"cannot advertise the bridge over mDNS on {', '.join(self.addresses)} "
+                f"({type(err).__name__}: {err}); bind an address of an interface with "
+                "multicast (bridge.bind)"
+            ) from None
+        self._shared = SharedZeroconf(self._zeroconf)
+
+    def _check_port(self, spec: BridgeSpec) -> None:
+        check_port_free(self.addresses, spec.port, source=spec.port_source,
+                        who=self._who(spec))
+
+    def _who(self, spec: BridgeSpec) -> str:
+        """How a message names the bridge: only when there is more than one."""
+        many = spec.number > 1 or len(self.bridges.units) > 1 or bool(self.config.bridge.bridges)
+        return f"{spec.label} ({spec.name}): " if many else ""
+
+    async def _start_unit(self, unit: BridgeUnit) -> None:
+        driver, spec = unit.driver, unit.spec
+        driver.advertiser = self._shared
+        driver.add_accessory(unit.accessory)
         try:
             await driver.async_start()
         except (asyncio.CancelledError, StorageError):
             # A signal during start-up, or a state file that cannot be written (already one
             # line): leave no listening socket behind.
-            await self._abandon_start(driver)
+            self._abandon_start(driver)
             raise
         except Exception as err:
             listening = driver.http_server.server is not None
-            await self._abandon_start(driver)
+            self._abandon_start(driver)
             if listening:
                 raise HapbridgeError(
-                    f"cannot advertise the bridge over mDNS on {', '.join(self.addresses)} "
-                    f"({type(err).__name__}: {err}); bind an address of an interface with "
-                    "multicast (bridge.bind)"
+                    f"{self._who(spec)}cannot advertise the bridge over mDNS on "
+                    f"{', '.join(self.addresses)} ({type(err).__name__}: {err}); bind an "
+                    "address of an interface with multicast (bridge.bind)"
                 ) from None
             if isinstance(err, OSError) and (failure := port_error(
-                    err, ", ".join(self.addresses), port, source=port_source)):
+                    err, ", ".join(self.addresses), spec.port, source=spec.port_source,
+                    who=self._who(spec))):
                 raise failure from None  # taken since check_port_free
             if isinstance(err, OSError):
                 raise HapbridgeError(
-                    f"cannot listen on {', '.join(self.addresses)} port {driver.state.port}: "
-                    f"{err.strerror or err}; is another bridge running? Choose another "
-                    "bridge.port"
+                    f"{self._who(spec)}cannot listen on {', '.join(self.addresses)} port "
+                    f"{spec.port}: {err.strerror or err}; is another bridge running? Choose "
+                    f"another {spec.port_source}"
                 ) from None
             raise
-        self.hub.start()
+        unit.started = True
         if not driver.state.paired and driver.pairing_attempts is not None:
             driver.pairing_attempts.announce()
-        _LOGGER.info("bridge %r (%s) serving %d locks on %s port %d%s",
-                     bridge_config.name, identity.mac, len(self.hub.accessories),
-                     ", ".join(self.addresses), self.port,
-                     "" if driver.state.paired else " - not paired yet")
 
-    async def _abandon_start(self, driver: PrivateStateDriver) -> None:
-        """Undo a half-done ``async_start``: close the HAP socket and the mDNS instance the
-        driver made, so a failed start leaks no listening port."""
-        self.driver = None  # nothing left for stop() to stop
+    @staticmethod
+    def _abandon_start(driver: PrivateStateDriver) -> None:
+        """Undo a half-done ``async_start``: close the HAP socket, so a failed start leaks
+        no listening port (the shared mDNS instance is closed by stop())."""
         http = driver.http_server
         if http.server is not None:
             http.async_stop()
-        if driver.advertiser is not None and self.options.async_zeroconf is None:
-            with contextlib.suppress(Exception):
-                await driver.advertiser.async_close()
 
-    def _make_driver(self, identity: Identity) -> PrivateStateDriver:
-        port = self.options.port or self.config.bridge.port
+    def _make_unit(self, spec: BridgeSpec, storage: Storage, identity: Identity) -> BridgeUnit:
+        driver = self._make_driver(identity, storage=storage, spec=spec)
+        accessory = TTLockBridge(driver, homekit_name(spec.name, "TTLock Bridge"))
+        accessory.number = spec.number
+        accessory.set_info_service(
+            firmware_revision=__version__, manufacturer="hapbridge", model="TTLock Bridge",
+            serial_number=identity.mac,
+        )
+        if not self.options.print_setup:
+            accessory.setup_message = lambda: None  # type: ignore[method-assign]
+        return BridgeUnit(spec, storage, identity, driver, accessory)
+
+    def _make_driver(self, identity: Identity, *, storage: Storage | None = None,
+                     spec: BridgeSpec | None = None) -> PrivateStateDriver:
+        storage = storage or self.storage
+        spec = spec or self.bridges.spec(1)
+        port = spec.port
         driver = PrivateStateDriver(
             loop=asyncio.get_running_loop(),
             address=self.addresses[0],
             listen_address=self.addresses if len(self.addresses) > 1 else self.addresses[0],
             advertised_address=self.addresses,
             port=port,
-            persist_file=str(self.storage.path(STATE_FILE)),
+            persist_file=str(storage.path(STATE_FILE)),
             pincode=identity.pincode.encode(),
             mac=identity.mac,
             # mDNS on exactly the bound addresses (IPv6 too): None would let zeroconf pick
@@ -314,7 +284,7 @@ class BridgeServer:
             interface_choice=list(self.addresses),
             async_zeroconf_instance=self.options.async_zeroconf,
             limits=self.options.hap_limits,
-            pairing_attempts=PairingAttempts(self.storage,
+            pairing_attempts=PairingAttempts(storage,
                                              base_backoff=self.options.pair_setup_backoff),
         )
         driver.state.setup_id = identity.setup_id
@@ -322,21 +292,25 @@ class BridgeServer:
         if load_pairing_state(path, driver.state, driver.encoder) and (
             driver.state.mac.upper() != identity.mac.upper()
         ):
-            self._reconcile_mac(driver, identity, port)
+            self._reconcile_mac(driver, identity, spec)
         return driver
 
-    def _reconcile_mac(self, driver: PrivateStateDriver, identity: Identity, port: int) -> None:
+    def _reconcile_mac(self, driver: PrivateStateDriver, identity: Identity,
+                       spec: BridgeSpec) -> None:
         """The pairing data belongs to another MAC than the identity.
 
-        With ``bridge.username`` set, the configured MAC wins: the old state is moved aside
-        (``driver.add_accessory`` would otherwise load it and bring the old MAC back) and a
-        fresh one is made: a new HomeKit bridge. Without it, ``bridge.json`` was lost or
-        replaced: the paired MAC is kept so the Home keeps working.
+        With ``bridge.username`` set (bridge 1 only), the configured MAC wins: the old
+        state is moved aside (``driver.add_accessory`` would otherwise load it and bring
+        the old MAC back) and a fresh one is made: a new HomeKit bridge. Without it,
+        ``bridge.json`` was lost or replaced: the paired MAC is kept so the Home keeps
+        working.
         """
         old = driver.state.mac
-        if not self.config.bridge.username:
-            _LOGGER.warning("bridge.json names MAC %s but the pairings belong to %s: keeping "
-                            "%s so the paired Home keeps working", identity.mac, old, old)
+        if not spec.config.username:
+            _LOGGER.warning("%s names MAC %s but the pairings belong to %s: keeping "
+                            "%s so the paired Home keeps working",
+                            _relative(self.storage, Path(driver.persist_file).with_name(
+                                IDENTITY_FILE)), identity.mac, old, old)
             identity.mac = old
             identity.save()
             return
@@ -348,15 +322,23 @@ class BridgeServer:
             old, identity.mac, backup,
         )
         driver.state = State(address=self.addresses, mac=identity.mac,
-                             pincode=identity.pincode.encode(), port=port)
+                             pincode=identity.pincode.encode(), port=spec.port)
         driver.state.setup_id = identity.setup_id
 
     async def stop(self) -> None:
-        """HAP driver first, so no HomeKit write reaches the hub while it stops; then the hub
-        (every task and timer); then the client they used."""
+        """HAP drivers first, so no HomeKit write reaches the hub while it stops; then the
+        hub (every task and timer); then the client they used."""
         try:
-            if self.driver is not None and self.driver.aio_stop_event is not None:
-                await self.driver.async_stop()
+            await self.bridges.cancel_starts()
+            for unit in self.bridges.ordered():
+                if unit.started and unit.driver.aio_stop_event is not None:
+                    unit.started = False
+                    with contextlib.suppress(Exception):
+                        await unit.driver.async_stop()
+            if self._zeroconf is not None:
+                zeroconf, self._zeroconf = self._zeroconf, None
+                with contextlib.suppress(Exception):
+                    await zeroconf.async_close()
         finally:
             try:
                 if self.pushes is not None:  # no push reaches the hub while it stops
@@ -370,6 +352,14 @@ class BridgeServer:
                     if self._running_fd is not None:
                         os.close(self._running_fd)  # releases the storage
                         self._running_fd = None
+
+
+def _relative(storage: Storage, path: Path) -> str:
+    """``bridge.json`` or ``bridges/2/bridge.json``: how messages name a storage file."""
+    try:
+        return str(path.relative_to(storage.root))
+    except ValueError:
+        return str(path)
 
 
 async def serve_until_signalled(server: BridgeServer) -> None:
@@ -395,7 +385,7 @@ async def serve_until_signalled(server: BridgeServer) -> None:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
-        _LOGGER.info("stopping the bridge")
+        _LOGGER.info("stopping the bridge%s", "s" if len(server.units) > 1 else "")
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

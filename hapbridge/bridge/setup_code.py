@@ -24,15 +24,17 @@ def setup_uri(pincode: str, setup_id: str, category: int = CATEGORY_BRIDGE) -> s
 
 
 def setup_text(name: str, pincode: str, setup_id: str, *, paired: bool,
-               terminal: bool | None = None) -> str:
+               terminal: bool | None = None, bridge: int | None = None) -> str:
     """What stdout shows: the QR code (while unpaired, and only on a terminal: a log such
     as journald would get lines of escape codes) and the code to type.
 
-    ``terminal`` None: whether stdout is one."""
+    ``terminal`` None: whether stdout is one. ``bridge``: the commands named say
+    ``--bridge N`` (one of several bridges)."""
+    which = f" --bridge {bridge}" if bridge is not None else ""
     if paired:
         return (
             f"{name} is paired with a Home. To add it to another Home, remove it from the "
-            f"first one or run 'hapbridge reset-pairing'. Setup code: {pincode}"
+            f"first one or run 'hapbridge reset-pairing{which}'. Setup code: {pincode}"
         )
     uri = setup_uri(pincode, setup_id)
     if terminal is None:
@@ -40,7 +42,7 @@ def setup_text(name: str, pincode: str, setup_id: str, *, paired: bool,
     if not terminal:
         return (
             f"To pair {name}, enter the setup code {pincode} in the Home app (Add Accessory, "
-            f"More options), or scan the QR code that 'hapbridge pair-info' draws in a "
+            f"More options), or scan the QR code that 'hapbridge pair-info{which}' draws in a "
             f"terminal ('--svg FILE' writes it)\n(setup payload {uri})"
         )
     qr = pyqrcode.create(uri, error="L").terminal(quiet_zone=2)

@@ -93,6 +93,7 @@ class TrackedLock:
     missing: int = 0  # lock lists in a row without it
     doubt: bool = False  # a command is on its way: locks.json says its state is not known
     records: RecordOrder = field(default_factory=RecordOrder)  # pushed records: the gate
+    bridge: int = 1  # the HomeKit bridge it is published on (placement.py)
 
     @property
     def lock_id(self) -> int:

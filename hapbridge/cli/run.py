@@ -11,7 +11,7 @@ from typing import Any
 from hapbridge.cli.context import CONFIG_NAME, Context
 from hapbridge.config import AppConfig, BridgeConfig
 from hapbridge.errors import ConfigError
-from hapbridge.storage import StorageError
+from hapbridge.storage import Storage, StorageError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
     run.add_argument("--demo", action="store_true",
                      help="use a built-in simulated TTLock cloud (no account needed); "
                      "its pairing and locks live in STORAGE/demo, apart from a real bridge's")
+    run.add_argument("--demo-locks", type=int, metavar="N", default=None,
+                     help="with --demo: an account of N locks (more than 149 makes several "
+                     "bridges, one QR code each)")
     run.add_argument("--bind", action="append", metavar="ADDR",
                      help="listen and advertise only on this IP address or interface "
                      "(repeatable; overrides bridge.bind)")
@@ -42,6 +45,9 @@ def register(subparsers: Any) -> None:
         description="Print the bridge's setup code and QR code (as at startup).",
     )
     info.add_argument("--svg", metavar="FILE", help="also write the QR code as an SVG image")
+    info.add_argument("--bridge", type=int, metavar="N",
+                      help="only bridge N (an account with more than 149 locks has several; "
+                      "each is paired once, with its own code)")
     info.set_defaults(handler=_pair_info)
 
     reset = subparsers.add_parser(
@@ -50,6 +56,8 @@ def register(subparsers: Any) -> None:
         "and forget the wrong setup codes tried (after 100 the bridge refuses pair-setup). "
         "Lock IDs and the setup code are kept. Stop the bridge first.",
     )
+    reset.add_argument("--bridge", type=int, metavar="N",
+                       help="only bridge N (default: every bridge)")
     reset.set_defaults(handler=_reset_pairing)
 
 
@@ -69,13 +77,23 @@ def demo_context(ctx: Context) -> Context:
 
 
 async def _run(args: argparse.Namespace, ctx: Context) -> int:
+    if args.demo_locks is not None and not args.demo:
+        raise ConfigError("--demo-locks is for the demo only: add --demo")
     if args.demo:
-        from hapbridge.bridge.demo import demo_app_config, demo_cloud, write_admin_config
+        from hapbridge.bridge.demo import (
+            MAX_DEMO_LOCKS,
+            demo_app_config,
+            demo_cloud,
+            write_admin_config,
+        )
 
+        if args.demo_locks is not None and not 1 <= args.demo_locks <= MAX_DEMO_LOCKS:
+            raise ConfigError(f"--demo-locks must be from 1 to {MAX_DEMO_LOCKS}, got "
+                              f"{args.demo_locks}")
         bridge = _bridge_config(ctx) if ctx.config_path.exists() else None
         ctx = demo_context(ctx)
         _LOGGER.info("demo: storage in %s", ctx.storage_dir)
-        async with demo_cloud() as sim:
+        async with demo_cloud(args.demo_locks) as sim:
             write_admin_config(ctx.storage_dir / CONFIG_NAME, sim)
             await _serve(demo_app_config(sim, bridge, ctx.storage), ctx, args)
         return 0
@@ -97,7 +115,23 @@ async def _serve(config: AppConfig, ctx: Context, args: argparse.Namespace) -> N
     await serve_until_signalled(server)
 
 
+def _chosen_bridges(args: argparse.Namespace, ctx: Context) -> list[int]:
+    """The bridges a command is about: ``--bridge N``, else every bridge that has run."""
+    from hapbridge.bridge.bridge_set import known_bridges
+
+    known = known_bridges(ctx.storage)
+    if args.bridge is None:
+        return known
+    if args.bridge not in known:
+        raise ConfigError(
+            f"--bridge {args.bridge}: no such bridge has run with the storage "
+            f"{ctx.storage_dir} (bridges: {', '.join(map(str, known))}); a bridge is made "
+            "when the locks need it")
+    return [args.bridge]
+
+
 def _pair_info(args: argparse.Namespace, ctx: Context) -> int:
+    from hapbridge.bridge.bridge_set import bridge_spec, bridge_storage
     from hapbridge.bridge.identity import IDENTITY_FILE, Identity
     from hapbridge.bridge.server import is_paired
     from hapbridge.bridge.setup_code import setup_text, write_svg
@@ -111,17 +145,28 @@ def _pair_info(args: argparse.Namespace, ctx: Context) -> int:
         raise ConfigError(
             f"no bridge has run with the storage {ctx.storage_dir} yet: start it with "
             f"'hapbridge run' first, or check -U{hint}")
+    numbers = _chosen_bridges(args, ctx)
+    if args.svg and len(numbers) > 1:
+        raise ConfigError(f"--svg writes one QR code, and this storage has {len(numbers)} "
+                          "bridges: choose one with --bridge N")
     bridge = _bridge_config(ctx)
-    identity = Identity.load(ctx.storage, bridge)
-    print(setup_text(bridge.name, identity.pincode, identity.setup_id,
-                     paired=is_paired(ctx.storage)))
-    if args.svg:
-        write_svg(args.svg, identity.pincode, identity.setup_id)
-        print(f"QR code written to {args.svg}")
+    for number in numbers:
+        spec = bridge_spec(bridge, number)
+        storage = bridge_storage(ctx.storage, number)
+        identity = Identity.load(storage, spec.config)
+        if len(numbers) > 1:
+            print(f"== Bridge {number} of {len(numbers)}: {spec.name} ==")
+        print(setup_text(spec.name, identity.pincode, identity.setup_id,
+                         paired=is_paired(storage), bridge=number if len(numbers) > 1 or
+                         args.bridge is not None else None))
+        if args.svg:
+            write_svg(args.svg, identity.pincode, identity.setup_id)
+            print(f"QR code written to {args.svg}")
     return 0
 
 
 def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
+    from hapbridge.bridge.bridge_set import bridge_storage
     from hapbridge.bridge.server import RUNNING_LOCK, RUNNING_WHAT
 
     # A running bridge keeps its pairings in memory and would write them back: refuse, and
@@ -129,56 +174,61 @@ def _reset_pairing(args: argparse.Namespace, ctx: Context) -> int:
     held = ctx.storage.hold(RUNNING_LOCK, what=RUNNING_WHAT,
                             fix="stop the bridge first, then run reset-pairing again")
     try:
-        code = _forget_pairings(ctx)
-        _forget_wrong_codes(ctx)
-        return code
+        numbers = _chosen_bridges(args, ctx)
+        many = len(numbers) > 1 or args.bridge is not None
+        for number in numbers:
+            storage = bridge_storage(ctx.storage, number)
+            where = f"Bridge {number}: " if many else ""
+            _forget_pairings(storage, where, number if many else None)
+            _forget_wrong_codes(storage, where)
+        return 0
     finally:
         os.close(held)
 
 
-def _forget_wrong_codes(ctx: Context) -> None:
+def _forget_wrong_codes(storage: Storage, where: str = "") -> None:
     """Pair-setup refused after HomeKit's 100 wrong codes is allowed again (and the count
     restarts) only here, by the owner, on a stopped bridge."""
     from hapbridge.bridge.pairing_attempts import MAX_FAILED, reset_failed
 
-    failed = reset_failed(ctx.storage)
+    failed = reset_failed(storage)
     if failed >= MAX_FAILED:
-        print(f"Pair-setup is allowed again ({failed} wrong setup codes had been tried: if "
-              "that was not you, someone on the network guessed; keep the code secret).")
+        print(f"{where}Pair-setup is allowed again ({failed} wrong setup codes had been tried:"
+              " if that was not you, someone on the network guessed; keep the code secret).")
     elif failed:
-        print(f"Forgot {failed} wrong setup code(s) tried since the last pairing.")
+        print(f"{where}Forgot {failed} wrong setup code(s) tried since the last pairing.")
 
 
-def _forget_pairings(ctx: Context) -> int:
+def _forget_pairings(storage: Storage, where: str = "", number: int | None = None) -> None:
     from hapbridge.bridge.server import STATE_FILE
 
-    storage = ctx.storage
+    info = "'hapbridge pair-info" + (f" --bridge {number}'" if number else "'")
     try:
         state = storage.read_json(STATE_FILE)
     except StorageError:
         if not os.access(storage.path(STATE_FILE), os.R_OK):
             raise  # unreadable for this user: not damaged, nothing to set aside
-        return _set_aside_damaged_state(ctx)
+        _set_aside_damaged_state(storage, where, info)
+        return
     if state is not None and not isinstance(state, dict):
-        return _set_aside_damaged_state(ctx)
+        _set_aside_damaged_state(storage, where, info)
+        return
     if not state or not state.get("paired_clients"):
-        print("The bridge is not paired: nothing to reset.")
-        return 0
+        print(f"{where}The bridge is not paired: nothing to reset.")
+        return
     count = len(state["paired_clients"])
     for key in PAIRING_KEYS:
         state[key] = {}
     storage.write_json(STATE_FILE, state)
-    print(f"Removed {count} pairing(s). Also remove the bridge from the Home app, then "
-          "start it and pair again ('hapbridge pair-info' shows the code).")
-    return 0
+    print(f"{where}Removed {count} pairing(s). Also remove the bridge from the Home app, then "
+          f"start it and pair again ({info} shows the code).")
 
 
-def _set_aside_damaged_state(ctx: Context) -> int:
+def _set_aside_damaged_state(storage: Storage, where: str, info: str) -> None:
     """An unreadable state file cannot be edited: move it aside (never delete pairing data).
     The next start makes a fresh one with the same MAC and setup code."""
     from hapbridge.bridge.server import STATE_FILE, move_aside
 
-    backup = move_aside(ctx.storage.path(STATE_FILE))
-    print(f"The pairing file was damaged: moved it to {backup}. Remove the bridge from the "
-          "Home app, then start it and pair again ('hapbridge pair-info' shows the code).")
-    return 0
+    backup = move_aside(storage.path(STATE_FILE))
+    print(f"{where}The pairing file was damaged: moved it to {backup}. Remove the bridge from "
+          f"the Home app, then start it and pair again ({info} shows the code).")

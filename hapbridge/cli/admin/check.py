@@ -32,7 +32,7 @@ from hapbridge.cli.admin.output import add_json_flag, print_json
 from hapbridge.cli.admin.reach import gateway_reach
 from hapbridge.cli.context import Context, shared_warning
 from hapbridge.cli.setup.troubleshoot import explain, where_configured
-from hapbridge.config import Level, PlatformConfig
+from hapbridge.config import BridgeConfig, Level, PlatformConfig
 from hapbridge.errors import HapbridgeError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.errors import (
@@ -102,20 +102,16 @@ async def run_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _pair_setup_attempts(checker: Checker, ctx: Context) -> None:
-    """Wrong setup codes tried on the bridge (said only when there were some): at HomeKit's
-    cap the bridge refuses pair-setup, even with the right code, until reset-pairing."""
-    from hapbridge.bridge.pairing_attempts import MAX_FAILED, read_failed
+    """Each bridge: its locks and pairing, and the wrong setup codes tried on it (at
+    HomeKit's cap it refuses pair-setup, even with the right code, until reset-pairing)."""
+    from hapbridge.cli.admin.bridge_status import bridge_findings
 
-    failed = read_failed(ctx.storage)
-    if failed >= MAX_FAILED:
-        checker.add("fail", "pairing", f"pair-setup is refused: {failed} wrong setup codes "
-                    f"were tried (HomeKit allows {MAX_FAILED})",
-                    "stop the bridge and run 'hapbridge reset-pairing', then pair again")
-    elif failed:
-        checker.add("warn", "pairing", f"{failed} wrong setup codes were tried since the last "
-                    f"pairing (at {MAX_FAILED} pair-setup is refused until "
-                    "'hapbridge reset-pairing')", "if that was not you, someone on the "
-                    "network is guessing the code")
+    try:
+        bridge = ctx.load_config(require_credentials=False, warn_shared=False).bridge
+    except HapbridgeError:
+        bridge = BridgeConfig()  # the config's own finding says what is wrong
+    for finding in bridge_findings(ctx.storage, bridge):
+        checker.add(finding.status, finding.topic, finding.detail, finding.fix)  # type: ignore[arg-type]
 
 
 async def _run(checker: Checker, ctx: Context) -> None:
