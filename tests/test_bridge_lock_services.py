@@ -126,7 +126,13 @@ async def test_controller_toggles_passage_mode_through_the_gateway(live: Live) -
     switch, target = await live.keys(ON, TARGET)
     log = EventLog(live.pairing)
     await live.pairing.subscribe([switch])
-    await wait_for(lambda: live.hub.record(live.lock.lock_id).passage is not None, 3)
+    await wait_for(lambda: all(r.passage is not None
+                               for r in live.hub.registry.records.values()), 3)
+    # read once at start for each lock showing the switch, never at a poll
+    read = live.sim.world.calls["/v3/lock/getPassageModeConfiguration"]
+    assert read == len(live.sim.world.locks)
+    assert await live.hub.poll(live.lock.lock_id)
+    assert live.sim.world.calls["/v3/lock/getPassageModeConfiguration"] == read
     assert await live.value(switch) in (0, False)
     calls = live.sim.world.calls["/v3/lock/configurePassageMode"]
     # a passage-mode change and an unlock of the same lock at once: one gateway, in turn
@@ -297,6 +303,8 @@ async def test_a_wireless_sensors_low_battery_shows_on_the_door_sensor(
         wireless = [lk for lk in sim.world.locks.values()
                     if has_feature(lk.feature_value, Feature.WIRELESS_DOOR_SENSOR)]
         assert sim.world.calls["/v3/doorSensor/query"] == len(wireless)  # only those
+        # no switch and passage mode off everywhere: its configuration is not worth a call
+        assert sim.world.calls["/v3/lock/getPassageModeConfiguration"] == 0
     finally:
         await pairing.close()
         await bridge.stop()

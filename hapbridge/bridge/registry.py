@@ -267,6 +267,7 @@ class LockRegistry:
         new = [lock for lock in wanted.values() if lock.lock_id not in self.records]
         added = [lock.lock_id for lock in new if self._add(lock, placed[lock.lock_id])]
         changed |= {placed[lid].bridge for lid in added}
+        relaid = 0
         for lock_id, record in self.records.items():
             if lock_id not in added:
                 record.listing = wanted[lock_id]
@@ -274,6 +275,7 @@ class LockRegistry:
                 record.services.rename(record.accessory.display_name)
                 if self._relayout(record):
                     changed.add(record.bridge)
+                    relaid += 1
             if missing is not None:
                 record.missing = missing.get(lock_id, 0)
             if record.missing:
@@ -281,7 +283,7 @@ class LockRegistry:
             record.render(self._cloud_up())
         self.published = True
         if changed:
-            self._announce(len(added), len(removed), changed)
+            self._announce(len(added), len(removed), changed, relaid)
         return added
 
     def _wanted(self, lock: KnownLock) -> Wanted:
@@ -351,10 +353,12 @@ class LockRegistry:
             _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
                          record.accessory.display_name, lock_id)
 
-    def _announce(self, added: int, removed: int, bridges: set[int]) -> None:
+    def _announce(self, added: int, removed: int, bridges: set[int], relaid: int = 0
+                  ) -> None:
         if not self.announce:
             return
-        _LOGGER.info("locks changed: %d added, %d removed", added, removed)
+        _LOGGER.info("locks changed: %d added, %d removed%s", added, removed,
+                     f", {relaid} with new services" if relaid else "")
         for number in sorted(bridges):
             try:
                 self._hosts(number).layout_changed()  # persist it, tell the controllers
