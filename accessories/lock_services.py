@@ -17,6 +17,7 @@ from pyhap.accessory import Accessory
 from accessories.door_sensor import DoorSensor
 from accessories.passage_switch import PassageSwitch, PassageWish
 from hapbridge.ttlock.models import Feature, has_door_sensor, has_feature
+from hapbridge.ttlock.record_types import DoorChange
 
 if TYPE_CHECKING:
     from hapbridge.config import PlatformConfig
@@ -27,11 +28,45 @@ _ATTACHED = "_hapbridge_lock_services"
 
 
 @dataclass(frozen=True)
+class ServicesView:
+    """What the extra services show: the door (None: not known yet, shown closed), the
+    tamper flag, a wireless sensor's low battery, passage mode (the wish on its way, else
+    the cloud's; None: not read)."""
+
+    door_open: bool | None = None
+    tampered: bool = False
+    sensor_battery_low: bool = False  # a wireless sensor's own battery
+    passage_on: bool | None = None
+
+
+@dataclass(frozen=True)
 class LockServices:
     """What was added (None: not shown for this lock)."""
 
     door_sensor: DoorSensor | None = None
     passage_switch: PassageSwitch | None = None
+
+    @property
+    def wanted(self) -> Wanted:
+        """The layout these services make (a lock whose features change is rebuilt)."""
+        return Wanted(door_sensor=self.door_sensor is not None,
+                      passage_switch=self.passage_switch is not None)
+
+    def render(self, view: ServicesView) -> None:
+        if self.door_sensor is not None:
+            if view.door_open is not None:
+                self.door_sensor.show_door(DoorChange.OPEN if view.door_open
+                                           else DoorChange.CLOSED)
+            self.door_sensor.set_tampered(view.tampered)
+            self.door_sensor.set_low_battery(view.sensor_battery_low)
+        if self.passage_switch is not None and view.passage_on is not None:
+            self.passage_switch.show(view.passage_on)
+
+    def rename(self, lock_name: str) -> None:
+        """The lock's name changed (values only: the layout hash is unchanged)."""
+        for service in (self.door_sensor, self.passage_switch):
+            if service is not None:
+                service.rename(lock_name)
 
 
 @dataclass(frozen=True)

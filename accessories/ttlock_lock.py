@@ -17,6 +17,7 @@ from pyhap.accessory import Accessory
 from pyhap.characteristic import Characteristic
 from pyhap.const import CATEGORY_DOOR_LOCK
 
+from accessories.hap_push import push_now
 from accessories.homekit_name import homekit_name
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,8 +121,8 @@ class TTLockLock(Accessory):
         ("Unlocking..." that never ends).
         """
         self._available = view.available
-        self._push(self._target, view.target)
-        self._push(self._current, view.current)
+        push_now(self, self._target, view.target)
+        push_now(self, self._current, view.current)
 
     @property
     def battery_low(self) -> bool:
@@ -144,10 +145,3 @@ class TTLockLock(Accessory):
             self._model.set_value(model)
         if firmware:
             self._firmware.set_value(firmware)
-
-    def _push(self, char: Characteristic, value: int) -> None:
-        if char.value == value:
-            return
-        char.set_value(value, should_notify=False)
-        if self.driver is not None and getattr(self.driver, "aio_stop_event", None) is not None:
-            self.publish(char.value, char, immediate=True)

@@ -36,6 +36,7 @@ from hapbridge.simulator import SimulatorServer
 from hapbridge.storage import Storage
 from hapbridge.ttlock import Credentials, RetryPolicy, TTLockClient
 from hapbridge.ttlock.models import (
+    DoorSensor,
     Gateway,
     GatewayLock,
     Lock,
@@ -44,6 +45,7 @@ from hapbridge.ttlock.models import (
     LockState,
     OpenState,
 )
+from hapbridge.ttlock.passage import PassageMode
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
@@ -310,6 +312,7 @@ class FakeCloud:
         self.behind = {1: list(self.locks)}  # gatewayId -> lock ids
         self.states: dict[int, OpenState] = {}
         self.auto_lock: dict[int, int] = {}
+        self.passage: dict[int, PassageMode] = {}
         self.delay = delay
         self.delays: dict[str, float] = {}  # per call name, overrides ``delay``
         self.fail: dict[str, BaseException] = {}
@@ -360,6 +363,19 @@ class FakeCloud:
     async def query_open_state(self, lock_id: int, *, retries: int | None = None) -> LockState:
         await self._call("query", lock_id)
         return LockState(self.states.get(lock_id, OpenState.LOCKED))
+
+    async def passage_mode(self, lock_id: int) -> PassageMode:
+        await self._call("passage_mode", lock_id)
+        return self.passage.get(lock_id, PassageMode(enabled=False))
+
+    async def set_passage_mode(self, lock_id: int, mode: PassageMode, *,
+                               retries: int | None = None) -> None:
+        await self._call("set_passage_mode", lock_id)
+        self.passage[lock_id] = mode
+
+    async def door_sensor(self, lock_id: int) -> DoorSensor | None:
+        await self._call("door_sensor", lock_id)
+        return None
 
     def move(self, lock_id: int, gateway_id: int) -> None:
         """The lock is now reached (only) through ``gateway_id``."""

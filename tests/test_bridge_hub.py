@@ -690,3 +690,31 @@ async def test_the_api_limit_pauses_background_calls_but_not_commands(tmp_path: 
     await wait_for(lambda: hub.accessories[1].current_state == UNSECURED)
     assert all(a.available for a in hub.accessories.values())
     await hub.stop()
+
+
+async def test_an_older_cache_publishes_and_the_list_adds_the_services(tmp_path: Path) -> None:
+    """locks.json from before featureValue was kept: a start during an outage publishes the
+    lock as before; once the list answers, its door sensor is added under the same AID
+    and the lock's own IIDs stay."""
+    cloud = FakeCloud(1)
+    cloud.locks[1] = dataclasses.replace(cloud.locks[1], feature_value=format(1 << 13, "X"))
+    old = {"lock_id": 1, "alias": "Lock 1", "mac": "AA:00:01", "detailed": True}
+    (tmp_path / "locks.json").write_text(json.dumps({"locks": [old]}))
+    cloud.fail["list_locks"] = TransportError("no network")
+    hub = make_hub(tmp_path, cloud)
+    await hub.load()
+    before = hub.accessories[1]
+    iids = {(s.display_name, c.display_name): before.iid_manager.get_iid(c)
+            for s in before.services for c in s.characteristics}
+    assert hub.record(1).services.door_sensor is None
+    del cloud.fail["list_locks"]
+    await apply_listing(hub)
+    after = hub.accessories[1]
+    assert after.aid == before.aid and hub.record(1).services.door_sensor is not None
+    kept = {(s.display_name, c.display_name): after.iid_manager.get_iid(c)
+            for s in after.services for c in s.characteristics
+            if (s.display_name, c.display_name) in iids}
+    assert kept == iids
+    saved = json.loads((tmp_path / "locks.json").read_text())["locks"][0]
+    assert saved["feature_value"] == "2000"  # the next start publishes the same layout
+    await hub.stop()

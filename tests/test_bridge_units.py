@@ -411,3 +411,49 @@ def test_reach_prefers_online_then_signal_and_keeps_routes_of_silent_gateways() 
     assert reach.online(13, wifi=False, has_gateway=False) is False
     best14 = reach.best(14)
     assert best14 is not None and best14.weak and not best.weak
+
+
+async def test_passage_wishes_share_the_lane_and_never_replace_a_lock_wish() -> None:
+    rec = Recorder({1: "gw", 2: "gw"})
+    sent: list[str] = []
+
+    async def send_passage(box: Mailbox, on: bool) -> None:
+        await rec.job(box.lock_id, f"{box.lock_id}-passage-{'on' if on else 'off'}")()
+        sent.append(f"{box.lock_id}-{on}")
+
+    dispatcher = Dispatcher(rec.carriers.get, send=rec.send, send_passage=send_passage,
+                            retry=RetryPolicy(max_retries=2, base_delay=0.05, max_delay=0.05))
+    boxes = {lid: Mailbox(lid) for lid in rec.carriers}
+    running = dispatcher.wish(boxes[2], 1)  # holds the gateway
+    await asyncio.sleep(0.01)
+    unlock = dispatcher.wish(boxes[1], 1)
+    older = dispatcher.wish_passage(boxes[1], True)
+    newer = dispatcher.wish_passage(boxes[1], False)  # replaces the passage wish only
+    assert boxes[1].passage_target is False and boxes[1].target == 1
+    results = await asyncio.wait_for(asyncio.gather(running, unlock, older, newer), 5)
+    assert results == [True, True, False, True]
+    assert rec.started() == ["2-unlock", "1-unlock", "1-passage-off"]
+    assert rec.max_active == {"gw": 1}  # one job at a time on the gateway, both kinds
+    await dispatcher.close()
+
+
+async def test_a_newer_passage_wish_ends_the_retries_of_one_in_flight() -> None:
+    rec = Recorder({1: "gw"})
+    settled: list[tuple[bool, bool]] = []
+
+    async def send_passage(box: Mailbox, on: bool) -> None:
+        await rec.job(box.lock_id, f"passage-{'on' if on else 'off'}")()
+
+    dispatcher = Dispatcher(
+        rec.carriers.get, send=rec.send, send_passage=send_passage,
+        settled_passage=lambda box, on, err: settled.append((on, err is None)),
+        retry=RetryPolicy(max_retries=2, base_delay=0.05, max_delay=0.05))
+    box = Mailbox(1)
+    rec.fail[1] = BusyError("busy")
+    on = dispatcher.wish_passage(box, True)
+    await asyncio.sleep(0.06)  # in its backoff
+    off = dispatcher.wish_passage(box, False)
+    assert await asyncio.wait_for(on, 5) is False and await off
+    assert rec.started() == ["passage-on", "passage-off"]
+    assert settled == [(True, False), (False, True)]
+    await dispatcher.close()

@@ -127,3 +127,11 @@ def test_the_switch_keeps_a_schedule_or_makes_one_all_day() -> None:
     assert PassageSchedule(bare).always
     off = PassageMode(True, OFFICE.periods, auto_unlock=True).switched(False)
     assert not off.enabled and off.periods == OFFICE.periods and off.auto_unlock
+
+
+def test_a_relock_a_window_held_back_counts_from_now() -> None:
+    switched_off = PassageSchedule(PassageMode(False))
+    # unlocked at 10:00 inside a window, passage mode switched off at 12:00: 5 s after that
+    assert switched_off.relock_from(at(1, 10), 5, at(1, 12)) == at(1, 12) + 5
+    assert switched_off.relock_from(at(1, 12), 5, at(1, 12)) == at(1, 12) + 5  # not past
+    assert switched_off.relock_from(at(1, 12), 0, at(1, 12)) is None  # no auto-lock

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hapbridge.ttlock.models import Gateway, GatewayLock, LockDetail, LockListing, LockState
+from hapbridge.ttlock.models import (
+    DoorSensor,
+    Gateway,
+    GatewayLock,
+    LockDetail,
+    LockListing,
+    LockState,
+)
+from hapbridge.ttlock.passage import PassageMode
 from hapbridge.ttlock.retry import RetryPolicy
 
 
@@ -40,3 +48,10 @@ class CloudApi(Protocol):
 
     async def query_open_state(self, lock_id: int, *, retries: int | None = None
                                ) -> LockState: ...
+
+    async def passage_mode(self, lock_id: int) -> PassageMode: ...
+
+    async def set_passage_mode(self, lock_id: int, mode: PassageMode, *,
+                               retries: int | None = None) -> None: ...
+
+    async def door_sensor(self, lock_id: int) -> DoorSensor | None: ...

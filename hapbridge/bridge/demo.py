@@ -26,7 +26,10 @@ from hapbridge.config_writer import NewConfig, write_config
 from hapbridge.push.callback_url import callback_urls, path_secret
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.simulator import SimConfig, SimulatorServer
+from hapbridge.simulator.commands import DOOR_CLOSED_SENSOR
+from hapbridge.simulator.world import SimLock, feature_value
 from hapbridge.storage import Storage
+from hapbridge.ttlock.record_types import DOOR_CLOSED, DOOR_OPEN
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None,
     pushes to the demo's own receiver."""
     sim_config = sim.config
     platform = PlatformConfig(
+        passage_switch=True,  # a demo: its passage-mode switches open no real door
         name="TTLock demo",
         client_id=sim_config.client_id,
         client_secret=sim_config.client_secret,
@@ -100,6 +104,17 @@ def write_admin_config(path: Path, sim: SimulatorServer) -> None:
     _LOGGER.info("demo: they use %s, written for this run's simulated cloud", path)
 
 
+def show_door(sim: SimulatorServer, lock: SimLock) -> None:
+    """The first lock gets a door sensor, and the log says how to open its door."""
+    lock.feature_value = feature_value(wifi=lock.wifi, door_sensor=True)
+    if lock.sensor_state is None:
+        lock.sensor_state = DOOR_CLOSED_SENSOR
+    event = json.dumps({"lockId": lock.lock_id, "recordType": DOOR_OPEN})
+    _LOGGER.info("demo: open %s's door and watch its door sensor in Home: curl -X POST "
+                 "%s/sim/event -d '%s' (recordType %d closes it)", lock.alias, sim.url,
+                 event, DOOR_CLOSED)
+
+
 @asynccontextmanager
 async def demo_cloud(locks: int | None = None) -> AsyncIterator[SimulatorServer]:
     """A running simulated cloud on 127.0.0.1 (a random port), stopped on exit."""
@@ -118,6 +133,7 @@ async def demo_cloud(locks: int | None = None) -> AsyncIterator[SimulatorServer]
         _LOGGER.info("demo: make a keypad unlock happen at %s and watch it arrive in Home "
                      "live (pushed, no poll): curl -X POST %s/sim/event -d '%s'",
                      locks[0].alias, sim.url, event)
+        show_door(sim, locks[0])
     try:
         yield sim
     finally:

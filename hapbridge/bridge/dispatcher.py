@@ -13,7 +13,10 @@ both the carrier it started on and the lock's current one busy.
 A command's retries are the mailbox's business, not the client's: a newer wish ends them
 (the older command is awaited while it is on the wire, never sent twice, and not retried
 once a newer wish waits). The command lane is used by the bridge; the admin CLI uses the
-same dispatcher for its state queries.
+same dispatcher for its state queries. Commands come in kinds (:class:`Kind`): a lock or
+unlock, and a passage-mode change; the newest wish wins within its kind (a passage wish
+never replaces a lock wish), each kind has its own sender, and all share the lane, the
+lock's turn on its gateway and the retries.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
+from typing import Any
 
 from hapbridge.ttlock.reach import Carrier
 from hapbridge.ttlock.retry import RetryPolicy
@@ -36,12 +40,31 @@ Job = Callable[[], Awaitable[None]]
 # None when it landed, else the last error (the mailbox tells whether a newer wish waits).
 Send = Callable[["Mailbox", int], Awaitable[None]]
 Settled = Callable[["Mailbox", int, BaseException | None], None]
+SendPassage = Callable[["Mailbox", bool], Awaitable[None]]
+SettledPassage = Callable[["Mailbox", bool, BaseException | None], None]
 CarrierOf = Callable[[int], Carrier | None]  # None: not dispatchable yet (no route known)
 
 
 class Lane(IntEnum):
     COMMAND = 0
     POLL = 1
+
+
+class Kind(Enum):
+    """What a command changes; the order is the order of their turns within a lock."""
+
+    LOCK = "lock"  # lock or unlock: a LockTargetState
+    PASSAGE = "passage-mode"  # passage mode on or off
+
+
+@dataclass(eq=False)
+class Errand:
+    """One kind of command of one lock: the newest wish waiting, the one in flight (or
+    between its retries)."""
+
+    waiting: Any = None
+    in_flight: Any = None
+    done: asyncio.Future[bool] | None = field(default=None, repr=False)
 
 
 def _resolved(ran: bool) -> asyncio.Future[bool]:
@@ -60,28 +83,48 @@ class Mailbox:
     """The work of one lock: what waits, what is in flight."""
 
     lock_id: int
-    wish: int | None = None  # the newest command waiting
-    in_flight: int | None = None  # the command on its way (or between its retries)
     poll: Job | None = None  # a state query waiting
     polling: bool = False
-    _wish_done: asyncio.Future[bool] | None = field(default=None, repr=False)
+    errands: dict[Kind, Errand] = field(
+        default_factory=lambda: {kind: Errand() for kind in Kind})
     _poll_done: asyncio.Future[bool] | None = field(default=None, repr=False)
     _newer: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
+    def wish(self) -> int | None:
+        """The newest lock command waiting."""
+        return self.errands[Kind.LOCK].waiting
+
+    @property
+    def in_flight(self) -> int | None:
+        """The lock command on its way (or between its retries)."""
+        return self.errands[Kind.LOCK].in_flight
+
+    @property
+    def passage(self) -> bool | None:
+        """The newest passage-mode wish waiting."""
+        return self.errands[Kind.PASSAGE].waiting
+
+    @property
     def busy(self) -> bool:
-        return self.in_flight is not None or self.polling
+        return self.polling or any(e.in_flight is not None for e in self.errands.values())
 
     @property
     def has_command(self) -> bool:
-        """A command waits or runs: poll answers must not touch what HomeKit shows as the
-        target, and a poll is pointless."""
+        """A lock command waits or runs: poll answers must not touch what HomeKit shows as
+        the target, and a poll is pointless."""
         return self.wish is not None or self.in_flight is not None
 
     @property
     def target(self) -> int | None:
         """The wish HomeKit should show: the waiting one, else the one in flight."""
         return self.wish if self.wish is not None else self.in_flight
+
+    @property
+    def passage_target(self) -> bool | None:
+        """The passage-mode wish HomeKit should show: the waiting one, else in flight."""
+        errand = self.errands[Kind.PASSAGE]
+        return errand.waiting if errand.waiting is not None else errand.in_flight
 
 
 class Dispatcher:
@@ -94,10 +137,17 @@ class Dispatcher:
         send: Send | None = None,
         settled: Settled | None = None,
         retry: RetryPolicy | None = None,
+        send_passage: SendPassage | None = None,
+        settled_passage: SettledPassage | None = None,
     ) -> None:
         self._carrier_of = carrier_of
-        self._send = send
-        self._settled = settled
+        self._senders: dict[Kind, tuple[Callable[[Mailbox, Any], Awaitable[None]],
+                                        Callable[[Mailbox, Any, BaseException | None], None]
+                                        | None]] = {}
+        if send is not None:
+            self._senders[Kind.LOCK] = (send, settled)
+        if send_passage is not None:
+            self._senders[Kind.PASSAGE] = (send_passage, settled_passage)
         self._retry = retry or RetryPolicy()
         self._waiting: dict[Lane, OrderedDict[Mailbox, None]] = {
             lane: OrderedDict() for lane in Lane}
@@ -109,14 +159,23 @@ class Dispatcher:
     def wish(self, box: Mailbox, target: int) -> asyncio.Future[bool]:
         """HomeKit wants ``target``: it replaces a waiting wish (in its place) and ends the
         retries of one in flight. True once it ran, False when replaced or dropped."""
-        if self._closed or self._send is None:
-            return _resolved(False)
-        _finish(box._wish_done, False)
-        box.wish = target
-        box._wish_done = done = asyncio.get_running_loop().create_future()
-        if box.in_flight is not None:
-            box._newer.set()
+        done = self._wish(box, Kind.LOCK, target)
         self._drop_poll(box)
+        return done
+
+    def wish_passage(self, box: Mailbox, on: bool) -> asyncio.Future[bool]:
+        """HomeKit wants passage mode ``on``: as :meth:`wish`, among passage wishes."""
+        return self._wish(box, Kind.PASSAGE, on)
+
+    def _wish(self, box: Mailbox, kind: Kind, value: Any) -> asyncio.Future[bool]:
+        if self._closed or kind not in self._senders:
+            return _resolved(False)
+        errand = box.errands[kind]
+        _finish(errand.done, False)
+        errand.waiting = value
+        errand.done = done = asyncio.get_running_loop().create_future()
+        if errand.in_flight is not None:
+            box._newer.set()
         self._waiting[Lane.COMMAND].setdefault(box)
         self.pump()
         return done
@@ -135,8 +194,9 @@ class Dispatcher:
         """The lock is gone: its waiting work is dropped, its job in flight cancelled."""
         self._drop_poll(box)
         self._waiting[Lane.COMMAND].pop(box, None)
-        box.wish = None
-        _finish(box._wish_done, False)
+        for errand in box.errands.values():
+            errand.waiting = None
+            _finish(errand.done, False)
         if (running := self._running.get(box)) is not None:
             running[1].cancel()
 
@@ -189,39 +249,48 @@ class Dispatcher:
         _finish(done, True)
 
     async def _command(self, box: Mailbox) -> None:
-        target, done = box.wish, box._wish_done
-        if target is None or self._send is None:
+        """The lock's next command: the first kind with a wish waiting."""
+        kind = next((k for k in Kind if box.errands[k].waiting is not None), None)
+        if kind is None or kind not in self._senders:
             return
-        box.wish, box._wish_done, box.in_flight = None, None, target
+        send, settled = self._senders[kind]
+        errand = box.errands[kind]
+        value, done = errand.waiting, errand.done
+        errand.waiting, errand.done, errand.in_flight = None, None, value
+        if any(e.waiting is not None for e in box.errands.values()):
+            self._waiting[Lane.COMMAND].setdefault(box)  # another kind's turn comes next
         box._newer.clear()
         error: BaseException | None = None
         try:
-            error = await self._attempts(box, target)
+            error = await self._attempts(box, lambda: send(box, value),
+                                         lambda: errand.waiting is not None)
         except asyncio.CancelledError:
             _finish(done, False)
             raise
         except Exception as err:  # a bug in a sender must not stop the gateway
-            _LOGGER.exception("command for lock %s failed unexpectedly", box.lock_id)
+            _LOGGER.exception("%s command for lock %s failed unexpectedly", kind.value,
+                              box.lock_id)
             error = err
         finally:
-            box.in_flight = None
+            errand.in_flight = None
         try:
-            if self._settled is not None:
-                self._settled(box, target, error)
+            if settled is not None:
+                settled(box, value, error)
         except Exception:  # reporting a result must not stop the gateway either
-            _LOGGER.exception("result of the command for lock %s was lost", box.lock_id)
+            _LOGGER.exception("result of the %s command for lock %s was lost", kind.value,
+                              box.lock_id)
         _finish(done, error is None)
 
-    async def _attempts(self, box: Mailbox, target: int) -> BaseException | None:
+    async def _attempts(self, box: Mailbox, send: Job,
+                        newer: Callable[[], bool]) -> BaseException | None:
         """Send until it lands, fails for good, or a newer wish waits (then the older one
         is not tried again: the newer decides)."""
-        assert self._send is not None
         retries = 0
         while True:
             try:
-                await self._send(box, target)
+                await send()
             except Exception as err:
-                if (not getattr(err, "retryable", False) or box.wish is not None
+                if (not getattr(err, "retryable", False) or newer()
                         or retries >= self._retry.max_retries):
                     return err
                 delay = self._retry.delay(retries)
@@ -230,7 +299,7 @@ class Dispatcher:
                              self._retry.max_retries, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(box._newer.wait(), delay)
-                if box.wish is not None:
+                if newer():
                     return err  # a newer wish arrived during the backoff
                 continue
             return None
@@ -239,7 +308,8 @@ class Dispatcher:
 
     def cut_off(self) -> list[Mailbox]:
         """Mailboxes whose command is in flight or waits (what a stop cuts off)."""
-        boxes = {box for box in self._running if box.in_flight is not None}
+        boxes = {box for box in self._running
+                 if any(e.in_flight is not None for e in box.errands.values())}
         boxes.update(self._waiting[Lane.COMMAND])
         return sorted(boxes, key=lambda box: box.lock_id)
 

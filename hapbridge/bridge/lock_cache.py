@@ -37,6 +37,11 @@ class KnownLock:
     passage_mode: bool = False
     group_id: int | None = None  # TTLock's groupId: bridge.bridges may pin a group
     detailed: bool = False  # model, firmware and auto-lock time came from lock/detail
+    # What the accessory's layout and the passage-mode rules need (an older locks.json
+    # lacks them: the defaults, until the lock list and details tell).
+    feature_value: str = "0"  # lock/list: which services the lock shows
+    timezone_offset_ms: int = 0  # lock/detail timezoneRawOffset: the lock's clock
+    passage_auto_unlock: bool = False  # lock/detail passageModeAutoUnlock
     # The last HomeKit LockCurrentState learnt from the cloud (a poll or a command) and when
     # (unix seconds): a restart shows it, instead of polling, while it is fresher than the
     # poll plan's interval.
@@ -55,6 +60,7 @@ class KnownLock:
             wifi=lock.is_wifi,
             has_gateway=lock.has_gateway,
             group_id=lock.group_id,
+            feature_value=lock.feature_value,
         )
 
     def with_detail(self, detail: LockDetail) -> KnownLock:
@@ -65,12 +71,17 @@ class KnownLock:
             auto_lock_time=detail.auto_lock_time,
             passage_mode=detail.passage_mode,
             detailed=True,
+            timezone_offset_ms=(self.timezone_offset_ms if detail.timezone_offset_ms is None
+                                else detail.timezone_offset_ms),
+            passage_auto_unlock=(self.passage_auto_unlock if detail.passage_auto_unlock is None
+                                 else detail.passage_auto_unlock),
         )
 
     @property
     def auto_lock_seconds(self) -> int:
-        """Seconds after an unlock the lock secures itself; 0 when it does not."""
-        return self.auto_lock_time if self.auto_lock_time > 0 and not self.passage_mode else 0
+        """Seconds after an unlock the lock secures itself; 0 when it does not. Passage
+        mode does not switch it off: ``auto_lock`` asks the schedule when it applies."""
+        return self.auto_lock_time if self.auto_lock_time > 0 else 0
 
     def to_json(self) -> dict[str, Any]:
         # Every field is a plain value: no deep copy (asdict's) needed, 1,000 locks at start.

@@ -19,6 +19,7 @@ from typing import Any
 from pyhap.accessory import Bridge
 
 from accessories.ttlock_lock import TTLockLock
+from hapbridge.bridge import door_state
 from hapbridge.bridge.auto_lock import AutoLockModel
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import FATAL_ERRORS, CloudHealth
@@ -28,6 +29,7 @@ from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.bridge.lock_jobs import LockJobs
 from hapbridge.bridge.log_text import describe, plural, verb
+from hapbridge.bridge.passage_jobs import PassageJobs
 from hapbridge.bridge.placement import MAX_LOCKS, FixedHost, Host, Placement
 from hapbridge.bridge.poll_plan import PollPlan
 from hapbridge.bridge.registry import LockRegistry
@@ -99,16 +101,22 @@ class LockHub:
         self.registry = LockRegistry(
             storage=storage, placement=placement, hosts=hosts, platform=platform,
             discard=lambda box: self.dispatcher.discard(box),
-            on_target=self.request, cloud_up=lambda: self.health.up)
+            on_target=self.request, cloud_up=lambda: self.health.up,
+            on_passage=lambda lock_id, on: self.passage.request(lock_id, on))
         self.auto_lock = AutoLockModel(self.registry)
+        self.passage = PassageJobs(client, self.health, self.registry)
         self.routes = GatewayRoutes(client, self.health, self.registry,
                                     lambda: self.dispatcher.pump())
         self.scheduler = Scheduler(
             client=client, health=self.health, registry=self.registry, routes=self.routes,
-            platform=platform, backoff=backoff, spawn=self._spawn, poll=self.poll)
+            platform=platform, backoff=backoff, spawn=self._spawn, poll=self.poll,
+            after_details=self._read_services)
         self.jobs = LockJobs(client, self.health, self.registry, self.scheduler.retry_poll)
         self.dispatcher = Dispatcher(self._carrier_of, send=self.jobs.send,
-                                     settled=self.jobs.settled, retry=client.retry)
+                                     settled=self.jobs.settled, retry=client.retry,
+                                     send_passage=self.passage.send,
+                                     settled_passage=self.passage.settled)
+        self.passage.dispatcher = self.dispatcher
 
     # -- what the server and the tests see --------------------------------------------
 
@@ -263,6 +271,13 @@ class LockHub:
         complete = await self.routes.refresh()
         self.scheduler.refresh_plan()
         return complete
+
+    async def _read_services(self, lock_ids: Iterable[int] | None) -> None:
+        """What the door sensors and passage switches need from the cloud (no gateway)."""
+        chosen = None if lock_ids is None else list(lock_ids)
+        await asyncio.gather(self.passage.refresh(chosen),
+                             door_state.read_sensors(self.client, self.health, self.registry,
+                                                     chosen))
 
     def _carrier_of(self, lock_id: int) -> Carrier | None:
         """The lock's carrier now; None (wait) while the first gateway map is awaited, so

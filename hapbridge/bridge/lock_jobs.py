@@ -17,6 +17,7 @@ from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import CloudHealth
 from hapbridge.bridge.dispatcher import Mailbox
+from hapbridge.bridge.door_state import polled as door_polled
 from hapbridge.bridge.log_text import advice, verb
 from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
@@ -64,18 +65,7 @@ class LockJobs:
             registry.report(lock_id, Report(Fact.LOCK, target, Source.COMMAND))
             _LOGGER.info("%s: %sed", record.name, verb(target))
             return
-        if isinstance(error, LockNotFoundError):
-            registry.drop(lock_id, GONE)
-            return
-        if isinstance(error, UnreachableError):
-            self._unreachable(lock_id, error)
-        newer = "; a newer wish replaces it" if box.wish is not None else ""
-        if isinstance(error, TTLockError):
-            _LOGGER.error("%s: %s failed: %s (%s)%s", record.name, verb(target), error,
-                          advice(error), newer)
-        else:
-            _LOGGER.error("%s: %s failed unexpectedly%s", record.name, verb(target), newer)
-        registry.render(lock_id)  # back to the true state, unless a newer wish waits
+        command_failed(registry, record, verb(target), error, newer=box.wish is not None)
 
     # -- state queries ----------------------------------------------------------------
 
@@ -93,7 +83,7 @@ class LockJobs:
             registry.drop(lock_id, GONE)
             return
         except UnreachableError as err:
-            self._unreachable(lock_id, err)
+            mark_unreachable(registry, lock_id, err)
             return
         except QuotaError:
             return  # the health pauses the polls
@@ -107,7 +97,30 @@ class LockJobs:
         registry.set_cause(lock_id, None)
         registry.report(lock_id, Report(Fact.LOCK, OPEN_STATE_TO_HOMEKIT[state.state],
                                         Source.POLL, since=sent))
+        door_polled(registry, lock_id, state, sent)
 
-    def _unreachable(self, lock_id: int, err: TTLockError) -> None:
-        cause = CAUSE_BY_ERRCODE.get(err.errcode or 0, Cause.LOCK_SILENT)
-        self._registry.set_cause(lock_id, cause, str(err))
+
+
+def command_failed(registry: LockRegistry, record: TrackedLock, what: str,
+                   error: BaseException, *, newer: bool) -> None:
+    """A command (``what``: "unlock", "passage mode on") failed for good: -1003 removes
+    the lock, an unreachable one shows why, and the tile goes back to the true state
+    (unless a ``newer`` wish waits, which it then shows)."""
+    lock_id = record.lock_id
+    if isinstance(error, LockNotFoundError):
+        registry.drop(lock_id, GONE)
+        return
+    if isinstance(error, UnreachableError):
+        mark_unreachable(registry, lock_id, error)
+    replaced = "; a newer wish replaces it" if newer else ""
+    if isinstance(error, TTLockError):
+        _LOGGER.error("%s: %s failed: %s (%s)%s", record.name, what, error, advice(error),
+                      replaced)
+    else:
+        _LOGGER.error("%s: %s failed unexpectedly%s", record.name, what, replaced)
+    registry.render(lock_id)
+
+
+def mark_unreachable(registry: LockRegistry, lock_id: int, err: TTLockError) -> None:
+    cause = CAUSE_BY_ERRCODE.get(err.errcode or 0, Cause.LOCK_SILENT)
+    registry.set_cause(lock_id, cause, str(err))

@@ -4,9 +4,10 @@ The receiver (``push/receiver.py``) hands over pushes that passed its checks, on
 time. Each record goes through the lock's gate (``RecordOrder``: duplicates, the far
 future, failed tries and unknown types stop there); its bolt change is a PUSH report to the
 registry, stamped with the lock's clock, so the record's one ordering rule decides against
-polls and commands too; the battery goes to the accessory, the door stays on the record
-(its sensor is a service of its own). Alerts and failed tries go to the event log as they
-are; bolt changes are logged by the registry, which knows whether they changed anything.
+polls and commands too; the battery goes to the accessory; the door and the tamper flag
+go to the door sensor (``door_state.pushed``: a DOOR report, ordered the same way). Alerts
+and failed tries go to the event log as they are; bolt and door changes are written by the
+registry, which knows whether they changed anything.
 No cloud call is made for any of it.
 """
 
@@ -17,6 +18,7 @@ import logging
 import time
 
 from accessories.ttlock_lock import SECURED, UNSECURED
+from hapbridge.bridge import door_state
 from hapbridge.bridge.push_watch import PushWatch
 from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
@@ -56,18 +58,17 @@ class PushIntake:
         pushed, registry = judgement.record, self._registry
         battery_before = record.listing.battery
         taken = False
+        # When the lock's clock says it happened (never later than now): a poll sent after
+        # it is newer, and a command confirmed after it (its own record) too.
+        since = now - max(0, now_ms - pushed.lock_date) / 1000
         if judgement.lock is not None:
-            # When the lock's clock says it happened (never later than now): a poll sent
-            # after it is newer, and a command confirmed after it (its own record) too.
-            since = now - max(0, now_ms - pushed.lock_date) / 1000
             taken = registry.report(record.lock_id, Report(
                 Fact.LOCK, _STATE[judgement.lock], Source.PUSH, since=since,
                 lock_date=pushed.lock_date, who=pushed.username,
                 how=str(pushed.meaning.method or "")))
         if judgement.battery is not None:
             registry.report_battery(record.lock_id, judgement.battery)
-        if judgement.door is not None:
-            record.door = judgement.door
+        door_state.pushed(registry, record.lock_id, judgement, since)  # door and tamper
         level, line = log_line(judgement, record.name)
         if judgement.lock is not None and not taken and judgement.door is None:
             level, line = logging.DEBUG, (f"{record.name}: pushed record confirms the state "
@@ -75,6 +76,8 @@ class PushIntake:
         if judgement.confirms_auto_lock:
             line += f"; confirms auto-lock ({record.listing.auto_lock_seconds or '?'} s)"
         _LOGGER.log(level, "%s", line)
-        for event in events_of(dataclasses.replace(judgement, lock=None), record.listing.alias,
+        # the bolt and the door are written by the registry (it knows what changed)
+        for event in events_of(dataclasses.replace(judgement, lock=None, door=None),
+                               record.listing.alias,
                                battery_before=battery_before):
             registry.events.append(event)

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from accessories.lock_services import Wanted, add_lock_services
+from accessories.passage_switch import PassageWish
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
 from hapbridge.bridge.cache_writer import CacheWriter
 from hapbridge.bridge.dispatcher import Mailbox
@@ -56,6 +58,7 @@ class LockRegistry:
         discard: Callable[[Mailbox], None],
         on_target: Callable[[int, int], None],
         cloud_up: Callable[[], bool],
+        on_passage: PassageWish = lambda _lock_id, _on: None,
     ) -> None:
         self.storage = storage
         self.placement = placement
@@ -67,6 +70,7 @@ class LockRegistry:
         self.announce = False  # the driver runs: layout changes are told to HomeKit
         self.published = False
         self._on_target = on_target
+        self._on_passage = on_passage  # the passage-mode switch's wishes (passage_jobs)
         self._cloud_up = cloud_up
         self._cached: dict[int, KnownLock] = {}  # locks.json, until the first list
         self._writer = CacheWriter(storage)
@@ -98,9 +102,12 @@ class LockRegistry:
         if record is None:
             return False
         before = record.state
+        shown = record.shown.get(report.fact)  # the door and passage mode: their own news
+        was = before if report.fact is Fact.LOCK else (None if shown is None else shown.value)
         if not record.accept(report):
             return False
-        in_doubt, record.doubt = record.doubt, False
+        in_doubt = record.doubt and report.fact is Fact.LOCK  # only the bolt's own news
+        record.doubt = record.doubt and not in_doubt
         changed = record.state != before or in_doubt
         if changed and not in_doubt:
             # On disk before HomeKit sees it, as a restart may rely on it.
@@ -110,7 +117,7 @@ class LockRegistry:
             # The disk says the state is in doubt (a command was on its way), which a
             # restart never relies on: the new state follows once the event is out.
             self._save_soon(lock_id)
-        if record.state != before and (event := event_for(record, report)) is not None:
+        if report.value != was and (event := event_for(record, report)) is not None:
             self.events.append(event)  # after the HomeKit event: never ahead of it
         for listener in self.listeners:
             listener(record, report)
@@ -260,37 +267,71 @@ class LockRegistry:
         new = [lock for lock in wanted.values() if lock.lock_id not in self.records]
         added = [lock.lock_id for lock in new if self._add(lock, placed[lock.lock_id])]
         changed |= {placed[lid].bridge for lid in added}
+        relaid = 0
         for lock_id, record in self.records.items():
             if lock_id not in added:
                 record.listing = wanted[lock_id]
                 record.accessory.set_info(name=record.listing.alias)
+                record.services.rename(record.accessory.display_name)
+                if self._relayout(record):
+                    changed.add(record.bridge)
+                    relaid += 1
             if missing is not None:
                 record.missing = missing.get(lock_id, 0)
             if record.missing:
                 record.cause = record.cause or Cause.NOT_LISTED  # keep a cause it had
             record.render(self._cloud_up())
         self.published = True
-        if added or removed:
-            self._announce(len(added), len(removed), changed)
+        if changed:
+            self._announce(len(added), len(removed), changed, relaid)
         return added
 
-    def _add(self, lock: KnownLock, placed: Placed) -> bool:
-        host, aid = self._hosts(placed.bridge), placed.aid
+    def _wanted(self, lock: KnownLock) -> Wanted:
+        return Wanted.of(lock.lock_id, lock.alias, lock.feature_value, self.platform)
+
+    def _build(self, lock: KnownLock, placed: Placed) -> TrackedLock:
+        """The lock's accessory with the extra services its features and the config ask
+        for (appended after the lock's own, in fixed IID slots), in a new record."""
         accessory = TTLockLock(
-            host.driver, lock_id=lock.lock_id, name=lock.alias, aid=aid, serial=lock.mac,
-            model=lock.model, firmware=lock.firmware, on_target=self._on_target,
-            low_battery_threshold=self.platform.low_battery_threshold,
+            self._hosts(placed.bridge).driver, lock_id=lock.lock_id, name=lock.alias,
+            aid=placed.aid, serial=lock.mac, model=lock.model, firmware=lock.firmware,
+            on_target=self._on_target, low_battery_threshold=self.platform.low_battery_threshold,
         )
+        wanted = self._wanted(lock)
+        services = add_lock_services(
+            accessory, lock_id=lock.lock_id, door_sensor=wanted.door_sensor,
+            passage_switch=wanted.passage_switch, on_passage=self._on_passage)
         accessory.set_battery(lock.battery)
+        return TrackedLock(lock, accessory, Mailbox(lock.lock_id), services=services,
+                           bridge=placed.bridge)
+
+    def _add(self, lock: KnownLock, placed: Placed) -> bool:
+        record = self._build(lock, placed)
         try:
-            host.accessory.add_accessory(accessory)
+            self._hosts(placed.bridge).accessory.add_accessory(record.accessory)
         except ValueError as err:  # HAP-python refuses a duplicate AID (a damaged bridge.json)
             _LOGGER.error("cannot publish %s (%s) as HomeKit accessory %d of bridge %d (%s); "
                           "restore its bridge.json from a backup", lock.alias, lock.lock_id,
-                          aid, placed.bridge, err)
+                          placed.aid, placed.bridge, err)
             return False
-        self.records[lock.lock_id] = TrackedLock(lock, accessory, Mailbox(lock.lock_id),
-                                                 bridge=placed.bridge)
+        self.records[lock.lock_id] = record
+        return True
+
+    def _relayout(self, record: TrackedLock) -> bool:
+        """A lock whose services changed (a start from an older locks.json, a sensor bound
+        later) gets its accessory rebuilt under the same AID: the IIDs of what it had stay
+        (fixed slots). True when rebuilt."""
+        if self._wanted(record.listing) == record.services.wanted:
+            return False
+        aid = record.accessory.aid
+        fresh = self._build(record.listing, Placed(bridge=record.bridge, aid=aid))
+        self._hosts(record.bridge).accessory.accessories[aid] = fresh.accessory
+        record.accessory, record.services = fresh.accessory, fresh.services
+        shown = [name for name, on in (("door sensor", record.services.door_sensor),
+                                       ("passage-mode switch", record.services.passage_switch))
+                 if on is not None]
+        _LOGGER.info("%s: shown in HomeKit with %s", record.name,
+                     " and ".join(shown) or "no extra services")
         return True
 
     def drop(self, lock_id: int, why: str) -> None:
@@ -312,10 +353,12 @@ class LockRegistry:
             _LOGGER.info("%s (%s) is no longer on the account: removed from HomeKit",
                          record.accessory.display_name, lock_id)
 
-    def _announce(self, added: int, removed: int, bridges: set[int]) -> None:
+    def _announce(self, added: int, removed: int, bridges: set[int], relaid: int = 0
+                  ) -> None:
         if not self.announce:
             return
-        _LOGGER.info("locks changed: %d added, %d removed", added, removed)
+        _LOGGER.info("locks changed: %d added, %d removed%s", added, removed,
+                     f", {relaid} with new services" if relaid else "")
         for number in sorted(bridges):
             try:
                 self._hosts(number).layout_changed()  # persist it, tell the controllers

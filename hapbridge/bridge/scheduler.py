@@ -46,6 +46,7 @@ class Scheduler:
         self, *, client: CloudApi, health: CloudHealth, registry: LockRegistry,
         routes: GatewayRoutes, platform: PlatformConfig, backoff: RetryPolicy, spawn: Spawn,
         poll: Callable[[int], Awaitable[bool]],
+        after_details: Callable[[Iterable[int] | None], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._health = health
@@ -55,6 +56,8 @@ class Scheduler:
         self.backoff = backoff
         self._spawn = spawn
         self._poll = poll
+        # the lock services' reads (passage-mode configurations, wireless door sensors)
+        self._after_details = after_details
         self.plan: PollPlan = make_plan(0, platform.api_budget_per_month)
         self.restored: set[int] = set()  # locks shown from locks.json: not asked at start
         self.running = False  # the loops run (a cloud coming back is then re-polled)
@@ -71,8 +74,7 @@ class Scheduler:
         await self.map_gateways()
         self.first_polls()
         missing = [lid for lid, r in self._registry.records.items() if not r.listing.detailed]
-        if missing:
-            self._spawn(self.refresh_details(missing), "details")
+        self._spawn(self._details_then_services(missing, None), "details")
         self.running = True
         self._spawn(self.every("lock list refresh", lambda: self.plan.list_interval,
                                self.sweep), "lock-list")
@@ -226,11 +228,21 @@ class Scheduler:
         await self.map_gateways()
         for lock_id in lock_ids:
             self._poll(lock_id)
-        await self.refresh_details(lock_ids)
+        await self._details_then_services(lock_ids, lock_ids)
 
     async def daily(self) -> None:
         await self.map_gateways()
-        await self.refresh_details()
+        await self._details_then_services(None, None)
+
+    async def _details_then_services(self, details: list[int] | None,
+                                     services: list[int] | None) -> None:
+        """Details of ``details`` (None: every lock), then what the lock services of
+        ``services`` need read, as the details tell (at start and daily, never at each
+        poll: one call per lock that needs it)."""
+        if details is None or details:
+            await self.refresh_details(details)
+        if self._after_details is not None:
+            await self._after_details(services)
 
     async def map_gateways(self) -> None:
         """The gateway map; when incomplete, retried with backoff in the background: without

@@ -1,9 +1,10 @@
 """Everything the bridge knows of one lock, in one typed record; and how state reaches it.
 
-State sources (a command's result, a poll answer, the auto-lock model; pushed records and a
-door sensor next) never touch the accessory: each hands a :class:`Report` to the registry,
-which offers it to the lock's record (:meth:`TrackedLock.accept`), saves what a restart
-relies on, and lets the accessory render the record. The ordering rule lives in one place,
+State sources (a command's result, a poll answer, the auto-lock model, pushed records, the
+passage-mode configuration) never touch the accessory: each hands a :class:`Report` to the
+registry, which offers it to the lock's record (:meth:`TrackedLock.accept`), saves what a
+restart relies on, and lets the accessory and its extra services (door sensor, passage
+switch) render the record. The ordering rule lives in one place,
 :meth:`Report.newer_than`: a report older than what the record shows (by the time its fact
 was known to hold) never overwrites it, and among reports carrying the lock's own clock
 (pushed records) an older or equal ``lock_date`` is a replay or a duplicate. A pushed
@@ -20,21 +21,25 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 
+from accessories.lock_services import LockServices, ServicesView
 from accessories.ttlock_lock import SECURED, UNKNOWN, UNSECURED, LockView, TTLockLock
 from hapbridge.bridge.dispatcher import Mailbox
 from hapbridge.bridge.lock_cache import KnownLock
 from hapbridge.event_log import Source  # where a state came from: one enum, events too
 from hapbridge.push.ordering import RecordOrder
+from hapbridge.ttlock.passage import PassageMode
 from hapbridge.ttlock.reach import Carrier, Cause, Link
-from hapbridge.ttlock.record_types import DoorChange
 
 NEVER = float("-inf")
 
 
 class Fact(Enum):
-    """What a report is about. Door (ContactSensorState) and passage mode join here."""
+    """What a report is about; each is ordered on its own (a late door report is not lost
+    behind a newer bolt one)."""
 
     LOCK = "lock"  # HomeKit LockCurrentState
+    DOOR = "door"  # ContactSensorState: 0 closed, 1 open (bridge/door_state.py)
+    PASSAGE = "passage"  # passage mode: 1 on, 0 off (bridge/passage_jobs.py)
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,17 @@ class TrackedLock:
     cause: Cause | None = None  # why it shows No Response (None: reachable)
     shown: dict[Fact, Report] = field(default_factory=dict)
     settled: int = SECURED  # the last known secured/unsecured: where a failed wish reverts
+    services: LockServices = field(default_factory=LockServices)  # door sensor, passage
+    passage: PassageMode | None = None  # the cloud's passage-mode configuration, once read
+    tampered: bool = False  # the tamper alarm, until the door is used as usual
+    sensor_battery_low: bool = False  # a wireless door sensor's battery (doorSensor/query)
     auto_lock: asyncio.TimerHandle | None = None
+    auto_unlock: asyncio.TimerHandle | None = None  # passage mode's auto-unlock at a window
     poll_retry: asyncio.TimerHandle | None = None
     poll_failures: int = 0  # polls in a row that met a busy gateway or no answer
     missing: int = 0  # lock lists in a row without it
     doubt: bool = False  # a command is on its way: locks.json says its state is not known
     records: RecordOrder = field(default_factory=RecordOrder)  # pushed records: the gate
-    door: DoorChange | None = None  # the newest pushed door record (the sensor: issue 12)
     bridge: int = 1  # the HomeKit bridge it is published on (placement.py)
 
     @property
@@ -125,8 +134,17 @@ class TrackedLock:
         return LockView(current=self.state, target=target,
                         available=cloud_up and self.cause is None)
 
+    def services_view(self) -> ServicesView:
+        door, passage = self.shown.get(Fact.DOOR), self.shown.get(Fact.PASSAGE)
+        return ServicesView(
+            door_open=None if door is None else bool(door.value), tampered=self.tampered,
+            sensor_battery_low=self.sensor_battery_low,
+            passage_on=wish if (wish := self.mailbox.passage_target) is not None else (
+                None if passage is None else bool(passage.value)))
+
     def render(self, cloud_up: bool) -> None:
         self.accessory.render(self.view(cloud_up))
+        self.services.render(self.services_view())
 
     def persisted(self) -> KnownLock:
         """What ``locks.json`` keeps: the listing, with the state a restart may show (none
@@ -139,7 +157,7 @@ class TrackedLock:
                                    state_at=shown.at if shown and known else 0.0)
 
     def cancel_timers(self) -> None:
-        for handle in (self.auto_lock, self.poll_retry):
+        for handle in (self.auto_lock, self.auto_unlock, self.poll_retry):
             if handle is not None:
                 handle.cancel()
-        self.auto_lock = self.poll_retry = None
+        self.auto_lock = self.auto_unlock = self.poll_retry = None

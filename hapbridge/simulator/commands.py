@@ -147,11 +147,10 @@ class Physics:
         self._cancel_auto_lock(lock.lock_id)
         now = time.time()
         seconds = lock.auto_lock_time
-        due = self.schedule(lock).relock_at(self._unlocked_at.get(lock.lock_id, now), seconds)
+        due = self.schedule(lock).relock_from(self._unlocked_at.get(lock.lock_id, now),
+                                              seconds, now)
         if due is None:
             return
-        if due < now:  # held open by a window just switched off: it counts from now
-            due = now + seconds
         self._auto_lock[lock.lock_id] = asyncio.get_running_loop().call_later(
             due - now, self._auto_locked, lock.lock_id)
 

@@ -106,6 +106,15 @@ class PassageSchedule:
             due = window.end + auto_lock_seconds
         return None
 
+    def relock_from(self, unlocked_at: float, auto_lock_seconds: int,
+                    now: float) -> float | None:
+        """:meth:`relock_at` planned at ``now``: a relock already past is one that a
+        window held back until it was switched off just now, so it counts from now."""
+        due = self.relock_at(unlocked_at, auto_lock_seconds)
+        if due is None or due >= now:
+            return due
+        return now + auto_lock_seconds
+
     def next_event(self, *, unlocked: bool, since: float, now: float,
                    auto_lock_seconds: int, auto_unlock_supported: bool = True) -> NextEvent | None:
         """What the lock does by itself next. ``since``: when it was last unlocked (for an

@@ -49,8 +49,10 @@ class SettingsCalls(CallsBase):
         with answer_of(PASSAGE_GET):
             return PassageMode.from_api(answer)
 
-    async def set_passage_mode(self, lock_id: int, mode: PassageMode) -> None:
-        """Write ``mode`` to the lock through its gateway (``type=2``; busy is retried).
+    async def set_passage_mode(self, lock_id: int, mode: PassageMode, *,
+                               retries: int | None = None) -> None:
+        """Write ``mode`` to the lock through its gateway (``type=2``; busy is retried,
+        ``retries`` times when given: the bridge's mailbox retries itself).
 
         Turning it off sends no periods, so the cloud keeps the schedule for the next
         time it is turned on. Raises ValueError for more than five periods, or for on
@@ -63,7 +65,7 @@ class SettingsCalls(CallsBase):
         common = {"lockId": lock_id, "passageMode": ON if mode.enabled else OFF,
                   "autoUnlock": ON if mode.auto_unlock else OFF, "type": GATEWAY_TYPE}
         try:
-            await self.call("POST", PASSAGE_SET, **common,
+            await self.call("POST", PASSAGE_SET, **common, retries=retries,
                             cyclicConfig=mode.cyclic_config() if mode.enabled else None)
             return
         except TTLockError as err:
@@ -75,7 +77,7 @@ class SettingsCalls(CallsBase):
             period = mode.periods[0].to_api()
             flat = {"isAllDay": period["isAllDay"], "startDate": period["startTime"],
                     "endDate": period["endTime"], "weekDays": json.dumps(period["weekDays"])}
-        await self.call("POST", OLD_PASSAGE_SET, **common, **flat)
+        await self.call("POST", OLD_PASSAGE_SET, **common, **flat, retries=retries)
 
     async def set_auto_lock_time(self, lock_id: int, seconds: int) -> None:
         """Auto-lock after ``seconds`` (0 turns it off), through the gateway."""
