@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from hapbridge.bridge.hap_values import fits
-from hapbridge.bridge.log_limit import RateLimitedLog
 from hapbridge.bridge.pairing_attempts import (
     ATTEMPTS_FILE,
     FORGET_AFTER,
@@ -27,6 +26,7 @@ from hapbridge.bridge.pairing_attempts import (
 )
 from hapbridge.cli.admin.check import Checker, _pair_setup_attempts
 from hapbridge.cli.context import Context
+from hapbridge.log_limit import RateLimitedLog
 from hapbridge.storage import Storage
 
 TARGET = {"Format": "uint8", "ValidValues": {"Unsecured": 0, "Secured": 1},

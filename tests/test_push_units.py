@@ -23,11 +23,11 @@ from hapbridge.event_log import (
     rotated,
     snapshot,
 )
+from hapbridge.log_limit import RateLimitedLog
 from hapbridge.push.arrivals import push_finding, save_last_push
 from hapbridge.push.callback_url import callback_urls, path_secret, receiver_paths
 from hapbridge.push.events import events_of, log_line
 from hapbridge.push.ordering import Aspect, RecordOrder, Verdict
-from hapbridge.push.ratelimit import RateLimitedLog
 from hapbridge.push.records import PushedRecord, PushError, parse_push
 from hapbridge.push.settings import CallbackSettings
 from hapbridge.redact import redact
@@ -334,8 +334,8 @@ def test_urls_and_paths() -> None:
 
 def test_rate_limited_log(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
-    log = RateLimitedLog(logging.getLogger("t"), logging.WARNING, interval=10,
-                         clock=lambda: now[0])
+    log = RateLimitedLog(logging.getLogger("t"), interval=10, clock=lambda: now[0]).at(
+        logging.WARNING)
     with caplog.at_level(logging.WARNING, "t"):
         assert log("a", "one")
         assert not log("a", "two") and not log("a", "three")
@@ -343,7 +343,7 @@ def test_rate_limited_log(caplog: pytest.LogCaptureFixture) -> None:
         now[0] = 11
         assert log("a", "four")
     assert [r.getMessage() for r in caplog.records] == [
-        "one", "other kind", "four (2 more like it since the last such line)"]
+        "one", "other kind", "four (2 more like it in the last 10s not logged)"]
 
 
 # -- the event log ------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from pyhap.hap_protocol import HIGH_WRITE_BUFFER_SIZE, HAPServerProtocol
 from pyhap.hap_server import HAPServer
 
 from hapbridge.bridge.hap_requests import GuardedRequestHandler, install_quiet_filter, quiet_pyhap
-from hapbridge.bridge.log_limit import RateLimitedLog
+from hapbridge.log_limit import RateLimitedLog
 
 try:  # POSIX
     import resource

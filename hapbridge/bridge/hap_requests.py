@@ -37,7 +37,7 @@ from hapbridge.bridge.hap_pairings import (
     parse_add_pairing,
     parse_controller,
 )
-from hapbridge.bridge.log_limit import RateLimitedLog
+from hapbridge.log_limit import RateLimitedLog
 
 if TYPE_CHECKING:
     from hapbridge.bridge.hap_driver import PrivateStateDriver

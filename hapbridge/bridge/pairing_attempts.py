@@ -31,7 +31,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hapbridge.bridge.log_limit import RateLimitedLog
+from hapbridge.log_limit import RateLimitedLog
 from hapbridge.storage import Storage, StorageError
 
 _LOGGER = logging.getLogger(__name__)

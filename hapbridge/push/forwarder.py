@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from hapbridge.push.ratelimit import RateLimitedLog
+from hapbridge.log_limit import RateLimitedLog
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Forwarder:
         self.sent: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()  # queue full
         self.failed: Counter[str] = Counter()  # refused, timed out, unreachable
-        self._warn = RateLimitedLog(_LOGGER, logging.WARNING)
+        self._warn = RateLimitedLog(_LOGGER).at(logging.WARNING)
 
     def __bool__(self) -> bool:
         return bool(self._targets)

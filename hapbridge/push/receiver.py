@@ -29,9 +29,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from hapbridge.errors import HapbridgeError
+from hapbridge.log_limit import RateLimitedLog
 from hapbridge.push.callback_url import CallbackUrls, callback_urls, receiver_paths
 from hapbridge.push.forwarder import Forwarder
-from hapbridge.push.ratelimit import RateLimitedLog
 from hapbridge.push.records import Push, PushError, parse_push
 from hapbridge.push.settings import CallbackSettings
 
@@ -100,8 +100,8 @@ class PushReceiver:
         self.accepted = 0
         self.refused: Counter[str] = Counter()
         self.last_push_at: float | None = None  # unix time of the last accepted push
-        self._debug = RateLimitedLog(_LOGGER, logging.DEBUG)
-        self._warn = RateLimitedLog(_LOGGER, logging.WARNING)
+        self._debug = RateLimitedLog(_LOGGER).at(logging.DEBUG)
+        self._warn = RateLimitedLog(_LOGGER).at(logging.WARNING)
 
     # -- life -------------------------------------------------------------------------
 

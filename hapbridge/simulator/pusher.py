@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from hapbridge.push.ratelimit import RateLimitedLog
+from hapbridge.log_limit import RateLimitedLog
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.routes_locks import record_item
 from hapbridge.simulator.world import SimLock, SimRecord, World, now_ms
@@ -64,7 +64,7 @@ class Pusher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.answers: Counter[str] = Counter()  # "success", "HTTP 404", "unreachable"...
         self.skipped: Counter[str] = Counter()  # "no gateway", "gateway offline"
-        self._warn = RateLimitedLog(_LOGGER, logging.WARNING)
+        self._warn = RateLimitedLog(_LOGGER).at(logging.WARNING)
 
     def uploads(self, lock: SimLock) -> str | None:
         """Why the lock's records are not uploaded now, or None when they are."""

@@ -43,3 +43,12 @@ class RateLimitedLog:
             msg += f" ({dropped} more like it in the last {self.interval:.0f}s not logged)"
         self.logger.log(level, msg, *args)
         return True
+
+    def at(self, level: int) -> Callable[..., bool]:
+        """``log`` with its level fixed: ``warn = RateLimitedLog(logger).at(WARNING)``,
+        then ``warn(kind, msg, *args)``."""
+
+        def write(kind: str, msg: str, *args: object) -> bool:
+            return self.log(kind, level, msg, *args)
+
+        return write
