@@ -69,3 +69,14 @@ async def make_client(
 @pytest.fixture
 async def client(make_client: Callable[..., TTLockClient]) -> TTLockClient:
     return make_client()
+
+
+@pytest.fixture
+async def paired(bridge: Any) -> AsyncIterator[Any]:
+    """A controller paired with the module's ``bridge`` fixture (each module defines its own
+    bridge: plain, with a push receiver ...)."""
+    from tests.bridge_helpers import pair  # aiohomekit: only for the modules that pair
+
+    pairing = await pair(bridge)
+    yield pairing
+    await pairing.close()

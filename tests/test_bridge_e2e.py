@@ -45,13 +45,6 @@ async def bridge(sim: SimulatorServer, tmp_path: Path) -> AsyncIterator[BridgeSe
     await server.stop()
 
 
-@pytest.fixture
-async def paired(bridge: BridgeServer) -> AsyncIterator[IpPairing]:
-    pairing = await pair(bridge)
-    yield pairing
-    await pairing.close()
-
-
 def aid_of(bridge: BridgeServer, lock_id: int) -> int:
     assert bridge.identity is not None
     return bridge.identity.aids[lock_id]

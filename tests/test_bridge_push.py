@@ -35,7 +35,6 @@ from tests.bridge_helpers import (
     EventLog,
     accessories,
     char_iid,
-    pair,
     start_bridge,
     wait_for,
 )
@@ -62,13 +61,6 @@ async def bridge(sim: SimulatorServer, tmp_path: Path) -> AsyncIterator[BridgeSe
                                      push_delay=PUSH_DELAY)
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def paired(bridge: BridgeServer) -> AsyncIterator[IpPairing]:
-    pairing = await pair(bridge)
-    yield pairing
-    await pairing.close()
 
 
 @pytest.fixture
