@@ -15,6 +15,7 @@ from hapbridge.push.records import Push
 from hapbridge.ttlock.record_types import DoorChange, LockChange
 
 ACCOUNT = "me@example.com"
+MAC = "16:72:4C:CC:01:C4"
 SECRET = "Zm9yLXRlc3RzLW9ubHktMTI4LWJpdHMtb3ItbW9yZQ"
 
 
@@ -37,8 +38,8 @@ class StateSink:
         self.gate: asyncio.Event | None = None
         self.arrived = asyncio.Event()
 
-    def known_lock(self, lock_id: int) -> bool:
-        return lock_id in self.locks
+    def lock_mac(self, lock_id: int) -> str | None:
+        return MAC if lock_id in self.locks else None
 
     def accept(self, push: Push) -> Any:
         self.pushes.append(push)
@@ -63,7 +64,7 @@ class StateSink:
 
 
 def push_form(lock_id: int, *records: dict[str, Any], admin: str | None = ACCOUNT,
-              mac: str = "16:72:4C:CC:01:C4") -> dict[str, str]:
+              mac: str = MAC) -> dict[str, str]:
     values = {"notifyType": "1", "lockId": str(lock_id), "lockMac": mac,
               "records": json.dumps(list(records))}
     if admin is not None:
@@ -75,6 +76,6 @@ def a_record(lock_id: int, record_type: int, lock_date: int, **fields: Any) -> d
     values = {"lockId": lock_id, "recordType": record_type, "recordTypeFromLock": 0,
               "success": 1, "username": "Guest", "keyboardPwd": "135790",
               "lockDate": lock_date, "serverDate": lock_date + 1200, "electricQuantity": 80,
-              "lockMac": "16:72:4C:CC:01:C4"}
+              "lockMac": MAC}
     values.update(fields)
     return values

@@ -219,6 +219,32 @@ async def test_hostile_pushes_change_nothing(
     door.log.close()
 
 
+async def test_a_push_with_the_wrong_or_no_lock_mac_changes_nothing(
+    sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing
+) -> None:
+    """lockMac is always sent (lockRecord/notify.md) and must be the lock's, as lock/list
+    gives it: a push naming a known lockId with another MAC, or none, is refused."""
+    door = await ready(bridge, paired)
+    url = receiver_url(bridge)
+    now = int(time.time() * 1000)
+    shown = bridge.hub and bridge.hub.record(door.lock_id).state
+    battery = bridge.hub and bridge.hub.record(door.lock_id).listing.battery
+    wrong = "AA:BB:CC:DD:EE:FF"
+    record = a_record(door.lock_id, 4, now, lockMac=wrong, electricQuantity=5)
+    bare = {k: v for k, v in record.items() if k != "lockMac"}
+    no_mac = push_form(door.lock_id, bare, admin=None)
+    del no_mac["lockMac"]
+    before = events(bridge)
+    async with httpx.AsyncClient(timeout=5) as client:
+        for form in (push_form(door.lock_id, record, admin=sim.config.username, mac=wrong),
+                     no_mac):
+            assert (await client.post(url, data=form)).status_code in (400, 403)
+    assert bridge.hub is not None and bridge.hub.record(door.lock_id).state == shown
+    assert bridge.hub.record(door.lock_id).listing.battery == battery
+    assert events(bridge)[len(before):] == [] and door.seen() == []
+    door.log.close()
+
+
 async def test_lost_pushes_fall_back_to_full_polling_once_then_relax_again(
     sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing, http: httpx.AsyncClient,
     caplog: pytest.LogCaptureFixture,

@@ -178,6 +178,10 @@ async def test_a_body_over_64_kib_is_refused_before_it_is_read(
     (push_form(LOCK, a_record(LOCK, "4", NOW)), 400),
     (push_form(LOCK, a_record(LOCK, 4, NOW), admin="someone@else.com"), 403),
     (push_form(9_999_999, a_record(9_999_999, 4, NOW)), 403),  # unknown lock
+    (push_form(LOCK, a_record(LOCK, 4, NOW, lockMac="AA:BB:CC:DD:EE:FF"),
+               mac="AA:BB:CC:DD:EE:FF"), 403),  # a known lockId, another lock's MAC
+    ({k: v for k, v in push_form(LOCK, a_record(LOCK, 4, NOW)).items()
+      if k != "lockMac"}, 400),  # no lockMac: the cloud always sends it
     ({"notifyType": "1"}, 400),
 ])
 async def test_hostile_pushes_get_4xx_no_state_no_traceback(

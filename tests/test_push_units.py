@@ -120,6 +120,7 @@ def test_passcode_digits_never_in_repr_or_summary() -> None:
     ({"lockId": "abc"}, "lockId"),
     ({"lockId": "-4"}, "lockId"),
     ({"lockMac": "not a mac"}, "lockMac"),
+    ({"lockMac": ""}, "lockMac is empty"),
     ({"records": "[{"}, "not JSON"),
     ({"records": '{"a": 1}'}, "not a JSON array"),
     ({"records": "[]"}, "empty"),

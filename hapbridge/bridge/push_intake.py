@@ -40,8 +40,9 @@ class PushIntake:
         self._watch = watch
         self.accepted = 0
 
-    def known_lock(self, lock_id: int) -> bool:
-        return self._registry.get(lock_id) is not None
+    def lock_mac(self, lock_id: int) -> str | None:
+        record = self._registry.get(lock_id)
+        return None if record is None else record.listing.mac
 
     def accept(self, push: Push) -> None:
         record = self._registry.get(push.lock_id)

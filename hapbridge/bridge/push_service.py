@@ -111,8 +111,8 @@ class PushService:
 
     # -- RecordSink (on the bridge's loop): the intake, and when the last push came ----
 
-    def known_lock(self, lock_id: int) -> bool:
-        return self.intake.known_lock(lock_id)
+    def lock_mac(self, lock_id: int) -> str | None:
+        return self.intake.lock_mac(lock_id)
 
     def accept(self, push: Any) -> None:
         self.intake.accept(push)
@@ -148,15 +148,15 @@ async def _cancel_the_rest() -> None:
 
 
 class _Handover:
-    """The receiver's sink, on the receiver's thread: ``known_lock`` is a dictionary look-up
+    """The receiver's sink, on the receiver's thread: ``lock_mac`` is a dictionary look-up
     (safe from any thread); each accepted push goes to the bridge's loop, in order."""
 
     def __init__(self, sink: PushService, loop: asyncio.AbstractEventLoop) -> None:
         self._sink = sink
         self._loop = loop
 
-    def known_lock(self, lock_id: int) -> bool:
-        return self._sink.known_lock(lock_id)
+    def lock_mac(self, lock_id: int) -> str | None:
+        return self._sink.lock_mac(lock_id)
 
     def accept(self, push: Any) -> None:
         self._loop.call_soon_threadsafe(self._sink.accept, push)

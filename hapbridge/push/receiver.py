@@ -4,7 +4,7 @@ Everything arriving here is hostile until checked, and a flood must cost next to
 so the checks run cheapest first: the secret path (404, the same page as any unknown path,
 no hint), the method (405), the content type (415), the declared size (413, before a byte
 of the body is read), the body read with a cap and a deadline, then the form and its
-records (400), the account and the lock (403). Each refusal is counted and logged at debug
+records (400), the account, the lock and its MAC (403). Each refusal is counted and logged at debug
 at most once a minute per kind; none changes state or logs a traceback.
 
 A valid push is answered ``success`` at once: the records go to the bridge through a
@@ -49,12 +49,13 @@ NOT_FOUND = "404: Not Found"  # aiohttp's own page for an unknown path: no hint
 class RecordSink(Protocol):
     """Where accepted pushes go: the bridge's registry of lock records.
 
-    ``known_lock`` runs in the request handler, so it must be a lookup, not I/O.
+    ``lock_mac`` (the MAC lock/list gives for ``lock_id``, ``None`` for a lock the bridge
+    does not know) runs in the request handler, so it must be a lookup, not I/O.
     ``accept`` runs in the receiver's consumer task, one push at a time, in arrival order;
     it may return an awaitable, which is awaited before the next push.
     """
 
-    def known_lock(self, lock_id: int) -> bool: ...
+    def lock_mac(self, lock_id: int) -> str | None: ...
 
     def accept(self, push: Push) -> Awaitable[None] | None: ...
 
@@ -207,10 +208,15 @@ class PushReceiver:
             push = parse_push(form)
         except PushError as err:
             raise _Refused("records", err.status, err.reason) from None
+        # admin is not among the documented fields, so only a sent one is checked; the
+        # lockMac always is, and a lockId with another lock's MAC is not this lock's push
         if self._account and push.admin is not None and push.admin.casefold() != self._account:
             raise _Refused("account", 403, "another account's lock")
-        if not self._sink.known_lock(push.lock_id):
+        known_mac = self._sink.lock_mac(push.lock_id)
+        if known_mac is None:
             raise _Refused("lock", 403, "unknown lock")
+        if known_mac.upper() != push.lock_mac:
+            raise _Refused("mac", 403, "lockMac is not that lock's")
         return body, push
 
     async def _read_body(self, request: web.BaseRequest) -> bytes:

@@ -76,8 +76,8 @@ class Push:
     """One callback: the lock it is for, who administers it, and its records."""
 
     lock_id: int
-    lock_mac: str
-    admin: str | None  # the account; absent in the documented example, sent in practice
+    lock_mac: str  # upper case; always given, and it must be the lock's (lock/list)
+    admin: str | None  # the account: not in the documented fields, checked when sent
     records: tuple[PushedRecord, ...]
 
 
@@ -91,7 +91,11 @@ def parse_push(form: Mapping[str, str]) -> Push:
     lock_id = _form_int(form, "lockId")
     if lock_id <= 0:
         raise PushError("lockId must be positive")
-    lock_mac = _mac(form.get("lockMac", ""), "lockMac")
+    if "lockMac" not in form:  # always sent (lockRecord/notify.md); checked by the receiver
+        raise PushError("lockMac missing")
+    lock_mac = _mac(form["lockMac"], "lockMac")
+    if not lock_mac:
+        raise PushError("lockMac is empty")
     admin = form.get("admin")
     if admin is not None:
         admin = _text(admin, "admin")
