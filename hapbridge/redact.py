@@ -4,6 +4,13 @@ httpx logs every request URL at INFO; a GET carries ``accessToken`` in its query
 httpcore's DEBUG lines can show headers and bodies. A filter masks such values before any
 handler (or pytest's caplog) sees them. Our own code never logs a secret in the first place.
 
+URL paths are secrets too where they are not the TTLock API's: a ``forwardTo`` target's
+path holds its webhook id, and the callback URL's path is the only thing guarding the
+receiver (the simulator posts to it). So the filter keeps the path of a URL only when it is
+an API endpoint (``/v3/...``, ``/oauth2/...``: its secret query values are masked as
+above) and masks any other path whole; the callback secret and the forward targets' paths
+are also registered (:func:`mask_in_logs`) and masked wherever they appear in a line.
+
 Where the filter sits: a logger's filters run only for records logged *on that logger*, not
 for records propagating up from children, so a filter on ``httpcore`` misses
 ``httpcore.http11``. Handler filters would catch everything but belong to whoever configures
@@ -32,6 +39,12 @@ _PATTERN = re.compile(
 
 MASK = "***"
 
+# scheme://host[:port], then the path, query and fragment up to a quote, space or bracket
+_URL = re.compile(r"""(?i)(https?://[^/\s"'<>?#]+)([/?#][^\s"'<>]*)?""")
+_API_PATH = re.compile(r"/(?:v3|oauth2)/[A-Za-z0-9/]*(?:\?|$)")
+_MIN_SECRET = 6  # shorter registered text would mask ordinary words
+_secrets: set[str] = set()
+
 LIBRARY_LOGGERS = ("httpx", "httpcore", "aiohttp.access", "aiohttp.server")
 KNOWN_CHILDREN = (
     "httpcore.connection",
@@ -48,9 +61,25 @@ def _masked(match: re.Match[str]) -> str:
     return f"{match.group(1)}{match.group(2)}{quote}{MASK}{quote}"
 
 
+def _url_masked(match: re.Match[str]) -> str:
+    rest = match.group(2) or ""
+    if not rest or rest == "/" or _API_PATH.match(rest):
+        return match.group(0)
+    return f"{match.group(1)}/{MASK}"
+
+
+def mask_in_logs(*texts: str) -> None:
+    """Mask ``texts`` (a secret path, a webhook URL's path) in every line the filter sees."""
+    _secrets.update(text.strip("/") for text in texts if len(text.strip("/")) >= _MIN_SECRET)
+
+
 def redact(text: str) -> str:
-    """Mask the values of secret-named parameters in ``text`` (query, form, JSON, repr)."""
-    return _PATTERN.sub(_masked, text)
+    """Mask registered secrets, non-API URL paths and the values of secret-named
+    parameters in ``text`` (query, form, JSON, repr)."""
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return _PATTERN.sub(_masked, _URL.sub(_url_masked, text))
 
 
 class RedactingFilter(logging.Filter):

@@ -219,6 +219,21 @@ async def test_hostile_pushes_change_nothing(
     door.log.close()
 
 
+async def test_the_simulators_push_never_logs_the_callback_path(
+    sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing, http: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    door = await ready(bridge, paired)
+    secret = receiver_url(bridge).rsplit("/", 1)[1]
+    await outside(http, door.lock_id, 4)
+    await wait_for(lambda: door.seen()[-1:] == [UNSECURED], 1 + PUSH_DELAY)
+    await sim.pusher.wait_idle()
+    assert "HTTP Request: POST http://127.0.0.1:" in caplog.text  # the push was logged
+    assert secret not in caplog.text and secret[:12] not in caplog.text
+    door.log.close()
+
+
 async def test_a_push_with_the_wrong_or_no_lock_mac_changes_nothing(
     sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing
 ) -> None:

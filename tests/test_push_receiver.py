@@ -309,6 +309,25 @@ async def test_forwarding_passes_the_push_on_unchanged(
     assert len(consumer.bodies) == 1 and receiver.forwarder.sent[url] == 1
 
 
+async def test_no_log_line_shows_a_forward_targets_or_the_callbacks_path(
+    http: httpx.AsyncClient, make_receiver: Callable[..., Any], sink: StateSink,
+    serve: Callable[..., Any], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpx logs each request's URL at INFO: the forward target's webhook id and the
+    callback's secret path (what the cloud, here this test, posts to) are masked."""
+    caplog.set_level(logging.DEBUG)
+    consumer = Consumer()
+    url = await serve(consumer)
+    receiver = await make_receiver(sink, CallbackSettings(port=0, forward_to=(url,)))
+    assert (await post(http, receiver, push_form(LOCK, a_record(LOCK, 4, NOW)))).text == "success"
+    async with asyncio.timeout(5):
+        await consumer.got.wait()
+    await asyncio.sleep(0.05)  # the forwarder's own log line
+    target = url.rsplit("/hook/", 1)[0]
+    assert f"HTTP Request: POST {target}/*** " in caplog.text  # logged, path masked
+    assert "/hook/" not in caplog.text and SECRET not in caplog.text
+
+
 async def test_a_slow_or_dead_target_never_delays_the_cloud(
     http: httpx.AsyncClient, make_receiver: Callable[..., Any], sink: StateSink,
     serve: Callable[..., Any], caplog: pytest.LogCaptureFixture,

@@ -450,3 +450,13 @@ def test_check_says_whether_pushes_arrive(tmp_path: Path) -> None:
     save_last_push(storage, time.time() - 10 * 86_400, 3)
     assert push_finding(settings, storage)[0] == "warn"
     assert stat.S_IMODE(storage.path("pushes.json").stat().st_mode) == 0o600
+
+
+def test_log_lines_keep_api_paths_and_mask_every_other_url_path() -> None:
+    api = ('HTTP Request: GET https://euapi.ttlock.com/v3/lock/list?clientId=c&accessToken=t'
+           ' "HTTP/1.1 200 OK"')
+    assert redact(api) == ('HTTP Request: GET https://euapi.ttlock.com/v3/lock/list?clientId=c'
+                           '&accessToken=*** "HTTP/1.1 200 OK"')
+    hook = 'HTTP Request: POST http://ha.local:8123/api/webhook/abc "HTTP/1.1 200 OK"'
+    assert redact(hook) == 'HTTP Request: POST http://ha.local:8123/*** "HTTP/1.1 200 OK"'
+    assert redact("GET http://127.0.0.1:8080/ done") == "GET http://127.0.0.1:8080/ done"

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from hapbridge.log_limit import RateLimitedLog
+from hapbridge.redact import install_log_redaction, mask_in_logs
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ class Forwarder:
     def __init__(self, urls: tuple[str, ...], *, queue_size: int = QUEUE_SIZE,
                  timeout: httpx.Timeout = TIMEOUT) -> None:
         self._targets = [_Target(url) for url in urls]
+        for url in urls:  # httpx logs each POST: the webhook id must not show
+            parts = urlsplit(url)
+            mask_in_logs(parts.path, parts.query)
         self._queues: list[asyncio.Queue[bytes]] = [
             asyncio.Queue(queue_size) for _ in self._targets]
         self._timeout = timeout
@@ -60,6 +64,7 @@ class Forwarder:
     async def start(self) -> None:
         if not self._targets or self._client is not None:
             return
+        install_log_redaction()
         self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self._workers = [asyncio.create_task(self._work(target, queue))
                          for target, queue in zip(self._targets, self._queues, strict=True)]

@@ -34,6 +34,7 @@ from hapbridge.push.callback_url import CallbackUrls, callback_urls, receiver_pa
 from hapbridge.push.forwarder import Forwarder
 from hapbridge.push.records import Push, PushError, parse_push
 from hapbridge.push.settings import CallbackSettings
+from hapbridge.redact import install_log_redaction, mask_in_logs
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class PushReceiver:
     ) -> None:
         self.settings = settings
         self._secret = secret
+        mask_in_logs(secret)
         self._paths = [path.encode() for path in receiver_paths(settings, secret)]
         self._sink = sink
         self._account = account.casefold() if account else None
@@ -124,6 +126,7 @@ class PushReceiver:
     async def start(self) -> None:
         if self._runner is not None:
             raise RuntimeError("the push receiver is already started")
+        install_log_redaction()  # aiohttp.server's lines may quote a request's path
         server = web.Server(self._handle, access_log=None)
         runner = web.ServerRunner(server, shutdown_timeout=1.0)
         await runner.setup()

@@ -16,10 +16,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from hapbridge.log_limit import RateLimitedLog
+from hapbridge.redact import install_log_redaction, mask_in_logs
 from hapbridge.simulator.config import SimConfig
 from hapbridge.simulator.routes_locks import record_item
 from hapbridge.simulator.world import SimLock, SimRecord, World, now_ms
@@ -95,7 +97,9 @@ class Pusher:
                     admin: str) -> None:
         await asyncio.sleep(delay)
         record.server_date = now_ms()  # it reached the cloud now: the push goes out at once
+        mask_in_logs(urlsplit(url).path)  # httpx logs the POST: the path is the secret
         if self._client is None:
+            install_log_redaction()
             self._client = httpx.AsyncClient(timeout=TIMEOUT)
         try:
             answer = await self._client.post(url, data=push_form(record, lock, admin))
