@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hapbridge.config import AppConfig, BridgeConfig, PlatformConfig, parse_config
+from hapbridge.push.settings import CallbackSettings
 from hapbridge.storage import ensure_private_dir, tighten_dir, write_private
 from hapbridge.ttlock.auth import password_md5
 
@@ -31,6 +32,7 @@ class NewConfig:
     base_url: str | None = None
     bridge_name: str = BridgeConfig.name
     how: str = "init"  # which command wrote it, for the file's comment
+    callback: CallbackSettings | None = None  # the receiver (the demo's own)
 
     def document(self) -> dict[str, Any]:
         platform: dict[str, Any] = {
@@ -46,6 +48,12 @@ class NewConfig:
             platform["baseUrl"] = self.base_url
         else:
             platform["region"] = self.region
+        if self.callback is not None:
+            platform["callback"] = {"port": self.callback.port, "bind": list(self.callback.bind)}
+            if self.callback.public_url:
+                platform["callback"]["publicUrl"] = self.callback.public_url
+            if self.callback.forward_to:
+                platform["callback"]["forwardTo"] = list(self.callback.forward_to)
         return {
             "_comment": COMMENT.format(how=self.how),
             "bridge": {"name": self.bridge_name},

@@ -88,13 +88,16 @@ def demo_app_config(sim: SimulatorServer, bridge: BridgeConfig | None = None,
                      path=None)
 
 
-def write_admin_config(path: Path, sim: SimulatorServer) -> None:
-    """A config for this demo's cloud, and the first lines saying how to use it."""
+def write_admin_config(path: Path, sim: SimulatorServer,
+                       callback: CallbackSettings | None = None) -> None:
+    """A config for this demo's cloud and its receiver (so ``callback-url`` and ``check``
+    see the receiver the demo runs), and the first lines saying how to use it."""
     sim_config = sim.config
     write_config(path, NewConfig(
         client_id=sim_config.client_id, client_secret=sim_config.client_secret,
         username=sim_config.username, password=sim_config.password, base_url=sim.url,
         bridge_name="TTLock Demo Bridge", how="run --demo (for its simulated cloud only)",
+        callback=callback,
     ), private_dir=True)
     program = sys.argv[0] if Path(sys.argv[0]).name == "hapbridge" else "hapbridge"
     command = shlex.join([program, "-U", str(path.parent)])

@@ -94,8 +94,9 @@ async def _run(args: argparse.Namespace, ctx: Context) -> int:
         ctx = demo_context(ctx)
         _LOGGER.info("demo: storage in %s", ctx.storage_dir)
         async with demo_cloud(args.demo_locks) as sim:
-            write_admin_config(ctx.storage_dir / CONFIG_NAME, sim)
-            await _serve(demo_app_config(sim, bridge, ctx.storage), ctx, args)
+            config = demo_app_config(sim, bridge, ctx.storage)
+            write_admin_config(ctx.storage_dir / CONFIG_NAME, sim, config.platform.callback)
+            await _serve(config, ctx, args)
         return 0
     config = ctx.load_config()
     for note in config.notes:
