@@ -234,6 +234,28 @@ async def test_the_simulators_push_never_logs_the_callback_path(
     door.log.close()
 
 
+async def test_future_records_warn_once_a_minute_with_a_readable_lock_time(
+    sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    door = await ready(bridge, paired)
+    lock = sim.world.locks[door.lock_id]
+    future = int(time.time() * 1000) + 5 * 86_400_000
+    form = push_form(door.lock_id, a_record(door.lock_id, 4, future, lockMac=lock.mac),
+                     admin=sim.config.username, mac=lock.mac)
+    async with httpx.AsyncClient(timeout=5) as client:
+        for _ in range(4):  # replayed
+            assert (await client.post(receiver_url(bridge), data=form)).text == "success"
+    assert bridge.pushes is not None
+    await wait_for(lambda: bridge.pushes.intake.accepted >= 4, 2)  # type: ignore[union-attr]
+    warned = [r.getMessage() for r in caplog.records if "from the future" in r.getMessage()]
+    assert len(warned) == 1, warned
+    shown = time.strftime("%Y-%m-%d %H:%M", time.localtime(future / 1000))
+    assert shown in warned[0] and str(future) not in warned[0]
+    door.log.close()
+
+
 async def test_a_push_with_the_wrong_or_no_lock_mac_changes_nothing(
     sim: SimulatorServer, bridge: BridgeServer, paired: IpPairing
 ) -> None:

@@ -22,8 +22,9 @@ from hapbridge.bridge import door_state
 from hapbridge.bridge.push_watch import PushWatch
 from hapbridge.bridge.registry import LockRegistry
 from hapbridge.bridge.tracked_lock import Fact, Report, Source, TrackedLock
+from hapbridge.log_limit import RateLimitedLog
 from hapbridge.push.events import events_of, log_line
-from hapbridge.push.ordering import Judgement
+from hapbridge.push.ordering import Judgement, Verdict
 from hapbridge.push.records import Push
 from hapbridge.ttlock.record_types import LockChange
 
@@ -39,6 +40,9 @@ class PushIntake:
         self._registry = registry
         self._watch = watch
         self.accepted = 0
+        # a lock whose clock jumped sends every record from the future, and a replay repeats
+        # them: one warning a minute per lock, like any other line a push can trigger
+        self._future = RateLimitedLog(_LOGGER)
 
     def lock_mac(self, lock_id: int) -> str | None:
         record = self._registry.get(lock_id)
@@ -76,7 +80,10 @@ class PushIntake:
                                           f"shown, or is older ({pushed.summary()})")
         if judgement.confirms_auto_lock:
             line += f"; confirms auto-lock ({record.listing.auto_lock_seconds or '?'} s)"
-        _LOGGER.log(level, "%s", line)
+        if judgement.verdict is Verdict.FUTURE:
+            self._future.log(f"future {record.lock_id}", level, "%s", line)
+        else:
+            _LOGGER.log(level, "%s", line)
         # the bolt and the door are written by the registry (it knows what changed)
         for event in events_of(dataclasses.replace(judgement, lock=None, door=None),
                                record.listing.alias,

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from hapbridge.ttlock.record_types import RecordMeaning, meaning_of
 
@@ -68,7 +69,16 @@ class PushedRecord:
         code = f" code {masked(self.keyboard_pwd)}" if self.keyboard_pwd else ""
         who = f" by {self.username!r}" if self.username else ""
         ok = "" if self.success else " (failed try)"
-        return f"{self.meaning.description}{who}{code}{ok} at lock time {self.lock_date}"
+        return f"{self.meaning.description}{who}{code}{ok} at lock time {lock_time(self.lock_date)}"
+
+
+def lock_time(ms: int) -> str:
+    """A lock's clock (ms) as local time to the second; a time no calendar holds (a lock
+    whose clock went wild) as the number it is."""
+    try:
+        return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return f"{ms} ms"
 
 
 @dataclass(frozen=True)
