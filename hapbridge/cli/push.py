@@ -10,21 +10,14 @@ from typing import Any
 
 from hapbridge.cli.admin.common import add_parser
 from hapbridge.cli.admin.errors import AdminUsageError
-from hapbridge.cli.admin.output import Column, add_json_flag, cell, emit, note, print_json
+from hapbridge.cli.admin.output import add_json_flag, cell, note, print_json
 from hapbridge.cli.context import Context
 from hapbridge.errors import ConfigError
 from hapbridge.event_log import EVENTS_FILE, Event, follow, snapshot
 
 DEVELOPER_PLATFORM = "https://euopen.ttlock.com/manager"
 DEFAULT_LIMIT = 50
-COLUMNS = [
-    Column("time", "TIME"),
-    Column("lock", "LOCK"),
-    Column("change", "CHANGE"),
-    Column("source", "SOURCE"),
-    Column("who", "BY"),
-    Column("how", "HOW"),
-]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # to the second: a keypad unlock and its auto-lock apart
 
 
 def register(subparsers: Any) -> None:
@@ -85,23 +78,31 @@ def _matches(event: Event, lock: str | None) -> bool:
     return wanted == str(event.lock_id) or wanted == event.lock_name.casefold()
 
 
-def _row(event: Event) -> dict[str, Any]:
-    return {
-        "time": datetime.fromtimestamp(event.at).astimezone(),
-        "lock": event.lock_name or str(event.lock_id),
-        "change": event.change,
-        "source": str(event.source),
-        "who": event.who,
-        "how": event.how,
-    }
-
-
 def _line(event: Event) -> str:
-    row = _row(event)
-    by = ", ".join(part for part in (row["how"], row["who"] and f"by {row['who']}") if part)
-    return "  ".join(cell(value) for value in (row["time"], row["lock"], row["change"],
-                                                f"via {row['source']}")) + (
-        f"  ({cell(by)})" if by else "")
+    """One event, the same for ``events`` and ``events --follow`` (a followed line cannot
+    wait for a table's column widths)."""
+    when = datetime.fromtimestamp(event.at).astimezone().strftime(TIME_FORMAT)
+    by = ", ".join(part for part in (event.how, event.who and f"by {event.who}") if part)
+    return "  ".join(cell(value) for value in (
+        when, event.lock_name or str(event.lock_id), event.change, f"via {event.source}",
+    )) + (f"  ({cell(by)})" if by else "")
+
+
+def _check_lock(wanted: str | None, events: list[Event], ctx: Context) -> None:
+    """``--lock`` must name a lock the event log or locks.json knows: a typo is an error,
+    not an empty log."""
+    if wanted is None or any(_matches(event, wanted) for event in events):
+        return
+    from hapbridge.bridge.lock_cache import load_cached_locks
+
+    locks = load_cached_locks(ctx.storage)
+    key = wanted.strip().casefold()
+    if any(key in (str(lock.lock_id), lock.alias.casefold()) for lock in locks):
+        return
+    names = sorted({lock.alias for lock in locks} | {e.lock_name for e in events if e.lock_name})
+    known = f" (locks: {', '.join(names)})" if names else ""
+    raise AdminUsageError(f"--lock {wanted!r}: no lock is called that{known}; give a lock's "
+                          "name or id")
 
 
 def show_events(args: argparse.Namespace, ctx: Context) -> int:
@@ -109,14 +110,17 @@ def show_events(args: argparse.Namespace, ctx: Context) -> int:
         raise AdminUsageError("--limit must be 0 or more")
     path = ctx.storage_dir / EVENTS_FILE
     events, position = snapshot(path)
+    _check_lock(args.lock, events, ctx)
     shown = [event for event in events if _matches(event, args.lock)]
     shown = shown[len(shown) - args.limit:] if args.limit else []
     if not args.follow:
         if args.json:
             print_json([event.to_json() for event in shown])
+        elif not shown:
+            note(f"no events yet in {path}")
         else:
-            emit(args, COLUMNS, [_row(event) for event in shown],
-                 empty=f"no events yet in {path}")
+            for event in shown:
+                print(_line(event))
         return 0
     for event in shown:
         _print_followed(event, args.json)
