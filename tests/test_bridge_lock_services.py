@@ -175,6 +175,19 @@ async def passage_set(live: Live, periods: list[PassagePeriod], auto_unlock: boo
     await live.hub.passage.refresh([lock.lock_id])
 
 
+async def test_passage_modes_first_read_is_no_event_a_change_read_later_is(
+    live: Live,
+) -> None:
+    hub = live.hub
+    await wait_for(lambda: all(r.passage is not None for r in hub.registry.records.values()), 3)
+    path = live.bridge.storage.path(EVENTS_FILE)
+    assert [e for e in read_events(path) if "passage" in e.change] == []
+    await passage_set(live, [], auto_unlock=False)  # set in the TTLock app, read at refresh
+    changes = [(e.lock_id, e.change, e.source) for e in read_events(path)
+               if "passage" in e.change]
+    assert changes == [(live.lock.lock_id, "passage mode on", Source.POLL)]
+
+
 async def test_a_window_ending_relocks_after_auto_lock_time(live: Live) -> None:
     lock = live.lock
     minute = 600  # 10:00 on the lock's clock, two seconds from now

@@ -117,7 +117,11 @@ class LockRegistry:
             # The disk says the state is in doubt (a command was on its way), which a
             # restart never relies on: the new state follows once the event is out.
             self._save_soon(lock_id)
-        if report.value != was and (event := event_for(record, report)) is not None:
+        # passage mode's first read (at start) is what the lock has had, not news
+        first_read = report.fact is Fact.PASSAGE and shown is None and (
+            report.source is Source.POLL)
+        if (report.value != was and not first_read
+                and (event := event_for(record, report)) is not None):
             self.events.append(event)  # after the HomeKit event: never ahead of it
         for listener in self.listeners:
             listener(record, report)

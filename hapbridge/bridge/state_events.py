@@ -4,7 +4,8 @@ The registry is the one place every state change passes (the bolt, the door, pas
 mode), so it writes them all: a pushed record with who and how, a poll answer, the
 auto-lock model, and a HomeKit wish's command
 (its source in the log is ``homekit``: every command the bridge sends is one). A state shown
-from ``locks.json`` at a quick restart is not news and is not written.
+from ``locks.json`` at a quick restart is not news and is not written, nor is passage
+mode's first read at start (the registry skips it: the lock has had it all along).
 """
 
 from __future__ import annotations
