@@ -31,7 +31,8 @@ class LockView:
 class StateSink:
     """Applies pushes as a lock record will; ``gate`` (when set) holds ``accept``."""
 
-    def __init__(self, lock_ids: set[int]) -> None:
+    def __init__(self, lock_ids: set[int], macs: dict[int, str] | None = None) -> None:
+        self.macs = macs or {}  # lockId -> MAC as lock/list gives it; MAC for the rest
         self.locks = {lock_id: LockView() for lock_id in lock_ids}
         self.orders = {lock_id: RecordOrder() for lock_id in lock_ids}
         self.pushes: list[Push] = []
@@ -39,7 +40,7 @@ class StateSink:
         self.arrived = asyncio.Event()
 
     def lock_mac(self, lock_id: int) -> str | None:
-        return MAC if lock_id in self.locks else None
+        return self.macs.get(lock_id, MAC) if lock_id in self.locks else None
 
     def accept(self, push: Push) -> Any:
         self.pushes.append(push)

@@ -315,7 +315,8 @@ async def test_no_log_line_shows_a_forward_targets_or_the_callbacks_path(
 ) -> None:
     """httpx logs each request's URL at INFO: the forward target's webhook id and the
     callback's secret path (what the cloud, here this test, posts to) are masked."""
-    caplog.set_level(logging.DEBUG)
+    for name in ("", "httpx", "httpcore"):  # the CLI quiets the HTTP libraries without -D
+        caplog.set_level(logging.DEBUG, logger=name or None)
     consumer = Consumer()
     url = await serve(consumer)
     receiver = await make_receiver(sink, CallbackSettings(port=0, forward_to=(url,)))

@@ -29,7 +29,8 @@ def sim_config() -> SimConfig:
 
 @pytest.fixture
 async def wired(sim: SimulatorServer) -> AsyncIterator[tuple[StateSink, PushReceiver]]:
-    sink = StateSink(set(sim.world.locks))
+    sink = StateSink(set(sim.world.locks),
+                     {lock_id: lock.mac for lock_id, lock in sim.world.locks.items()})
     receiver = PushReceiver(CallbackSettings(port=0), SECRET, sink,
                             account=sim.config.username)
     await receiver.start()
