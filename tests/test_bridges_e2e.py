@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -256,6 +257,26 @@ async def test_wrong_setup_codes_count_against_their_own_bridge(
         pairing = await pair(server)  # bridge 1 pairs at once
         await pairing.close()
         assert server.unit(1).paired and not second.paired
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(locks=151, gateways=2,
+                                                  command_seconds=0.01)])
+async def test_pairing_lines_name_the_bridge_when_there_are_several(
+    sim: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_bridge(sim, tmp_path / "storage", port=free_ports(2))
+    try:
+        name = server.unit(2).spec.name
+        with caplog.at_level(logging.INFO, logger="hapbridge.bridge.hap_driver"):
+            pairing = await pair(server, "home", number=2)
+            await pairing.remove_pairing(pairing.pairing_data["iOSPairingId"])
+            await pairing.close()
+        lines = [r.getMessage() for r in caplog.records if r.name.endswith("hap_driver")]
+        assert lines == [f"bridge 2 {name!r}: a HomeKit controller paired (1 now)",
+                         f"bridge 2 {name!r}: a HomeKit controller was removed (0 left, 1 "
+                         "open sessions closed)"]
     finally:
         await server.stop()
 
