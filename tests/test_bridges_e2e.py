@@ -216,6 +216,17 @@ async def test_an_upgraded_one_bridge_storage_is_bridge_1_untouched(
         == [("bridge 1 (Test Bridge)", "149 locks at the last run", True),
             ("bridge 2 (Test Bridge 2)", "3 locks at the last run", False)]
     assert "pair-info --bridge 2" in findings[1].detail
+    # The ports they ran on (--port here), not the configured ones; a bridge.json of an
+    # older version has none: the configured port, said so.
+    assert [f.detail.split(", ")[1] for f in findings] == [f"on port {port}",
+                                                          f"on port {port + 1}"]
+    own = storage / "bridges" / "2" / "bridge.json"
+    old = json.loads(own.read_text())
+    del old["port"]
+    own.write_text(json.dumps(old))
+    config = BridgeConfig(name="Test Bridge")
+    assert bridge_findings(Storage(storage), config)[1].detail.split(", ")[1] \
+        == f"configured port {config.port + 1}"
     # pair-info and reset-pairing, per bridge.
     assert main(["-U", str(storage), "pair-info", "--bridge", "2"]) == 0
     out = capsys.readouterr().out

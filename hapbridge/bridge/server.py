@@ -242,6 +242,7 @@ class BridgeServer:
                 ) from None
             raise
         unit.started = True
+        await asyncio.to_thread(unit.identity.listening_on, unit.port)  # an fsync'd write
         if not driver.state.paired and driver.pairing_attempts is not None:
             driver.pairing_attempts.announce()
 
