@@ -453,3 +453,13 @@ async def test_a_pairing_that_cannot_be_saved_is_refused_not_half_kept(
     pairing = await pair(bridge)  # the disk is back: pairing works
     assert driver.state.paired
     await pairing.close()
+
+
+async def test_the_only_bridge_keeps_its_pairing_line(
+    bridge: BridgeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="hapbridge.bridge.hap_driver"):
+        pairing = await pair(bridge)
+        await pairing.close()
+    assert [r.getMessage() for r in caplog.records if r.name.endswith("hap_driver")] \
+        == ["a HomeKit controller paired with the bridge (1 now)"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -215,6 +216,17 @@ async def test_an_upgraded_one_bridge_storage_is_bridge_1_untouched(
         == [("bridge 1 (Test Bridge)", "149 locks at the last run", True),
             ("bridge 2 (Test Bridge 2)", "3 locks at the last run", False)]
     assert "pair-info --bridge 2" in findings[1].detail
+    # The ports they ran on (--port here), not the configured ones; a bridge.json of an
+    # older version has none: the configured port, said so.
+    assert [f.detail.split(", ")[1] for f in findings] == [f"on port {port}",
+                                                          f"on port {port + 1}"]
+    own = storage / "bridges" / "2" / "bridge.json"
+    old = json.loads(own.read_text())
+    del old["port"]
+    own.write_text(json.dumps(old))
+    config = BridgeConfig(name="Test Bridge")
+    assert bridge_findings(Storage(storage), config)[1].detail.split(", ")[1] \
+        == f"configured port {config.port + 1}"
     # pair-info and reset-pairing, per bridge.
     assert main(["-U", str(storage), "pair-info", "--bridge", "2"]) == 0
     out = capsys.readouterr().out
@@ -256,6 +268,26 @@ async def test_wrong_setup_codes_count_against_their_own_bridge(
         pairing = await pair(server)  # bridge 1 pairs at once
         await pairing.close()
         assert server.unit(1).paired and not second.paired
+    finally:
+        await server.stop()
+
+
+@pytest.mark.parametrize("sim_config", [SimConfig(locks=151, gateways=2,
+                                                  command_seconds=0.01)])
+async def test_pairing_lines_name_the_bridge_when_there_are_several(
+    sim: SimulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await start_bridge(sim, tmp_path / "storage", port=free_ports(2))
+    try:
+        name = server.unit(2).spec.name
+        with caplog.at_level(logging.INFO, logger="hapbridge.bridge.hap_driver"):
+            pairing = await pair(server, "home", number=2)
+            await pairing.remove_pairing(pairing.pairing_data["iOSPairingId"])
+            await pairing.close()
+        lines = [r.getMessage() for r in caplog.records if r.name.endswith("hap_driver")]
+        assert lines == [f"bridge 2 {name!r}: a HomeKit controller paired (1 now)",
+                         f"bridge 2 {name!r}: a HomeKit controller was removed (0 left, 1 "
+                         "open sessions closed)"]
     finally:
         await server.stop()
 

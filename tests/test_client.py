@@ -915,6 +915,30 @@ async def test_token_refreshed_by_another_process_is_adopted(
     assert sim.world.calls["/oauth2/token"] == 2  # one login, one refresh, nothing else
 
 
+@pytest.mark.parametrize("forget_refresh", [False, True])
+async def test_token_another_process_stored_but_the_cloud_forgot_is_renewed(
+    make_client: Factory, sim: SimulatorServer, tmp_path: Path, forget_refresh: bool
+) -> None:
+    """A CLI command renews and stores its token, then the cloud forgets every access token
+    (a restart, a revocation): the bridge's next call adopts the stored token, is refused
+    again, and renews for itself (refresh, else login): the call succeeds, never fails."""
+    storage = Storage(tmp_path / "shared")
+    bridge = make_client(storage=storage)
+    await bridge.list_locks()
+    cli = make_client(storage=Storage(tmp_path / "shared"))
+    sim.world.expire_all_tokens()
+    await cli.list_locks()  # refreshes and writes tokens.json
+    sim.world.access_tokens.clear()  # the cloud forgets both processes' tokens
+    if forget_refresh:
+        sim.world.revoke_refresh_tokens()
+    (lock_id,) = first_lock_on_gateway(sim)
+    await bridge.unlock(lock_id)
+    assert (bridge.tokens.refreshes, bridge.tokens.logins) == ((0, 2) if forget_refresh
+                                                              else (1, 1))
+    assert sim.world.errcodes[10011] == (1 if forget_refresh else 0)
+    assert sim.world.errcodes[10003] == 2  # ours, then the adopted one: never a third
+
+
 async def test_two_processes_renewing_at_once_spend_one_refresh(
     tapped: Callable[..., TTLockClient], sim: SimulatorServer, tmp_path: Path
 ) -> None:

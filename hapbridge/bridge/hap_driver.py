@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -50,6 +51,9 @@ class PrivateStateDriver(AccessoryDriver):
         install()
         super().__init__(*args, **kwargs)
         self.pairing_attempts = pairing_attempts
+        # How the pairing lines name this bridge ("bridge 2 'TTLock Bridge 2'"), or "" when
+        # it is the only one: asked at each line, as the process may grow a bridge meanwhile.
+        self.named: Callable[[], str] = lambda: ""
         self.http_server = GuardedHAPServer((self.listen_address(), self.state.port), self,
                                             limits or ConnectionLimits())
 
@@ -73,8 +77,11 @@ class PrivateStateDriver(AccessoryDriver):
                           "(%s)", err)
             return False
         if paired:
-            _LOGGER.info("a HomeKit controller paired with the bridge (%d now)",
-                         len(self.state.paired_clients))
+            count = len(self.state.paired_clients)
+            if name := self.named():
+                _LOGGER.info("%s: a HomeKit controller paired (%d now)", name, count)
+            else:
+                _LOGGER.info("a HomeKit controller paired with the bridge (%d now)", count)
         return paired
 
     def unpair(self, client_uuid: Any) -> None:
@@ -90,8 +97,13 @@ class PrivateStateDriver(AccessoryDriver):
             super().unpair(client_uuid)
         finally:
             ended = self.http_server.end_removed_sessions()
-        _LOGGER.info("a HomeKit controller was removed from the bridge (%d left, %d open "
-                     "sessions closed)", len(self.state.paired_clients), ended)
+        count = len(self.state.paired_clients)
+        if name := self.named():
+            _LOGGER.info("%s: a HomeKit controller was removed (%d left, %d open sessions "
+                         "closed)", name, count, ended)
+        else:
+            _LOGGER.info("a HomeKit controller was removed from the bridge (%d left, %d open "
+                         "sessions closed)", count, ended)
 
     def async_persist(self) -> None:
         """Write now, not in an executor task as HAP-python does: a new pairing that a stop

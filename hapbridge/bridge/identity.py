@@ -59,6 +59,9 @@ class Identity:
     setup_id: str
     aids: dict[int, int] = field(default_factory=dict)  # lockId -> AID
     next_aid: int = FIRST_AID
+    # The port the bridge last listened on (``--port`` may differ from the config): for
+    # ``check``, which reads the storage without a running bridge
+    port: int | None = None
     _storage: Storage | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:  # the setup code is a secret of sorts: keep it out of logs
@@ -81,6 +84,7 @@ class Identity:
             setup_id=stored["setup_id"] or generate_setup_id(),
             aids=aids,
             next_aid=max([next_aid, *(aid + 1 for aid in aids.values())]),
+            port=stored_port(data),
             _storage=storage,
         )
         if identity.to_json() != data:
@@ -88,13 +92,27 @@ class Identity:
         return identity
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "mac": self.mac,
             "pincode": self.pincode,
             "setup_id": self.setup_id,
             "aids": {str(k): v for k, v in sorted(self.aids.items())},
             "next_aid": self.next_aid,
         }
+        if self.port is not None:
+            data["port"] = self.port
+        return data
+
+    def listening_on(self, port: int) -> None:
+        """The bridge listens on ``port`` now: kept for ``check``, written only when it
+        changed. Not saved is one warning: it is a display, not the bridge's identity."""
+        if port == self.port:
+            return
+        self.port = port
+        try:
+            self.save()
+        except StorageError as err:
+            _LOGGER.warning("the bridge's port is not saved for 'hapbridge check': %s", err)
 
     def save(self) -> None:
         if self._storage is not None:
@@ -134,6 +152,15 @@ class Identity:
             aid += 1
         self.next_aid = aid + 1
         return aid
+
+
+def stored_port(data: object) -> int | None:
+    """The port ``bridge.json`` says the bridge last listened on; None when it says none
+    (a file of an older version) or nothing usable (a display only: never an error)."""
+    port = data.get("port") if isinstance(data, dict) else None
+    if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536:
+        return port
+    return None
 
 
 def _read(storage: Storage) -> dict[str, Any]:

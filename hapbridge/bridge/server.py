@@ -242,6 +242,7 @@ class BridgeServer:
                 ) from None
             raise
         unit.started = True
+        await asyncio.to_thread(unit.identity.listening_on, unit.port)  # an fsync'd write
         if not driver.state.paired and driver.pairing_attempts is not None:
             driver.pairing_attempts.announce()
 
@@ -253,8 +254,15 @@ class BridgeServer:
         if http.server is not None:
             http.async_stop()
 
+    def _named(self, spec: BridgeSpec) -> str:
+        """How a pairing line names the bridge: as the start-up lines do, when there are
+        several (else "", and the line says "the bridge")."""
+        many = spec.number > 1 or len(self.bridges.units) > 1
+        return f"{spec.label} {spec.name!r}" if many else ""
+
     def _make_unit(self, spec: BridgeSpec, storage: Storage, identity: Identity) -> BridgeUnit:
         driver = self._make_driver(identity, storage=storage, spec=spec)
+        driver.named = lambda: self._named(spec)
         accessory = TTLockBridge(driver, homekit_name(spec.name, "TTLock Bridge"))
         accessory.number = spec.number
         accessory.set_info_service(

@@ -83,6 +83,9 @@ class TokenManager:
         self._key = f"{base_url}|{credentials.account_key}"
         self._clock = clock
         self._renewal: asyncio.Task[Token] | None = None
+        # An access token taken from tokens.json (another process renewed) that no answer
+        # has vouched for yet: the cloud may have forgotten it too (a restart, a revocation)
+        self._adopted: str | None = None
         self._refresh_not_before = 0.0
         self._token: Token | None = self._stored()
         self.logins = 0
@@ -124,6 +127,7 @@ class TokenManager:
     def _save(self, token: Token) -> None:
         """Keep ``token``; failing to persist it costs a login at the next start, no more."""
         self._token = token
+        self._adopted = None
         if self._storage is None:
             return
         try:
@@ -149,8 +153,17 @@ class TokenManager:
             return token.access_token
         return (await self._shared(lambda: self._renew(token, refused=False))).access_token
 
+    def adopted(self, access_token: str) -> bool:
+        """Whether ``access_token`` is one another process stored, unproven here: refused,
+        it is worth a renewal of our own rather than failing the call."""
+        return access_token == self._adopted
+
     async def invalidate(self, stale_access_token: str) -> None:
-        """The cloud refused ``stale_access_token``: renew unless another caller already did."""
+        """The cloud refused ``stale_access_token``: renew unless another caller already did.
+
+        The renewal first adopts a newer token another process stored (a refresh there
+        retired ours); if the cloud refuses that one as well, the next ``invalidate`` of it
+        refreshes or logs in for ourselves (it is in storage already: nothing to adopt)."""
         token = self._token
         if token is not None and token.access_token != stale_access_token:
             return
@@ -228,6 +241,7 @@ class TokenManager:
             or (stored.access_token != token.access_token and stored.issued_at > token.issued_at)
         ):
             self._token = token = stored
+            self._adopted = stored.access_token
             if not token.refresh_due(now):
                 _LOGGER.debug("Using the TTLock token another process renewed")
                 return token

@@ -1,7 +1,8 @@
 """The async TTLock cloud client: typed calls over one shared httpx.AsyncClient.
 
 Every call gets a fresh ``date``, the shared token, retries for busy/5xx/timeouts with
-backoff, one refresh-and-retry on a refused token, and a count in the usage counter.
+backoff, one refresh-and-retry on a refused token (plus one try of a token another process
+stored, which the cloud may have forgotten as well), and a count in the usage counter.
 
 One call makes at most 1 + ``RetryPolicy.max_retries`` attempts, each attempt being "get a
 token (logging in if needed), then send": OAuth exchanges are not retried on their own.
@@ -65,6 +66,9 @@ DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # 500 pages is 100,000 records or 500,000 locks, far beyond any real account.
 MAX_PAGES = 500
 ADD_PATH = "/v3/keyboardPwd/add"
+# Refused tokens one call survives: its own, then one adopted from another process that the
+# cloud had forgotten too (the renewal after that is ours, and final).
+MAX_REFUSALS = 2
 
 # Asked after a non-idempotent command's answer was lost: the answer it would have had if
 # it ran, None if it certainly did not; raises a TTLockError when it cannot tell.
@@ -190,11 +194,11 @@ class TTLockClient(SettingsCalls, AccessCalls):
         ``retries`` overrides ``maximumApiRetry`` (a poll that will be repeated anyway).
         """
         clean = {k: v for k, v in params.items() if v is not None}
-        refused_once = False
+        refusals = 0
         state = _Attempt()
 
         async def attempt() -> dict[str, Any]:
-            nonlocal refused_once
+            nonlocal refusals
             while True:
                 state.sent = False
                 token = await self.tokens.access_token()
@@ -208,9 +212,12 @@ class TTLockClient(SettingsCalls, AccessCalls):
                 try:
                     return await self._send(method, path, form)
                 except AuthError:  # refused before running: a new token, then once more
-                    if refused_once:
+                    # One renewal per call; a token adopted from another process (which
+                    # the cloud may have forgotten as well) is one extra try, not a renewal.
+                    refusals += 1
+                    if refusals > MAX_REFUSALS or (refusals > 1
+                                                   and not self.tokens.adopted(token)):
                         raise
-                    refused_once = True
                     state.sent = False
                     await self.tokens.invalidate(token)
                 except TTLockError as err:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hapbridge.bridge.bridge_set import bridge_spec, bridge_storage, known_bridges
-from hapbridge.bridge.identity import IDENTITY_FILE
+from hapbridge.bridge.identity import IDENTITY_FILE, stored_port
 from hapbridge.bridge.lock_cache import load_cached_locks
 from hapbridge.bridge.pairing_attempts import MAX_FAILED, read_failed
 from hapbridge.config import BridgeConfig
@@ -46,8 +46,10 @@ def bridge_findings(storage: Storage, config: BridgeConfig) -> list[BridgeFindin
         locks = sum(1 for lid in aids if lid.isdigit() and int(lid) in published)
         paired = isinstance(state, dict) and bool(state.get("paired_clients"))
         info = "hapbridge pair-info" + (f" --bridge {number}" if len(numbers) > 1 else "")
+        ran_on = stored_port(data)  # --port may have moved it off the configured one
+        port = f"on port {ran_on}" if ran_on else f"configured port {spec.port}"
         found.append(BridgeFinding(
-            "ok", topic, f"{locks} locks at the last run, port {spec.port}, "
+            "ok", topic, f"{locks} locks at the last run, {port}, "
             + ("paired" if paired else f"not paired yet: add it in the Home app with its "
                f"setup code ('{info}' shows it)")))
         found.extend(_attempts(own, topic, number if len(numbers) > 1 else None))
