@@ -13,7 +13,7 @@ from pyhap.characteristic import Characteristic
 from pyhap.service import Service
 
 from accessories.hap_push import push_now
-from accessories.homekit_name import service_name
+from accessories.homekit_name import name_service
 from hapbridge.ttlock.record_types import DoorChange
 
 CLOSED, OPEN = 0, 1  # ContactSensorState
@@ -33,8 +33,6 @@ class DoorSensor:
         self._state: Characteristic = self.service.configure_char("ContactSensorState")
         self._tampered: Characteristic = self.service.configure_char("StatusTampered")
         self._low_battery: Characteristic = self.service.configure_char("StatusLowBattery")
-        self._name = self.service.configure_char("Name")
-        self._configured_name = self.service.configure_char("ConfiguredName")
         self.rename(lock_name)
 
     @property
@@ -57,6 +55,4 @@ class DoorSensor:
         push_now(self._accessory, self._low_battery, BATTERY_LOW if low else BATTERY_NORMAL)
 
     def rename(self, lock_name: str) -> None:
-        name = service_name(lock_name, SUFFIX)
-        self._name.set_value(name)
-        self._configured_name.set_value(name)
+        name_service(self.service, lock_name, SUFFIX)
