@@ -17,6 +17,7 @@ from accessories.homekit_name import name_service
 from hapbridge.ttlock.record_types import DoorChange
 
 CLOSED, OPEN = 0, 1  # ContactSensorState
+CONTACT = {DoorChange.OPEN: OPEN, DoorChange.CLOSED: CLOSED}  # a door change, as shown
 NOT_TAMPERED, TAMPERED = 0, 1
 BATTERY_NORMAL, BATTERY_LOW = 0, 1
 SUFFIX = " Door Sensor"
@@ -46,7 +47,7 @@ class DoorSensor:
     def show_door(self, door: DoorChange | None) -> None:
         """A door state from a pushed record or queryOpenState; None changes nothing."""
         if door is not None:
-            push_now(self._accessory, self._state, OPEN if door is DoorChange.OPEN else CLOSED)
+            push_now(self._accessory, self._state, CONTACT[door])
 
     def set_tampered(self, tampered: bool) -> None:
         push_now(self._accessory, self._tampered, TAMPERED if tampered else NOT_TAMPERED)
