@@ -13,10 +13,11 @@ from pyhap.characteristic import Characteristic
 from pyhap.service import Service
 
 from accessories.hap_push import push_now
-from accessories.homekit_name import service_name
+from accessories.homekit_name import name_service
 from hapbridge.ttlock.record_types import DoorChange
 
 CLOSED, OPEN = 0, 1  # ContactSensorState
+CONTACT = {DoorChange.OPEN: OPEN, DoorChange.CLOSED: CLOSED}  # a door change, as shown
 NOT_TAMPERED, TAMPERED = 0, 1
 BATTERY_NORMAL, BATTERY_LOW = 0, 1
 SUFFIX = " Door Sensor"
@@ -33,8 +34,6 @@ class DoorSensor:
         self._state: Characteristic = self.service.configure_char("ContactSensorState")
         self._tampered: Characteristic = self.service.configure_char("StatusTampered")
         self._low_battery: Characteristic = self.service.configure_char("StatusLowBattery")
-        self._name = self.service.configure_char("Name")
-        self._configured_name = self.service.configure_char("ConfiguredName")
         self.rename(lock_name)
 
     @property
@@ -48,7 +47,7 @@ class DoorSensor:
     def show_door(self, door: DoorChange | None) -> None:
         """A door state from a pushed record or queryOpenState; None changes nothing."""
         if door is not None:
-            push_now(self._accessory, self._state, OPEN if door is DoorChange.OPEN else CLOSED)
+            push_now(self._accessory, self._state, CONTACT[door])
 
     def set_tampered(self, tampered: bool) -> None:
         push_now(self._accessory, self._tampered, TAMPERED if tampered else NOT_TAMPERED)
@@ -57,6 +56,4 @@ class DoorSensor:
         push_now(self._accessory, self._low_battery, BATTERY_LOW if low else BATTERY_NORMAL)
 
     def rename(self, lock_name: str) -> None:
-        name = service_name(lock_name, SUFFIX)
-        self._name.set_value(name)
-        self._configured_name.set_value(name)
+        name_service(self.service, lock_name, SUFFIX)

@@ -7,6 +7,11 @@ The Home app refuses to add a bridge whose accessories have names with character
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyhap.service import Service
+
 ALLOWED_PUNCTUATION = " '-.,"
 MAX_LENGTH = 64
 
@@ -30,3 +35,11 @@ def service_name(accessory_name: str, suffix: str) -> str:
     room = MAX_LENGTH - len(suffix)
     return homekit_name(f"{homekit_name(accessory_name, 'Lock')[:room].rstrip()}{suffix}",
                         suffix.strip())
+
+
+def name_service(service: Service, accessory_name: str, suffix: str) -> None:
+    """Set a service's Name and ConfiguredName (the name iOS 16+ shows for a service
+    inside an accessory) to :func:`service_name`."""
+    name = service_name(accessory_name, suffix)
+    for char in ("Name", "ConfiguredName"):
+        service.get_characteristic(char).set_value(name)

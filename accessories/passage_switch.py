@@ -16,7 +16,7 @@ from pyhap.characteristic import Characteristic
 from pyhap.service import Service
 
 from accessories.hap_push import push_now
-from accessories.homekit_name import service_name
+from accessories.homekit_name import name_service
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ class PassageSwitch:
         self.service: Service = accessory.add_preload_service("Switch", chars=CHARS)
         self._on: Characteristic = self.service.configure_char(
             "On", setter_callback=self._written)
-        self._name = self.service.configure_char("Name")
-        self._configured_name = self.service.configure_char("ConfiguredName")
         self.rename(lock_name)
 
     @property
@@ -64,6 +62,4 @@ class PassageSwitch:
         push_now(self._accessory, self._on, self._settled)
 
     def rename(self, lock_name: str) -> None:
-        name = service_name(lock_name, SUFFIX)
-        self._name.set_value(name)
-        self._configured_name.set_value(name)
+        name_service(self.service, lock_name, SUFFIX)

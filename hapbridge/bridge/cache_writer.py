@@ -14,6 +14,7 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from hapbridge.bridge.futures import resolved
 from hapbridge.bridge.lock_cache import write_cache
 from hapbridge.storage import Storage, StorageError
 
@@ -33,12 +34,12 @@ class CacheWriter:
         """Write ``items`` unless they are what was last written; done once on disk."""
         loop = asyncio.get_running_loop()
         if items == self._written:
-            return self._done(loop)
+            return resolved(None)
         self._written = items
         if now:
             self.drain()
             self._save(items)
-            return self._done(loop)
+            return resolved(None)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="hapbridge-locks-json")
         self._last = self._pool.submit(self._save, items)
@@ -60,9 +61,3 @@ class CacheWriter:
         except StorageError as err:
             self._written = None  # try again at the next change
             _LOGGER.warning("cannot save the lock cache (%s); going on without", err)
-
-    @staticmethod
-    def _done(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        done: asyncio.Future[None] = loop.create_future()
-        done.set_result(None)
-        return done

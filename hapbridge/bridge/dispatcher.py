@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any
 
+from hapbridge.bridge.futures import resolved
 from hapbridge.ttlock.reach import Carrier
 from hapbridge.ttlock.retry import RetryPolicy
 
@@ -65,12 +66,6 @@ class Errand:
     waiting: Any = None
     in_flight: Any = None
     done: asyncio.Future[bool] | None = field(default=None, repr=False)
-
-
-def _resolved(ran: bool) -> asyncio.Future[bool]:
-    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    done.set_result(ran)
-    return done
 
 
 def _finish(future: asyncio.Future[bool] | None, ran: bool) -> None:
@@ -169,7 +164,7 @@ class Dispatcher:
 
     def _wish(self, box: Mailbox, kind: Kind, value: Any) -> asyncio.Future[bool]:
         if self._closed or kind not in self._senders:
-            return _resolved(False)
+            return resolved(False)
         errand = box.errands[kind]
         _finish(errand.done, False)
         errand.waiting = value
@@ -183,7 +178,7 @@ class Dispatcher:
     def poll(self, box: Mailbox, job: Job) -> asyncio.Future[bool]:
         """Queue a state query; dropped (False) while a command or a query waits."""
         if self._closed or box.has_command or box.poll is not None:
-            return _resolved(False)
+            return resolved(False)
         box.poll = job
         box._poll_done = done = asyncio.get_running_loop().create_future()
         self._waiting[Lane.POLL][box] = None

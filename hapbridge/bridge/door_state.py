@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from accessories.door_sensor import CLOSED, OPEN
+from accessories.door_sensor import CONTACT
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import CloudHealth
 from hapbridge.bridge.registry import LockRegistry
@@ -22,11 +22,8 @@ from hapbridge.push.door_alerts import tampered_after
 from hapbridge.push.ordering import Judgement
 from hapbridge.ttlock.errors import TTLockError
 from hapbridge.ttlock.models import Feature, LockState, has_feature
-from hapbridge.ttlock.record_types import DoorChange
 
 _LOGGER = logging.getLogger(__name__)
-
-CONTACT = {DoorChange.OPEN: OPEN, DoorChange.CLOSED: CLOSED}  # -> ContactSensorState
 
 
 def polled(registry: LockRegistry, lock_id: int, state: LockState, sent: float) -> None:

@@ -58,6 +58,7 @@ _REASONS = {CONNECTION_AUTHORIZATION_REQUIRED: "Connection Authorization Require
             REQUEST_HEADER_FIELDS_TOO_LARGE: "Request Header Fields Too Large"}
 _OPTIONS = ("meta", "perms", "type", "ev")
 _META_KEYS = ("format", "unit", "minValue", "maxValue", "minStep", "maxLen", "valid-values")
+_DESCRIBED = frozenset(("meta", "perms", "type"))  # the options read from to_HAP()
 _PYHAP_LOGGERS = ("pyhap.hap_handler", "pyhap.hap_protocol")
 
 
@@ -264,13 +265,15 @@ class GuardedRequestHandler(HAPServerHandler):
         if status == hv.SUCCESS:
             result["value"] = char.get_value()
         result["status"] = status
-        description = char.to_HAP(include_value=False)
-        if "meta" in options:
-            result.update({key: description[key] for key in _META_KEYS if key in description})
-        if "perms" in options:
-            result["perms"] = description["perms"]
-        if "type" in options:
-            result["type"] = description["type"]
+        if options & _DESCRIBED:  # a plain read (most of them) needs no description
+            description = char.to_HAP(include_value=False)
+            if "meta" in options:
+                result.update({key: description[key] for key in _META_KEYS
+                               if key in description})
+            if "perms" in options:
+                result["perms"] = description["perms"]
+            if "type" in options:
+                result["type"] = description["type"]
         if "ev" in options:
             subscribed = self.accessory_handler.topics.get(get_topic(aid, iid), ())
             result["ev"] = self.client_address in subscribed

@@ -24,6 +24,7 @@ from hapbridge.bridge.auto_lock import AutoLockModel
 from hapbridge.bridge.cloud_api import CloudApi
 from hapbridge.bridge.cloud_health import FATAL_ERRORS, CloudHealth
 from hapbridge.bridge.dispatcher import Dispatcher
+from hapbridge.bridge.futures import resolved
 from hapbridge.bridge.gateway_routes import GatewayRoutes
 from hapbridge.bridge.identity import Identity
 from hapbridge.bridge.lock_cache import KnownLock
@@ -51,12 +52,6 @@ MAP_WAIT = 10.0  # a command waits this long for the gateway map at startup
 # a query: enough for a crash loop or a quick restart, too short to miss what happened
 # while the bridge was down for longer.
 RESTORE_MAX_AGE = 120.0
-
-
-def _not_run() -> asyncio.Future[bool]:
-    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    done.set_result(False)
-    return done
 
 
 class LockHub:
@@ -257,7 +252,7 @@ class LockHub:
         """Queue a state query behind the lock's gateway (commands go first)."""
         record = self.registry.get(lock_id)
         if self._stopping or record is None:
-            return _not_run()
+            return resolved(False)
         return self.dispatcher.poll(record.mailbox, lambda: self.jobs.query(lock_id))
 
     async def refresh_list(self) -> None:

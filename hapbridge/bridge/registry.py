@@ -25,6 +25,7 @@ from accessories.passage_switch import PassageWish
 from accessories.ttlock_lock import SECURED, UNSECURED, TTLockLock
 from hapbridge.bridge.cache_writer import CacheWriter
 from hapbridge.bridge.dispatcher import Mailbox
+from hapbridge.bridge.futures import resolved
 from hapbridge.bridge.lock_cache import KnownLock, load_cached_locks
 from hapbridge.bridge.log_text import describe
 from hapbridge.bridge.placement import Host, Placed, Placement
@@ -138,7 +139,7 @@ class LockRegistry:
         is "in doubt" (a restart asks the lock). Done once that is on disk."""
         record = self.records.get(lock_id)
         if record is None or not self.published:
-            return _done()
+            return resolved(None)
         record.doubt = True
         return self._writer.write(self._items((lock_id,)), now=False)
 
@@ -437,9 +438,3 @@ class LockRegistry:
             self._saving = None
         self.save()
         self._writer.close()
-
-
-def _done() -> asyncio.Future[None]:
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    done.set_result(None)
-    return done

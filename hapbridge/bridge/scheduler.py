@@ -118,7 +118,7 @@ class Scheduler:
     def pollable(self) -> list[int]:
         return sorted(lid for lid, r in self._registry.records.items() if r.pollable)
 
-    def refresh_plan(self) -> PollPlan:
+    def refresh_plan(self) -> None:
         now = datetime.now(tz=UTC)
         days = calendar.monthrange(now.year, now.month)[1]  # as the usage counter's month
         month_left = max(0.0, 1.0 - (now.day - 1 + now.hour / 24) / days)
@@ -132,7 +132,6 @@ class Scheduler:
             log = _LOGGER.warning if plan.over_budget else _LOGGER.info
             log("poll plan: %s", plan.describe())
         self.plan = plan
-        return plan
 
     def pushes_changed(self) -> None:
         """Pushes started or stopped arriving: the new pace now; lost, every lock is asked

@@ -30,8 +30,6 @@ from hapbridge.push.ordering import RecordOrder
 from hapbridge.ttlock.passage import PassageMode
 from hapbridge.ttlock.reach import Carrier, Cause, Link
 
-NEVER = float("-inf")
-
 
 class Fact(Enum):
     """What a report is about; each is ordered on its own (a late door report is not lost
