@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hapbridge.cli.admin.codes import validate_name
+from hapbridge.cli.admin.codes import status, validate_name
 from hapbridge.cli.admin.common import (
     JSON_FAILURE_HELP,
     LOCK_HELP,
@@ -102,11 +102,9 @@ def _register(subparsers: Any, command: str, kind: CredentialKind) -> None:
 
 
 def credential_row(item: Credential) -> dict[str, Any]:
-    when = now()
-    status = ("expired" if item.end and item.end <= when
-              else "pending" if item.start and item.start > when else "active")
     return {"id": item.credential_id, "lock_id": item.lock_id, "name": item.name,
-            "type": item.type, "start": item.start, "end": item.end, "status": status,
+            "type": item.type, "start": item.start, "end": item.end,
+            "status": status(item, now()),
             "created": item.created, "sender": item.sender}
 
 
