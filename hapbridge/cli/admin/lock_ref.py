@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from hapbridge.cli.admin.errors import AmbiguousError, NotFoundError
+from hapbridge.cli.admin.errors import AmbiguousError, NoSuchItemError, NotFoundError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Gateway, Lock
 
@@ -103,3 +103,12 @@ async def resolve_lock(client: TTLockClient, ref: str) -> Lock:
 
 async def resolve_gateway(client: TTLockClient, ref: str) -> Gateway:
     return match_gateway(await client.list_gateways(), ref)
+
+
+def find_on_lock(items: Iterable[T], item_id: int, id_of: Callable[[T], int], what: str,
+                 lock: Lock, list_command: str) -> T:
+    """The lock's item with this ID, else the typed-ID mistake naming the list command."""
+    for item in items:
+        if id_of(item) == item_id:
+            return item
+    raise NoSuchItemError(what, item_id, lock.alias, lock.lock_id, list_command)

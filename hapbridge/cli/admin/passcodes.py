@@ -29,7 +29,7 @@ from hapbridge.cli.admin.common import (
     with_client,
 )
 from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError, PartialFailure
-from hapbridge.cli.admin.lock_ref import resolve_lock, resolve_locks
+from hapbridge.cli.admin.lock_ref import find_on_lock, resolve_lock, resolve_locks
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
@@ -372,11 +372,8 @@ async def _kept_end(
 
     A code without one (permanent) starts now when only --end is given; given only --start,
     it needs an --end: the cloud keeps no open-ended period."""
-    current = next((p for p in await client.list_passcodes(lock.lock_id)
-                    if p.passcode_id == passcode_id), None)
-    if current is None:
-        raise NoSuchItemError("passcode", passcode_id, lock.alias, lock.lock_id,
-                              "passcodes list")
+    current = find_on_lock(await client.list_passcodes(lock.lock_id), passcode_id,
+                           lambda p: p.passcode_id, "passcode", lock, "passcodes list")
     start = window.start or current.start or now()
     end = window.end or current.end
     if end is None:
