@@ -45,7 +45,6 @@ from hapbridge.cli.admin.timeparse import (
     LOCAL,
     Zone,
     format_time,
-    lock_zone,
     now,
 )
 from hapbridge.cli.admin.validity import (
@@ -53,6 +52,7 @@ from hapbridge.cli.admin.validity import (
     Window,
     check_new_validity,
     lock_windows,
+    shown_zone,
     typed_validity,
     validity_columns,
 )
@@ -210,11 +210,10 @@ def passcode_row(passcode: Passcode, when: datetime) -> dict[str, Any]:
 
 async def list_passcodes(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    detail, passcodes = await together(
-        client.lock_detail(lock.lock_id),
+    zone, passcodes = await together(
+        shown_zone(client, [lock]),
         client.list_passcodes(lock.lock_id, search=args.search),
     )
-    zone = lock_zone(detail.timezone_offset_ms)
     when = now()
     rows = [{**passcode_row(p, when), "time_zone": zone.name} for p in passcodes]
     emit(args, list_columns(zone), rows, zone=zone,
