@@ -97,6 +97,12 @@ async def resolve_locks(client: TTLockClient, refs: Iterable[str]) -> list[Lock]
     return match_locks(await client.list_locks(), refs)
 
 
+async def named_or_all(client: TTLockClient, refs: Sequence[str]) -> list[Lock]:
+    """The locks named by ``refs``, or every lock of the account when none is named."""
+    locks = await client.list_locks()
+    return match_locks(locks, refs) if refs else locks
+
+
 async def resolve_lock(client: TTLockClient, ref: str) -> Lock:
     return (await resolve_locks(client, [ref]))[0]
 
