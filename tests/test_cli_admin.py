@@ -1139,8 +1139,10 @@ async def test_no_secret_in_any_output(hb: Run, sim: SimulatorServer, tmp_path: 
     for argv in (("locks", "--json"), ("locks", "show", "Garage"), ("check",),
                  ("passcodes", "list", "Garage"), ("usage",)):
         result = await hb(*argv)
+        assert result.out + result.err, argv  # a command that printed nothing proves nothing
         outputs.append(result.out + result.err)
     tokens = json.loads((tmp_path / "storage" / "tokens.json").read_text())
+    assert tokens  # else no token would be looked for
     secrets = [sim.config.password, sim.config.client_secret]
     for entry in tokens.values():
         secrets += [entry["access_token"], entry["refresh_token"]]

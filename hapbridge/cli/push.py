@@ -12,6 +12,7 @@ from hapbridge.cli.admin.common import add_parser
 from hapbridge.cli.admin.errors import AdminUsageError
 from hapbridge.cli.admin.output import add_json_flag, cell, note, print_json
 from hapbridge.cli.context import Context
+from hapbridge.config import names_lock
 from hapbridge.errors import ConfigError
 from hapbridge.event_log import EVENTS_FILE, Event, follow, snapshot
 
@@ -74,8 +75,7 @@ def show_callback_url(args: argparse.Namespace, ctx: Context) -> int:
 def _matches(event: Event, lock: str | None) -> bool:
     if lock is None:
         return True
-    wanted = lock.strip().casefold()
-    return wanted == str(event.lock_id) or wanted == event.lock_name.casefold()
+    return names_lock((lock.strip(),), event.lock_id, event.lock_name)
 
 
 def _line(event: Event) -> str:
@@ -96,8 +96,7 @@ def _check_lock(wanted: str | None, events: list[Event], ctx: Context) -> None:
     from hapbridge.bridge.lock_cache import load_cached_locks
 
     locks = load_cached_locks(ctx.storage)
-    key = wanted.strip().casefold()
-    if any(key in (str(lock.lock_id), lock.alias.casefold()) for lock in locks):
+    if any(names_lock((wanted.strip(),), lock.lock_id, lock.alias) for lock in locks):
         return
     names = sorted({lock.alias for lock in locks} | {e.lock_name for e in events if e.lock_name})
     known = f" (locks: {', '.join(names)})" if names else ""

@@ -14,7 +14,7 @@ from typing import Any
 from hapbridge.cli.admin.codes import type_name
 from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
 from hapbridge.cli.admin.errors import PartialFailure
-from hapbridge.cli.admin.lock_ref import match_locks
+from hapbridge.cli.admin.lock_ref import named_or_all
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note, print_json
 from hapbridge.cli.admin.parallel import (
     LockRun,
@@ -84,8 +84,7 @@ def register(sub: Any) -> None:
 
 async def run_cleanup(args: argparse.Namespace, client: TTLockClient) -> int:
     grace = parse_duration(args.expired_for, option="--expired-for")
-    all_locks = await client.list_locks()
-    locks = match_locks(all_locks, args.locks) if args.locks else all_locks
+    locks = await named_or_all(client, args.locks)
     cutoff = now() - grace
     zone, run = await together(shown_zone(client, locks),
                                _sweep_all(client, locks, cutoff, dry_run=args.dry_run))

@@ -11,10 +11,11 @@ import re
 import secrets
 import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Protocol
 
 from hapbridge.cli.admin.errors import AdminUsageError
 from hapbridge.cli.admin.timeparse import LOCAL, TypedTime, Zone, format_time
-from hapbridge.ttlock.models import Passcode, PasscodeType
+from hapbridge.ttlock.models import PasscodeType
 
 CODE_RE = re.compile(r"[0-9]{4,9}")
 RANDOM_LENGTH = 6
@@ -178,10 +179,19 @@ def check_pair(start: object, end: object, *, pair: bool = True) -> None:
         raise AdminUsageError("--start and --end go together: give both (or neither)")
 
 
-def status(passcode: Passcode, now: datetime) -> str:
+class Timed(Protocol):
+    """Anything valid from ``start`` until ``end`` (passcodes, fingerprints, cards)."""
+
+    @property
+    def start(self) -> datetime | None: ...
+    @property
+    def end(self) -> datetime | None: ...
+
+
+def status(item: Timed, now: datetime) -> str:
     """``expired``, ``pending`` (not valid yet) or ``active``."""
-    if passcode.is_expired(now):
+    if item.end is not None and item.end <= now:
         return "expired"
-    if passcode.start is not None and passcode.start > now:
+    if item.start is not None and item.start > now:
         return "pending"
     return "active"

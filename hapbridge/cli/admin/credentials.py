@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hapbridge.cli.admin.codes import validate_name
+from hapbridge.cli.admin.codes import status, validate_name
 from hapbridge.cli.admin.common import (
     JSON_FAILURE_HELP,
     LOCK_HELP,
@@ -19,8 +19,8 @@ from hapbridge.cli.admin.common import (
     together,
     with_client,
 )
-from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError
-from hapbridge.cli.admin.lock_ref import resolve_lock
+from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.lock_ref import find_on_lock, resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
@@ -102,11 +102,9 @@ def _register(subparsers: Any, command: str, kind: CredentialKind) -> None:
 
 
 def credential_row(item: Credential) -> dict[str, Any]:
-    when = now()
-    status = ("expired" if item.end and item.end <= when
-              else "pending" if item.start and item.start > when else "active")
     return {"id": item.credential_id, "lock_id": item.lock_id, "name": item.name,
-            "type": item.type, "start": item.start, "end": item.end, "status": status,
+            "type": item.type, "start": item.start, "end": item.end,
+            "status": status(item, now()),
             "created": item.created, "sender": item.sender}
 
 
@@ -125,11 +123,8 @@ async def _list(args: argparse.Namespace, client: TTLockClient) -> int:
 
 async def _check_exists(client: TTLockClient, kind: CredentialKind, lock: Lock,
                         credential_id: int) -> Credential:
-    for item in await client.list_credentials(kind, lock.lock_id):
-        if item.credential_id == credential_id:
-            return item
-    raise NoSuchItemError(kind.noun, credential_id, lock.alias, lock.lock_id,
-                          f"{kind.noun}s list")
+    return find_on_lock(await client.list_credentials(kind, lock.lock_id), credential_id,
+                        lambda item: item.credential_id, kind.noun, lock, f"{kind.noun}s list")
 
 
 async def _rename(args: argparse.Namespace, client: TTLockClient) -> int:

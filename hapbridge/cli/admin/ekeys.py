@@ -21,8 +21,8 @@ from hapbridge.cli.admin.common import (
     together,
     with_client,
 )
-from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError
-from hapbridge.cli.admin.lock_ref import resolve_lock
+from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.lock_ref import find_on_lock, resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
@@ -179,8 +179,8 @@ async def delete_ekey(args: argparse.Namespace, client: TTLockClient) -> int:
               "deleted": False}
     with json_on_failure(args, fields):
         # key/delete takes the key alone: check it is this lock's, or it could be another's
-        if all(key.key_id != args.key_id for key in await client.list_ekeys(lock.lock_id)):
-            raise NoSuchItemError("eKey", args.key_id, lock.alias, lock.lock_id, "ekeys list")
+        find_on_lock(await client.list_ekeys(lock.lock_id), args.key_id,
+                     lambda key: key.key_id, "eKey", lock, "ekeys list")
         await client.delete_ekey(args.key_id)
     if args.json:
         print_json({**fields, "deleted": True})

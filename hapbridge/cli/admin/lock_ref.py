@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from hapbridge.cli.admin.errors import AmbiguousError, NotFoundError
+from hapbridge.cli.admin.errors import AmbiguousError, NoSuchItemError, NotFoundError
 from hapbridge.ttlock import TTLockClient
 from hapbridge.ttlock.models import Gateway, Lock
 
@@ -97,9 +97,24 @@ async def resolve_locks(client: TTLockClient, refs: Iterable[str]) -> list[Lock]
     return match_locks(await client.list_locks(), refs)
 
 
+async def named_or_all(client: TTLockClient, refs: Sequence[str]) -> list[Lock]:
+    """The locks named by ``refs``, or every lock of the account when none is named."""
+    locks = await client.list_locks()
+    return match_locks(locks, refs) if refs else locks
+
+
 async def resolve_lock(client: TTLockClient, ref: str) -> Lock:
     return (await resolve_locks(client, [ref]))[0]
 
 
 async def resolve_gateway(client: TTLockClient, ref: str) -> Gateway:
     return match_gateway(await client.list_gateways(), ref)
+
+
+def find_on_lock(items: Iterable[T], item_id: int, id_of: Callable[[T], int], what: str,
+                 lock: Lock, list_command: str) -> T:
+    """The lock's item with this ID, else the typed-ID mistake naming the list command."""
+    for item in items:
+        if id_of(item) == item_id:
+            return item
+    raise NoSuchItemError(what, item_id, lock.alias, lock.lock_id, list_command)

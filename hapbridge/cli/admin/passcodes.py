@@ -29,7 +29,7 @@ from hapbridge.cli.admin.common import (
     with_client,
 )
 from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError, PartialFailure
-from hapbridge.cli.admin.lock_ref import resolve_lock, resolve_locks
+from hapbridge.cli.admin.lock_ref import find_on_lock, resolve_lock, resolve_locks
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
@@ -45,7 +45,6 @@ from hapbridge.cli.admin.timeparse import (
     LOCAL,
     Zone,
     format_time,
-    lock_zone,
     now,
 )
 from hapbridge.cli.admin.validity import (
@@ -53,6 +52,7 @@ from hapbridge.cli.admin.validity import (
     Window,
     check_new_validity,
     lock_windows,
+    shown_zone,
     typed_validity,
     validity_columns,
 )
@@ -210,11 +210,10 @@ def passcode_row(passcode: Passcode, when: datetime) -> dict[str, Any]:
 
 async def list_passcodes(args: argparse.Namespace, client: TTLockClient) -> int:
     lock = await resolve_lock(client, args.lock)
-    detail, passcodes = await together(
-        client.lock_detail(lock.lock_id),
+    zone, passcodes = await together(
+        shown_zone(client, [lock]),
         client.list_passcodes(lock.lock_id, search=args.search),
     )
-    zone = lock_zone(detail.timezone_offset_ms)
     when = now()
     rows = [{**passcode_row(p, when), "time_zone": zone.name} for p in passcodes]
     emit(args, list_columns(zone), rows, zone=zone,
@@ -372,11 +371,8 @@ async def _kept_end(
 
     A code without one (permanent) starts now when only --end is given; given only --start,
     it needs an --end: the cloud keeps no open-ended period."""
-    current = next((p for p in await client.list_passcodes(lock.lock_id)
-                    if p.passcode_id == passcode_id), None)
-    if current is None:
-        raise NoSuchItemError("passcode", passcode_id, lock.alias, lock.lock_id,
-                              "passcodes list")
+    current = find_on_lock(await client.list_passcodes(lock.lock_id), passcode_id,
+                           lambda p: p.passcode_id, "passcode", lock, "passcodes list")
     start = window.start or current.start or now()
     end = window.end or current.end
     if end is None:

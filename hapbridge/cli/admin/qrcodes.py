@@ -25,8 +25,8 @@ from hapbridge.cli.admin.common import (
     together,
     with_client,
 )
-from hapbridge.cli.admin.errors import AdminUsageError, NoSuchItemError
-from hapbridge.cli.admin.lock_ref import resolve_lock
+from hapbridge.cli.admin.errors import AdminUsageError
+from hapbridge.cli.admin.lock_ref import find_on_lock, resolve_lock
 from hapbridge.cli.admin.output import (
     Column,
     add_json_flag,
@@ -243,10 +243,8 @@ async def show_qr_code(args: argparse.Namespace, client: TTLockClient) -> int:
 
 
 async def _find(client: TTLockClient, lock: Lock, qr_code_id: int) -> QrCode:
-    for code in await client.list_qr_codes(lock.lock_id):
-        if code.qr_code_id == qr_code_id:
-            return code
-    raise NoSuchItemError("QR code", qr_code_id, lock.alias, lock.lock_id, "qrcodes list")
+    return find_on_lock(await client.list_qr_codes(lock.lock_id), qr_code_id,
+                        lambda code: code.qr_code_id, "QR code", lock, "qrcodes list")
 
 
 def qr_row(code: QrCode) -> dict[str, Any]:

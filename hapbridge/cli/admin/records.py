@@ -7,7 +7,7 @@ from typing import Any
 
 from hapbridge.cli.admin.common import LOCK_HELP, add_parser, together, with_client
 from hapbridge.cli.admin.errors import AdminUsageError, PartialFailure
-from hapbridge.cli.admin.lock_ref import match_locks
+from hapbridge.cli.admin.lock_ref import named_or_all
 from hapbridge.cli.admin.output import Column, add_output_flags, emit, note
 from hapbridge.cli.admin.parallel import (
     LockRun,
@@ -114,8 +114,7 @@ async def list_records(args: argparse.Namespace, client: TTLockClient) -> int:
     if args.limit < 1:
         raise AdminUsageError("--limit must be at least 1")
     since = parse_since(args.since) if args.since else None
-    all_locks = await client.list_locks()
-    locks = match_locks(all_locks, args.locks) if args.locks else all_locks
+    locks = await named_or_all(client, args.locks)
     zone, (run, results) = await together(shown_zone(client, locks),
                                           _read_all(client, locks, args, since))
     rows: list[dict[str, Any]] = []
