@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -56,10 +57,22 @@ NAME = CharacteristicsTypes.NAME
 SERIAL = CharacteristicsTypes.SERIAL_NUMBER
 
 
+# Below the kernel's ephemeral range (32768 and up on Linux): a port handed out here is
+# never taken meanwhile as the source port of an outgoing connection (the simulator's
+# clients, aiohomekit), which the bridge would then meet as "port in use".
+PORT_RANGE = (20_000, 32_000)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    for _attempt in range(200):
+        port = random.randrange(*PORT_RANGE)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
 
 
 def free_ports(count: int) -> int:
