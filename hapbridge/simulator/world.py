@@ -60,6 +60,11 @@ def feature_value(*, wifi: bool, door_sensor: bool, qr_code: bool = False,
     return format(sum(1 << int(bit) for bit in bits), "X")
 
 
+def mac_tag(mac: str) -> str:
+    """The MAC's last three bytes in lower-case hex, as the cloud ends device names."""
+    return mac[-8:].replace(":", "").lower()
+
+
 def alias_for(index: int) -> str:
     """The n-th default alias: the four named doors, then "Room 101", "Room 102" and on."""
     if index < len(NAMED_ALIASES):
@@ -300,7 +305,7 @@ class World:
         gateway = SimGateway(
             gateway_id=gateway_id,
             mac=mac,
-            name=name or f"G{version}_{mac[-8:].replace(':', '').lower()}",
+            name=name or f"G{version}_{mac_tag(mac)}",
             version=version,
             **fields,
         )
@@ -338,7 +343,7 @@ class World:
         door_sensor = self.rng.random() < 0.5
         model = "W5" if wifi else "S31"
         values: dict[str, Any] = {
-            "name": f"{model}_{mac[-8:].replace(':', '').lower()}",
+            "name": f"{model}_{mac_tag(mac)}",
             "battery": self.rng.randint(20, 100),
             "feature_value": feature_value(wifi=wifi, door_sensor=door_sensor,
                                            qr_code=qr_code),
