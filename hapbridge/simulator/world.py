@@ -375,8 +375,7 @@ class World:
         for per_lock in (self.passcodes, self.records, self.qr_codes, self.fingerprints,
                          self.cards):
             per_lock.pop(lock_id, None)
-        for key_id in [k for k, key in self.ekeys.items() if key.lock_id == lock_id]:
-            del self.ekeys[key_id]
+        self._drop_ekeys(lock_id)
         for gateway in self.gateways.values():
             gateway.rssi.pop(lock_id, None)
 
@@ -460,9 +459,7 @@ class World:
         """An eKey for ``username`` (an existing account); one per account and lock, so an
         older one for the same account is replaced, as the cloud does."""
         uid = self.add_account(username)
-        for key_id in [k for k, key in self.ekeys.items()
-                       if key.lock_id == lock_id and key.username == username]:
-            del self.ekeys[key_id]
+        self._drop_ekeys(lock_id, username)
         values: dict[str, Any] = {"name": username, "start_date": 0, "end_date": 0,
                                   "sender": "", "remarks": "", "remote_enable": False,
                                   "date": now_ms()}
@@ -472,6 +469,12 @@ class World:
         self._next_key += 1
         self.ekeys[key.key_id] = key
         return key
+
+    def _drop_ekeys(self, lock_id: int, username: str | None = None) -> None:
+        """Delete the lock's eKeys (only ``username``'s, when given)."""
+        for key_id in [key_id for key_id, key in self.ekeys.items() if key.lock_id == lock_id
+                       and (username is None or key.username == username)]:
+            del self.ekeys[key_id]
 
     def add_qr_code(self, lock_id: int, **fields: Any) -> SimQrCode:
         codes = self.qr_codes[lock_id]
