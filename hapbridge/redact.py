@@ -43,7 +43,7 @@ MASK = "***"
 _URL = re.compile(r"""(?i)(https?://[^/\s"'<>?#]+)([/?#][^\s"'<>]*)?""")
 _API_PATH = re.compile(r"/(?:v3|oauth2)/[A-Za-z0-9/]*(?:\?|$)")
 _MIN_SECRET = 6  # shorter registered text would mask ordinary words
-_secrets: set[str] = set()
+_secrets: list[str] = []  # longest first, sorted once here rather than per log line
 
 LIBRARY_LOGGERS = ("httpx", "httpcore", "aiohttp.access", "aiohttp.server")
 KNOWN_CHILDREN = (
@@ -70,13 +70,15 @@ def _url_masked(match: re.Match[str]) -> str:
 
 def mask_in_logs(*texts: str) -> None:
     """Mask ``texts`` (a secret path, a webhook URL's path) in every line the filter sees."""
-    _secrets.update(text.strip("/") for text in texts if len(text.strip("/")) >= _MIN_SECRET)
+    new = {text.strip("/") for text in texts if len(text.strip("/")) >= _MIN_SECRET}
+    if not new <= set(_secrets):
+        _secrets[:] = sorted(new.union(_secrets), key=len, reverse=True)
 
 
 def redact(text: str) -> str:
     """Mask registered secrets, non-API URL paths and the values of secret-named
     parameters in ``text`` (query, form, JSON, repr)."""
-    for secret in sorted(_secrets, key=len, reverse=True):
+    for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return _PATTERN.sub(_masked, _URL.sub(_url_masked, text))

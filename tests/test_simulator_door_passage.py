@@ -20,7 +20,14 @@ from hapbridge.simulator import SimConfig, SimulatorServer
 from hapbridge.simulator.seed import build_world
 from hapbridge.simulator.world import SimDoorSensor, SimLock
 from hapbridge.ttlock.client import TTLockClient
-from hapbridge.ttlock.models import Lock, LockState, OpenState, has_door_sensor
+from hapbridge.ttlock.models import (
+    Feature,
+    Lock,
+    LockState,
+    OpenState,
+    has_door_sensor,
+    has_feature,
+)
 from hapbridge.ttlock.record_types import (
     AUTO_LOCK,
     DOOR_CLOSED,
@@ -167,7 +174,9 @@ def test_seeded_worlds_keep_their_history_and_gain_wireless_sensors() -> None:
     assert [lock.lock_id for lock in locks if lock.has_door_sensor] == [
         lock.lock_id for lock in sensors]
     assert sum(1 for lock in sensors if lock.door_sensor) == len(sensors) // 2
-    assert all(lock.has_passage_mode and lock.has_passage_auto_unlock for lock in locks)
+    assert all(has_feature(lock.feature_value, Feature.PASSAGE_MODE)
+               and has_feature(lock.feature_value, Feature.PASSAGE_AUTO_UNLOCK)
+               for lock in locks)
 
 
 async def test_client_reads_the_door(client: TTLockClient, sim: SimulatorServer) -> None:

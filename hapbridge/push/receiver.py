@@ -118,8 +118,8 @@ class PushReceiver:
     @property
     def urls(self) -> CallbackUrls:
         """The URLs as listening: the local one names the bound port."""
-        port = self.bound[0][1] if self.bound else self.settings.port
-        host = self.bound[0][0] if self.bound else self.settings.bind[0]
+        bound = self.bound
+        host, port = bound[0] if bound else (self.settings.bind[0], self.settings.port)
         settings = CallbackSettings(port=port, bind=(host,), public_url=self.settings.public_url)
         return callback_urls(settings, self._secret)
 

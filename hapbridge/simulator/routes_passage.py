@@ -14,10 +14,7 @@ from typing import Any
 from hapbridge.simulator.api import OK, READ, WRITE, Call, Route
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.world import PassagePeriod
-
-MAX_PERIODS = 5
-DAY_MINUTES = 24 * 60
-ON, OFF = 1, 2
+from hapbridge.ttlock.passage import DAY_MINUTES, MAX_PERIODS, OFF, ON
 
 
 def _week_days(days: Any) -> list[int]:

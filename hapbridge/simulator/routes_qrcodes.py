@@ -14,7 +14,8 @@ from typing import Any
 from hapbridge.simulator.api import OK, READ, WRITE, Call, Route
 from hapbridge.simulator.errors import ApiError
 from hapbridge.simulator.params import paginate
-from hapbridge.simulator.world import BIT_QR_CODE, SimLock, SimQrCode, now_ms
+from hapbridge.simulator.world import SimLock, SimQrCode, now_ms
+from hapbridge.ttlock.models import Feature, has_feature
 
 QR_PAGE_MAX = 200
 PERIOD, PERMANENT, CYCLIC = 1, 2, 4
@@ -23,7 +24,7 @@ CLOUD = 0
 
 
 def _supports_qr(lock: SimLock) -> None:
-    if not int(lock.feature_value, 16) >> BIT_QR_CODE & 1:
+    if not has_feature(lock.feature_value, Feature.QR_CODE):
         raise ApiError(-4043, "the lock does not support QR codes")
 
 

@@ -15,6 +15,7 @@ from hapbridge.simulator.world import (
     BIT_WIRELESS_DOOR_SENSOR,
     SimDoorSensor,
     World,
+    mac_tag,
     now_ms,
 )
 from hapbridge.ttlock.record_types import (
@@ -80,7 +81,7 @@ def _seed_door_sensors(world: World) -> None:
             tail = lock.mac[-8:]
             lock.door_sensor = SimDoorSensor(
                 sensor_id=FIRST_DOOR_SENSOR_ID + index, mac=f"{DOOR_SENSOR_MAC_PREFIX}:{tail}",
-                name=f"{lock.alias} door", number=f"DS2_{tail.replace(':', '').lower()}")
+                name=f"{lock.alias} door", number=f"DS2_{mac_tag(lock.mac)}")
 
 
 def _seed_history(world: World, lock_id: int, username: str) -> None:

@@ -60,6 +60,11 @@ def feature_value(*, wifi: bool, door_sensor: bool, qr_code: bool = False,
     return format(sum(1 << int(bit) for bit in bits), "X")
 
 
+def mac_tag(mac: str) -> str:
+    """The MAC's last three bytes in lower-case hex, as the cloud ends device names."""
+    return mac[-8:].replace(":", "").lower()
+
+
 def alias_for(index: int) -> str:
     """The n-th default alias: the four named doors, then "Room 101", "Room 102" and on."""
     if index < len(NAMED_ALIASES):
@@ -300,7 +305,7 @@ class World:
         gateway = SimGateway(
             gateway_id=gateway_id,
             mac=mac,
-            name=name or f"G{version}_{mac[-8:].replace(':', '').lower()}",
+            name=name or f"G{version}_{mac_tag(mac)}",
             version=version,
             **fields,
         )
@@ -338,7 +343,7 @@ class World:
         door_sensor = self.rng.random() < 0.5
         model = "W5" if wifi else "S31"
         values: dict[str, Any] = {
-            "name": f"{model}_{mac[-8:].replace(':', '').lower()}",
+            "name": f"{model}_{mac_tag(mac)}",
             "battery": self.rng.randint(20, 100),
             "feature_value": feature_value(wifi=wifi, door_sensor=door_sensor,
                                            qr_code=qr_code),
@@ -370,8 +375,7 @@ class World:
         for per_lock in (self.passcodes, self.records, self.qr_codes, self.fingerprints,
                          self.cards):
             per_lock.pop(lock_id, None)
-        for key_id in [k for k, key in self.ekeys.items() if key.lock_id == lock_id]:
-            del self.ekeys[key_id]
+        self._drop_ekeys(lock_id)
         for gateway in self.gateways.values():
             gateway.rssi.pop(lock_id, None)
 
@@ -455,9 +459,7 @@ class World:
         """An eKey for ``username`` (an existing account); one per account and lock, so an
         older one for the same account is replaced, as the cloud does."""
         uid = self.add_account(username)
-        for key_id in [k for k, key in self.ekeys.items()
-                       if key.lock_id == lock_id and key.username == username]:
-            del self.ekeys[key_id]
+        self._drop_ekeys(lock_id, username)
         values: dict[str, Any] = {"name": username, "start_date": 0, "end_date": 0,
                                   "sender": "", "remarks": "", "remote_enable": False,
                                   "date": now_ms()}
@@ -467,6 +469,12 @@ class World:
         self._next_key += 1
         self.ekeys[key.key_id] = key
         return key
+
+    def _drop_ekeys(self, lock_id: int, username: str | None = None) -> None:
+        """Delete the lock's eKeys (only ``username``'s, when given)."""
+        for key_id in [key_id for key_id, key in self.ekeys.items() if key.lock_id == lock_id
+                       and (username is None or key.username == username)]:
+            del self.ekeys[key_id]
 
     def add_qr_code(self, lock_id: int, **fields: Any) -> SimQrCode:
         codes = self.qr_codes[lock_id]

@@ -146,14 +146,6 @@ class Lock:
     def has_door_sensor(self) -> bool:
         return has_door_sensor(self.feature_value)
 
-    @property
-    def has_passage_mode(self) -> bool:
-        return has_feature(self.feature_value, Feature.PASSAGE_MODE)
-
-    @property
-    def has_passage_auto_unlock(self) -> bool:
-        return has_feature(self.feature_value, Feature.PASSAGE_AUTO_UNLOCK)
-
     @classmethod
     def from_api(cls, item: dict[str, Any]) -> Lock:
         return cls(
